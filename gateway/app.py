@@ -1,0 +1,94 @@
+"""The ASGI application: routes, middleware (pure ASGI, outermost first) and error handlers."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.config.model import Snapshot
+from gateway.endpoints import admin, health, models, proxy
+from gateway.errors import GatewayError, InvalidRequest, NotFound
+from gateway.middleware.access_log import AccessLogMiddleware
+from gateway.middleware.auth import AuthMiddleware
+from gateway.middleware.body_limit import BodyLimitMiddleware
+from gateway.middleware.request_id import RequestIdMiddleware
+from gateway.state import GatewayState
+
+log = logging.getLogger("grid.app")
+
+
+def _routes() -> list[Route]:
+    routes = []
+    for prefix in ("/v1", ""):
+        routes += [
+            Route(f"{prefix}/chat/completions", proxy.chat_completions, methods=["POST"]),
+            Route(f"{prefix}/completions", proxy.completions, methods=["POST"]),
+            Route(f"{prefix}/embeddings", proxy.embeddings, methods=["POST"]),
+            Route(f"{prefix}/models", models.list_models, methods=["GET"]),
+            Route(f"{prefix}/models/{{model_id:path}}", models.get_model, methods=["GET"]),
+        ]
+    routes += [
+        Route("/health/liveliness", health.liveliness, methods=["GET"]),
+        Route("/health/live", health.liveliness, methods=["GET"]),
+        Route("/health/readiness", health.readiness, methods=["GET"]),
+        Route("/admin/load-balancer/stats", admin.load_balancer_stats, methods=["GET"]),
+        Route("/admin/config/reload", admin.reload_config, methods=["POST"]),
+    ]
+    return routes
+
+
+def _error_response(exc: GatewayError) -> Response:
+    return Response(exc.body_bytes(), status_code=exc.status, headers=exc.headers(), media_type="application/json")
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return _error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return _error_response(NotFound(f"Unknown path: {request.method} {request.url.path}"))
+    if exc.status_code == 405:
+        err = InvalidRequest(f"Method {request.method} is not allowed on {request.url.path}.", status=405)
+        return _error_response(err)
+    return _error_response(InvalidRequest(str(exc.detail), status=exc.status_code))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error serving %s %s", request.method, request.url.path)
+    return _error_response(GatewayError("The gateway failed to handle this request.", code="internal_error"))
+
+
+def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
+    state = GatewayState.create(snapshot, config_path)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = Starlette(
+        routes=_routes(),
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(AccessLogMiddleware),
+            Middleware(AuthMiddleware, settings=lambda: state.snapshot.general),
+            Middleware(BodyLimitMiddleware, limit=lambda: state.snapshot.general.max_body_bytes),
+        ],
+        exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error, Exception: _unexpected},
+        lifespan=lifespan,
+    )
+    app.state.grid = state
+    return app

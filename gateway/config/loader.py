@@ -1,0 +1,397 @@
+"""Read a LiteLLM-proxy-style YAML file into a `Snapshot`.
+
+Structural problems (wrong types, missing required fields) are collected, not raised one at a time,
+so `gateway check` can print them all. Semantic rules live in `gateway.config.validate`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+import yaml
+
+from gateway.config.model import ApiKey, Deployment, GeneralSettings, ModelGroup, RouterSettings, Snapshot
+from gateway.config.problems import Problems
+from gateway.config.providers import default_api_base, default_path, split_model
+
+ENV_PREFIX = "os.environ/"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` lists every reason."""
+
+    def __init__(self, problems: Problems) -> None:
+        super().__init__("\n".join(str(p) for p in problems.errors))
+        self.problems = problems
+
+
+class _Missing:
+    """An `os.environ/NAME` reference whose variable is not set."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<unset {self.name}>"
+
+
+def resolve_env(value: Any, env: Mapping[str, str]) -> Any:
+    """Replace every `os.environ/NAME` string, at any depth, by the variable's value."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX) :]
+        return env[name] if name in env else _Missing(name)
+    if isinstance(value, dict):
+        return {k: resolve_env(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(v, env) for v in value]
+    return value
+
+
+def read_yaml(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError("the top level of the config must be a mapping")
+    return data
+
+
+def load_config(
+    path: str, env: Mapping[str, str] | None = None, *, probe: bool = False
+) -> tuple[Snapshot, Problems]:
+    """Load, validate and freeze. Raises `ConfigError` listing every error; returns the warnings too."""
+    from gateway.config.validate import validate
+
+    snapshot, problems = build(path, os.environ if env is None else env)
+    if snapshot is not None:
+        validate(snapshot, problems, probe=probe)
+    if problems.errors or snapshot is None:
+        raise ConfigError(problems)
+    return snapshot, problems
+
+
+def build(path: str, env: Mapping[str, str]) -> tuple[Snapshot | None, Problems]:
+    problems = Problems()
+    try:
+        raw = read_yaml(path)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        problems.error("config", f"cannot read {path}: {exc}")
+        return None, problems
+    return build_from_dict(raw, env, problems, source=path), problems
+
+
+def build_from_dict(
+    raw: Mapping[str, Any], env: Mapping[str, str], problems: Problems, source: str = ""
+) -> Snapshot:
+    data = resolve_env(dict(raw), env)
+    for key in data:
+        if key not in KNOWN_SECTIONS:
+            problems.warning(key, "unknown top-level section, ignored")
+    for key in _mapping(data.get("litellm_settings"), "litellm_settings", problems):
+        problems.warning(f"litellm_settings.{key}", "not used by GRID, ignored")
+    router = _router_settings(_mapping(data.get("router_settings"), "router_settings", problems), env, problems)
+    groups, skipped, skipped_groups = _model_list(data.get("model_list"), router, problems)
+    general = _general_settings(_mapping(data.get("general_settings"), "general_settings", problems), problems)
+    default_model = env.get("GRID_AI_MODEL") or None
+    return Snapshot(
+        groups=MappingProxyType(groups),
+        router=router,
+        general=general,
+        default_model=default_model,
+        skipped=tuple(skipped),
+        skipped_groups=frozenset(skipped_groups),
+        model_routing=MappingProxyType(_mapping(data.get("model_routing"), "model_routing", problems)),
+        source=source,
+    )
+
+
+KNOWN_SECTIONS = {
+    "model_list",
+    "router_settings",
+    "general_settings",
+    "litellm_settings",
+    "model_routing",
+    "environment_variables",
+}
+
+
+def _mapping(value: Any, where: str, problems: Problems) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.error(where, "must be a mapping")
+        return {}
+    return value
+
+
+def _number(value: Any, where: str, problems: Problems, default: float | None) -> float | None:
+    if value is None or isinstance(value, _Missing):
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        problems.error(where, f"must be a number, got {type(value).__name__}")
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        problems.error(where, f"must be a number, got {value!r}")
+        return default
+
+
+def _int(value: Any, where: str, problems: Problems, default: int | None) -> int | None:
+    n = _number(value, where, problems, None)
+    return default if n is None else int(n)
+
+
+def _str_list(value: Any, where: str, problems: Problems) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.error(where, "must be a list of model group names")
+        return ()
+    return tuple(value)
+
+
+def _fallback_map(value: Any, where: str, problems: Problems) -> dict[str, tuple[str, ...]]:
+    """LiteLLM writes fallbacks as a list of one-key mappings: `[{"gpt-4": ["gpt-3.5"]}]`."""
+    result: dict[str, tuple[str, ...]] = {}
+    if value is None:
+        return result
+    items = value if isinstance(value, list) else [value]
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.error(f"{where}[{i}]", "must be a mapping of model group to a list of groups")
+            continue
+        for name, chain in item.items():
+            result[str(name)] = _str_list(chain, f"{where}[{i}].{name}", problems)
+    return result
+
+
+def _router_settings(rs: dict[str, Any], env: Mapping[str, str], problems: Problems) -> RouterSettings:
+    w = "router_settings"
+    aliases = rs.get("model_group_alias") or {}
+    if not isinstance(aliases, dict):
+        problems.error(f"{w}.model_group_alias", "must be a mapping of alias to model group")
+        aliases = {}
+    alias_map: dict[str, str] = {}
+    for name, target in aliases.items():
+        # LiteLLM also accepts {"alias": {"model": "group", "hidden": true}}
+        target = target.get("model") if isinstance(target, dict) else target
+        if not isinstance(target, str):
+            problems.error(f"{w}.model_group_alias.{name}", "must name a model group")
+            continue
+        alias_map[str(name)] = target
+    alias_map.update(_env_json(env, "GRID_MODEL_ALIASES", dict, problems))
+    chain = _env_json(env, "GRID_MODEL_FALLBACK_CHAIN", list, problems)
+    defaults = RouterSettings()
+    strategy = rs.get("routing_strategy", defaults.routing_strategy)
+    return RouterSettings(
+        routing_strategy=str(strategy),
+        num_retries=_int(rs.get("num_retries"), f"{w}.num_retries", problems, defaults.num_retries) or 0,
+        retry_after=_number(rs.get("retry_after"), f"{w}.retry_after", problems, defaults.retry_after) or 0.0,
+        allowed_fails=_int(rs.get("allowed_fails"), f"{w}.allowed_fails", problems, defaults.allowed_fails)
+        or 0,
+        cooldown_time=_number(rs.get("cooldown_time"), f"{w}.cooldown_time", problems, defaults.cooldown_time)
+        or 0.0,
+        timeout=_number(rs.get("timeout"), f"{w}.timeout", problems, None),
+        stream_timeout=_number(rs.get("stream_timeout"), f"{w}.stream_timeout", problems, None),
+        fallbacks=MappingProxyType(_fallback_map(rs.get("fallbacks"), f"{w}.fallbacks", problems)),
+        context_window_fallbacks=MappingProxyType(
+            _fallback_map(rs.get("context_window_fallbacks"), f"{w}.context_window_fallbacks", problems)
+        ),
+        model_group_alias=MappingProxyType(alias_map),
+        fallback_chain=tuple(str(x) for x in chain),
+        health_check_interval=_number(
+            rs.get("health_check_interval"), f"{w}.health_check_interval", problems, None
+        ),
+    )
+
+
+def _env_json(env: Mapping[str, str], name: str, kind: type, problems: Problems) -> Any:
+    text = env.get(name)
+    if not text:
+        return kind()
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        problems.error(name, f"is not valid JSON: {exc}")
+        return kind()
+    if not isinstance(value, kind):
+        problems.error(name, f"must be a JSON {'object' if kind is dict else 'list'}")
+        return kind()
+    return value
+
+
+def _model_list(
+    entries: Any, router: RouterSettings, problems: Problems
+) -> tuple[dict[str, ModelGroup], list[tuple[str, str]], set[str]]:
+    if entries is None:
+        problems.error("model_list", "is required: at least one deployment")
+        return {}, [], set()
+    if not isinstance(entries, list):
+        problems.error("model_list", "must be a list")
+        return {}, [], set()
+    by_group: dict[str, list[Deployment]] = {}
+    skipped: list[tuple[str, str]] = []
+    skipped_groups: set[str] = set()
+    for i, entry in enumerate(entries):
+        where = f"model_list[{i}]"
+        if not isinstance(entry, dict):
+            problems.error(where, "must be a mapping with model_name and litellm_params")
+            continue
+        dep, reason = _deployment(entry, i, router, problems)
+        if dep is None:
+            if reason:
+                skipped.append((_deployment_id(entry, i), reason))
+                skipped_groups.add(str(entry.get("model_name")))
+            continue
+        by_group.setdefault(dep.group, []).append(dep)
+    groups = {}
+    for name, deps in by_group.items():
+        live = [d for d in deps if not d.standby] or deps
+        skipped += [(d.id, "standby: the group has a live deployment") for d in deps if d not in live]
+        groups[name] = ModelGroup(name, tuple(live))
+    return groups, skipped, skipped_groups
+
+
+def _deployment_id(entry: dict[str, Any], index: int) -> str:
+    info = entry.get("model_info")
+    if isinstance(info, dict) and isinstance(info.get("id"), (str, int)):
+        return str(info["id"])
+    return f"{entry.get('model_name', 'deployment')}-{index}"
+
+
+def _deployment(
+    entry: dict[str, Any], index: int, router: RouterSettings, problems: Problems
+) -> tuple[Deployment | None, str | None]:
+    where = f"model_list[{index}]"
+    name = entry.get("model_name")
+    params = entry.get("litellm_params")
+    info = entry.get("model_info") or {}
+    ok = True
+    if not isinstance(name, str):
+        problems.error(f"{where}.model_name", "is required and must be a string")
+        ok = False
+    if not isinstance(params, dict):
+        problems.error(f"{where}.litellm_params", "is required and must be a mapping")
+        return None, None
+    if not isinstance(info, dict):
+        problems.error(f"{where}.model_info", "must be a mapping")
+        info = {}
+    model = params.get("model")
+    if not isinstance(model, str) or not model:
+        problems.error(f"{where}.litellm_params.model", "is required and must be a string")
+        ok = False
+    if not ok:
+        return None, None
+    missing = [v.name for v in params.values() if isinstance(v, _Missing)]
+    if missing:
+        return None, f"{', '.join(missing)} not set"
+    provider, upstream_model = split_model(model)
+    path = info.get("grid_path") or default_path(provider)
+    if path not in ("passthrough", "litellm"):
+        problems.error(f"{where}.model_info.grid_path", "must be 'passthrough' or 'litellm'")
+        path = default_path(provider)
+    api_base = params.get("api_base") or params.get("base_url")
+    if path == "passthrough":
+        api_base = api_base or default_api_base(provider)
+        if not api_base:
+            problems.error(f"{where}.litellm_params.api_base", f"is required for provider {provider!r}")
+            return None, None
+        api_base = str(api_base).rstrip("/")
+    p = f"{where}.litellm_params"
+    timeout = _number(params.get("timeout"), f"{p}.timeout", problems, router.timeout) or 600.0
+    return (
+        Deployment(
+            id=_deployment_id(entry, index),
+            group=name,
+            model=model,
+            provider=provider,
+            upstream_model=upstream_model,
+            path=path,
+            api_base=api_base,
+            api_key=None if params.get("api_key") is None else str(params["api_key"]),
+            weight=_weight(params, f"{p}.weight", problems),
+            rpm=_int(params.get("rpm"), f"{p}.rpm", problems, None),
+            tpm=_int(params.get("tpm"), f"{p}.tpm", problems, None),
+            timeout=timeout,
+            stream_timeout=_number(params.get("stream_timeout"), f"{p}.stream_timeout", problems, router.stream_timeout),
+            max_retries=_int(params.get("max_retries"), f"{p}.max_retries", problems, None),
+            standby=bool(info.get("standby", False)),
+            litellm_params=MappingProxyType(dict(params)),
+            model_info=MappingProxyType(dict(info)),
+            index=index,
+        ),
+        None,
+    )
+
+
+def _weight(params: dict[str, Any], where: str, problems: Problems) -> float:
+    """Like LiteLLM, `rpm` (else `tpm`) stands in for a weight when none is given."""
+    weight = _number(params.get("weight"), where, problems, None)
+    if weight is not None:
+        return weight
+    for key in ("rpm", "tpm"):
+        value = params.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return 1.0
+
+
+def _general_settings(gs: dict[str, Any], problems: Problems) -> GeneralSettings:
+    w = "general_settings"
+    keys: list[ApiKey] = []
+    master = gs.get("master_key")
+    if isinstance(master, _Missing):
+        problems.warning(f"{w}.master_key", f"{master.name} not set: the master key is disabled")
+    elif master is not None:
+        keys.append(ApiKey(name="master", key=str(master), admin=True))
+    admin = gs.get("admin_key")
+    if isinstance(admin, _Missing):
+        problems.warning(f"{w}.admin_key", f"{admin.name} not set: the admin key is disabled")
+    elif admin is not None:
+        keys.append(ApiKey(name="admin", key=str(admin), admin=True))
+    api_keys = gs.get("api_keys") or []
+    if not isinstance(api_keys, list):
+        problems.error(f"{w}.api_keys", "must be a list")
+        api_keys = []
+    for i, item in enumerate(api_keys):
+        where = f"{w}.api_keys[{i}]"
+        if isinstance(item, str):
+            item = {"key": item}
+        if not isinstance(item, dict):
+            problems.error(where, "must be a key string or a mapping with key, name, models")
+            continue
+        key = item.get("key")
+        if isinstance(key, _Missing):
+            problems.warning(f"{where}.key", f"{key.name} not set: key disabled")
+            continue
+        if not isinstance(key, str) or not key:
+            problems.error(f"{where}.key", "is required")
+            continue
+        models = item.get("models") or []
+        if not isinstance(models, list):
+            problems.error(f"{where}.models", "must be a list of model groups or aliases")
+            models = []
+        keys.append(
+            ApiKey(
+                name=str(item.get("name") or f"key-{i}"),
+                key=key,
+                models=frozenset(str(m) for m in models),
+                admin=bool(item.get("admin", False)),
+                allow_override=bool(item.get("allow_override", True)),
+            )
+        )
+    limit_mb = _number(gs.get("max_request_size_mb"), f"{w}.max_request_size_mb", problems, 32.0)
+    if limit_mb is not None and limit_mb <= 0:
+        problems.error(f"{w}.max_request_size_mb", "must be positive")
+        limit_mb = 32.0
+    return GeneralSettings(keys=tuple(keys), max_body_bytes=int((limit_mb or 32.0) * 1024 * 1024))

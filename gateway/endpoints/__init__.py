@@ -1,0 +1,1 @@
+"""HTTP endpoints: OpenAI-compatible proxy, models, health, admin."""

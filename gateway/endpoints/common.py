@@ -1,0 +1,48 @@
+"""Small helpers shared by endpoints: JSON bodies, permissions, JSON responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.config.model import ApiKey
+from gateway.errors import InvalidRequest, PermissionDenied
+from gateway.state import GatewayState
+
+
+def state_of(request: Request) -> GatewayState:
+    return request.app.state.grid
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, headers=headers, media_type="application/json")
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        raise InvalidRequest("The request body is empty: send a JSON object.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body
+
+
+def client_key(request: Request) -> ApiKey | None:
+    return request.scope.get("grid.key")
+
+
+def require_admin(request: Request) -> None:
+    key = client_key(request)
+    if state_of(request).snapshot.general.auth_enabled and (key is None or not key.admin):
+        raise PermissionDenied("This key may not use the admin API.")
+
+
+def key_allows(key: ApiKey | None, *names: str) -> bool:
+    return key is None or not key.models or any(n in key.models for n in names)

@@ -1,0 +1,31 @@
+"""`GET /v1/models` and `GET /v1/models/{id}`: the groups and aliases this key may use."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.endpoints.common import client_key, json_response, key_allows, state_of
+from gateway.errors import ModelNotFound
+
+
+def _entry(name: str) -> dict:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "grid"}
+
+
+def _visible(request: Request) -> list[str]:
+    snapshot = state_of(request).snapshot
+    key = client_key(request)
+    names = list(snapshot.groups) + [a for a in snapshot.router.model_group_alias if a not in snapshot.groups]
+    return [n for n in names if key_allows(key, n)]
+
+
+async def list_models(request: Request) -> Response:
+    return json_response({"object": "list", "data": [_entry(n) for n in _visible(request)]})
+
+
+async def get_model(request: Request) -> Response:
+    model_id = request.path_params["model_id"]
+    if model_id not in _visible(request):
+        raise ModelNotFound(model_id)
+    return json_response(_entry(model_id))

@@ -1,0 +1,112 @@
+"""The OpenAI-compatible endpoints that go upstream: chat completions, completions, embeddings.
+
+One straight line: parse -> resolve (override, alias, group chain) -> permission -> fallback chain
+over the balancer -> relay the upstream answer with the gateway's headers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.config.model import Deployment
+from gateway.endpoints.common import client_key, json_body, key_allows, state_of
+from gateway.errors import GatewayError, InvalidRequest, PermissionDenied
+from gateway.fallback import Trace, run_chain
+from gateway.routing.resolve import context_window_chain
+from gateway.upstream.relay import StreamRelay
+
+OVERRIDE_HEADER = "x-grid-model-override"
+
+
+def _grid_headers(request_id: str, dep: Deployment, trace: Trace, started: float) -> dict[str, str]:
+    overhead = (time.monotonic() - started - trace.upstream_seconds) * 1000
+    return {
+        "x-request-id": request_id,
+        "x-grid-model": dep.group,
+        "x-grid-deployment": dep.id,
+        "x-grid-attempts": str(trace.attempts),
+        "x-grid-fallbacks": str(trace.fallbacks),
+        "x-grid-overhead-ms": f"{max(overhead, 0.0):.3f}",
+    }
+
+
+async def _proxy(request: Request, endpoint: str) -> Any:
+    started = time.monotonic()
+    state = state_of(request)
+    snapshot = state.snapshot
+    body = await json_body(request)
+    override = request.query_params.get("override_model") or request.headers.get(OVERRIDE_HEADER)
+    asked = body.get("model")
+    if asked is not None and not isinstance(asked, str):
+        raise InvalidRequest("'model' must be a string.", param="model")
+    resolution = state.resolve(asked, override)
+    key = client_key(request)
+    if resolution.overridden and key is not None and not key.allow_override:
+        raise PermissionDenied("This key may not override the model.")
+    if not key_allows(key, resolution.asked, resolution.group):
+        raise PermissionDenied(f"This key may not use the model '{resolution.asked}'.")
+    request_id = request.scope["grid.request_id"]
+    trace = Trace()
+    request.scope["grid.trace"] = trace
+    request.scope["grid.resolution"] = resolution
+    stream = endpoint != "embeddings" and bool(body.get("stream"))
+    balancer = state.balancer
+
+    def context_fallbacks(group: str):
+        return context_window_chain(snapshot, group)
+
+    if not stream:
+
+        async def call(dep: Deployment):
+            return await state.client_for(dep).call(dep, endpoint, body, request_id)
+
+        outcome = await run_chain(
+            resolution.chain, snapshot.router, balancer, call, trace, context_fallbacks=context_fallbacks
+        )
+        raw, parsed = outcome.result
+        request.scope["grid.usage"] = parsed.get("usage")
+        headers = _grid_headers(request_id, outcome.deployment, trace, started)
+        return Response(raw, headers=headers, media_type="application/json")
+
+    async def open_stream(dep: Deployment):
+        return await state.client_for(dep).open_stream(dep, endpoint, body, request_id)
+
+    outcome = await run_chain(
+        resolution.chain,
+        snapshot.router,
+        balancer,
+        open_stream,
+        trace,
+        context_fallbacks=context_fallbacks,
+        judge_success=False,
+    )
+    dep = outcome.deployment
+    first_byte = time.monotonic() - outcome.started
+    headers = _grid_headers(request_id, dep, trace, started)
+
+    def on_end(ok: bool, error: GatewayError | None, disconnected: bool) -> None:
+        elapsed = time.monotonic() - outcome.started
+        if ok:
+            balancer.succeeded(dep, elapsed, ttft=first_byte)
+        elif disconnected:
+            balancer.released(dep)
+        else:
+            balancer.failed(dep, status=getattr(error, "upstream_status", None), error=error.message[:200] if error else "")
+
+    return StreamRelay(outcome.result, [(k.encode(), v.encode()) for k, v in headers.items()], on_end)
+
+
+async def chat_completions(request: Request) -> Any:
+    return await _proxy(request, "chat/completions")
+
+
+async def completions(request: Request) -> Any:
+    return await _proxy(request, "completions")
+
+
+async def embeddings(request: Request) -> Any:
+    return await _proxy(request, "embeddings")

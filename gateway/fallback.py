@@ -1,0 +1,152 @@
+"""The fallback chain: for each model group in order, retries (tenacity) across its deployments.
+
+Retryable failures (connect errors, timeouts, 429, 5xx, garbage) are retried with exponential backoff
+and jitter, each retry on a different deployment when the group has one. A deployment that refused the
+gateway itself (401/403/404) is opened at once and the next deployment tried. A rejection of the
+request itself (400 and the like) goes straight back to the client. When a group is exhausted the
+next group in the chain is tried; when every group had no sendable deployment the answer is 503.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from gateway.config.model import Deployment, RouterSettings
+from gateway.errors import GatewayError, NoHealthyDeployment
+from gateway.upstream.failures import ContextWindowExceeded, is_retryable
+
+T = TypeVar("T")
+
+BACKOFF_MAX = 2.0
+
+
+class _GroupUnavailable(Exception):
+    """Every deployment of the group is open or drained: go to the next group, no retry."""
+
+
+@dataclass(slots=True)
+class Trace:
+    """What the chain did, for response headers, logs and metrics."""
+
+    attempts: int = 0
+    fallbacks: int = 0
+    group: str | None = None
+    deployment: Deployment | None = None
+    upstream_seconds: float = 0.0
+    tried: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Outcome(Generic[T]):
+    result: T
+    deployment: Deployment
+    started: float  # monotonic time the successful attempt began
+
+
+def _retrying(router: RouterSettings, retries: int) -> AsyncRetrying:
+    return AsyncRetrying(
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_exponential_jitter(initial=max(router.retry_after, 0.05), max=BACKOFF_MAX, jitter=0.05),
+        retry=retry_if_exception(is_retryable),
+        reraise=True,
+    )
+
+
+async def run_chain(
+    chain: Sequence[str],
+    router: RouterSettings,
+    balancer,
+    attempt: Callable[[Deployment], Awaitable[T]],
+    trace: Trace,
+    *,
+    context_fallbacks: Callable[[str], Sequence[str]] | None = None,
+    judge_success: bool = True,
+) -> Outcome[T]:
+    """Run `attempt` along the chain. With `judge_success=False` the caller reports success itself
+    (streams are judged when they end); failures are always reported here."""
+    last_error: GatewayError | None = None
+    pending = list(chain)
+    seen: set[str] = set()
+    while pending:
+        group = pending.pop(0)
+        if group in seen:
+            continue
+        seen.add(group)
+        if trace.group is not None:
+            trace.fallbacks += 1
+        trace.group = group
+        try:
+            return await _run_group(group, router, balancer, attempt, trace, judge_success)
+        except _GroupUnavailable:
+            continue
+        except ContextWindowExceeded as exc:
+            last_error = exc
+            if context_fallbacks is not None:
+                pending = [g for g in context_fallbacks(group) if g not in seen] + pending
+                continue
+            raise
+        except GatewayError as exc:
+            if not getattr(exc, "retryable", False) and getattr(exc, "upstream_status", None) not in (401, 403, 404):
+                raise
+            last_error = exc
+    if last_error is not None:
+        raise last_error
+    wait = balancer.retry_after(list(chain))
+    raise NoHealthyDeployment(
+        f"No healthy deployment for model group(s) {', '.join(chain)}: every one is cooling down.",
+        retry_after=max(wait, 1.0),
+    )
+
+
+async def _run_group(group, router, balancer, attempt, trace: Trace, judge_success: bool):
+    tried: set[str] = set()
+    last: list[GatewayError] = []
+    try:
+        async for retry in _retrying(router, router.num_retries):
+            with retry:
+                dep = balancer.pick(group, tried)
+                if dep is None:
+                    raise _GroupUnavailable(group)
+                return await _attempt_group(group, dep, balancer, attempt, trace, judge_success, tried, last)
+    except _GroupUnavailable:
+        if last:
+            raise last[-1] from None
+        raise
+    raise _GroupUnavailable(group)  # unreachable: tenacity reraises the last error
+
+
+async def _attempt_group(group, dep, balancer, attempt, trace, judge_success, tried, last):
+    while True:
+        tried.add(dep.id)
+        trace.attempts += 1
+        trace.tried.append(dep.id)
+        trace.deployment = dep
+        started = time.monotonic()
+        balancer.started(dep)
+        try:
+            result = await attempt(dep)
+        except GatewayError as exc:
+            trace.upstream_seconds += time.monotonic() - started
+            status = getattr(exc, "upstream_status", None)
+            balancer.failed(dep, status=status, retry_after=exc.retry_after, error=exc.message[:200])
+            last.append(exc)
+            if status in (401, 403, 404):
+                # the deployment itself is misconfigured: move to an untried sibling at once, no backoff
+                nxt = balancer.pick(group, tried)
+                if nxt is not None and nxt.id not in tried:
+                    dep = nxt
+                    continue
+            raise
+        except BaseException:
+            balancer.released(dep)
+            raise
+        elapsed = time.monotonic() - started
+        trace.upstream_seconds += elapsed
+        if judge_success:
+            balancer.succeeded(dep, elapsed)
+        return Outcome(result, dep, started)

@@ -1,0 +1,67 @@
+"""Logging set-up: one JSON object per line (python-json-logger), or plain text for humans.
+
+Every record gets the current request id from the contextvar, so lines written anywhere while serving
+a request can be traced back to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+
+from gateway.context import request_id_var
+
+try:  # python-json-logger >= 3
+    from pythonjsonlogger.json import JsonFormatter
+except ImportError:  # pragma: no cover - older releases
+    from pythonjsonlogger.jsonlogger import JsonFormatter  # type: ignore[no-redef]
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            rid = request_id_var.get()
+            if rid is not None:
+                record.request_id = rid
+        return True
+
+
+# attributes other libraries hang on records (uvicorn's ANSI copy, LiteLLM's redaction marker)
+_DROPPED = ("color_message", "litellm_redacted")
+
+
+class GridJsonFormatter(JsonFormatter):
+    def add_fields(self, log_record, record, message_dict) -> None:
+        super().add_fields(log_record, record, message_dict)
+        log_record["timestamp"] = datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(
+            timespec="milliseconds"
+        )
+        log_record["level"] = record.levelname
+        log_record["logger"] = record.name
+        for junk in _DROPPED:
+            log_record.pop(junk, None)
+        if record.exc_info and "exc_info" in log_record:
+            log_record["exception"] = log_record.pop("exc_info")
+
+
+def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
+    level = (level or os.environ.get("GRID_LOG_LEVEL") or "INFO").upper()
+    fmt = (fmt or os.environ.get("GRID_LOG_FORMAT") or "json").lower()
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "text":
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(GridJsonFormatter("%(message)s", json_ensure_ascii=False))
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers[:] = []
+        lg.propagate = True
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # GRID writes its own access lines
+    for noisy in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,53 @@
+"""Everything a running gateway holds: the config snapshot and what is built from it.
+
+Reload builds a new snapshot, validates it and swaps one reference; in-flight requests keep the
+snapshot they started with. Upstream clients and balancer statistics outlive reloads.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from gateway.config.model import Deployment, Snapshot
+from gateway.routing.balancer import Balancer
+from gateway.routing.resolve import resolve
+from gateway.upstream.litellm_path import LiteLLMClient, preload
+from gateway.upstream.passthrough import PassthroughClient, new_session
+
+log = logging.getLogger("grid.state")
+
+
+@dataclass(slots=True)
+class GatewayState:
+    snapshot: Snapshot
+    balancer: Balancer
+    config_path: str | None = None
+    passthrough: PassthroughClient | None = None
+    litellm: LiteLLMClient | None = None
+
+    @classmethod
+    def create(cls, snapshot: Snapshot, config_path: str | None = None) -> GatewayState:
+        return cls(snapshot=snapshot, balancer=Balancer(snapshot), config_path=config_path)
+
+    async def start(self) -> None:
+        self.passthrough = PassthroughClient(new_session())
+        self.litellm = LiteLLMClient()
+        if any(d.path == "litellm" for d in self.snapshot.deployments):
+            preload()
+
+    async def stop(self) -> None:
+        if self.passthrough is not None:
+            await self.passthrough.session.close()
+
+    def client_for(self, dep: Deployment):
+        return self.passthrough if dep.path == "passthrough" else self.litellm
+
+    def swap(self, snapshot: Snapshot) -> None:
+        if any(d.path == "litellm" for d in snapshot.deployments):
+            preload()
+        self.balancer.reload(snapshot)
+        self.snapshot = snapshot
+
+    def resolve(self, asked: str | None, override: str | None):
+        return resolve(self.snapshot, asked, override)

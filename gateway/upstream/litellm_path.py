@@ -1,0 +1,124 @@
+"""The translation path: providers that do not speak the OpenAI wire format go through LiteLLM.
+
+LiteLLM is imported lazily, the first time such a deployment is called, so a gateway with only
+OpenAI-wire deployments never pays its import time. Its outputs are turned back into OpenAI JSON / SSE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from gateway.config.model import Deployment
+from gateway.errors import GatewayError
+from gateway.upstream import failures
+from gateway.upstream.stream import DONE, OpenStream
+
+# litellm_params we do not hand to LiteLLM (ours, or routing knobs LiteLLM's Router reads, not acompletion)
+_ROUTER_ONLY = frozenset({"model", "weight", "rpm", "tpm", "max_retries", "timeout", "stream_timeout"})
+
+_litellm: Any = None
+
+
+def _load() -> Any:
+    global _litellm
+    if _litellm is None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        module = importlib.import_module("litellm")
+        module.telemetry = False
+        module.suppress_debug_info = True
+        _litellm = module
+    return _litellm
+
+
+def preload() -> None:
+    """Import LiteLLM at start-up when a deployment needs it, so no request pays the import."""
+    _load()
+
+
+def _kwargs(dep: Deployment, body: dict[str, Any], request_id: str) -> dict[str, Any]:
+    kwargs = {k: v for k, v in dep.litellm_params.items() if k not in _ROUTER_ONLY}
+    kwargs.update(body)
+    kwargs["model"] = dep.model
+    kwargs["timeout"] = dep.timeout
+    kwargs["num_retries"] = 0  # the gateway's own chain retries
+    headers = dict(kwargs.get("extra_headers") or {})
+    headers["x-request-id"] = request_id
+    kwargs["extra_headers"] = headers
+    return kwargs
+
+
+def _translate(exc: Exception, dep: Deployment) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, asyncio.TimeoutError):
+        return failures.timed_out(dep.id)
+    status = getattr(exc, "status_code", None)
+    name = type(exc).__name__
+    if name == "APIConnectionError":
+        return failures.connect_failed(dep.id, "connection failed")
+    if name == "Timeout":
+        return failures.timed_out(dep.id)
+    message = str(getattr(exc, "message", "") or exc)
+    if name == "ContextWindowExceededError":
+        return failures.mark(failures.ContextWindowExceeded(400, message), 400, False)
+    if isinstance(status, int):
+        retry_after = None
+        response = getattr(exc, "response", None)
+        if response is not None and getattr(response, "headers", None) is not None:
+            retry_after = response.headers.get("retry-after")
+        body = orjson.dumps({"error": {"message": message}})
+        return failures.from_status(status, body, retry_after, dep.id)
+    return failures.connect_failed(dep.id, name)
+
+
+def _dump(obj: Any) -> bytes:
+    if hasattr(obj, "model_dump"):
+        return orjson.dumps(obj.model_dump(exclude_none=True))
+    return orjson.dumps(obj)
+
+
+class LiteLLMClient:
+    ENDPOINTS = {"chat/completions": "acompletion", "completions": "atext_completion", "embeddings": "aembedding"}
+
+    async def call(self, dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str) -> tuple[bytes, Any]:
+        litellm = _load()
+        fn = getattr(litellm, self.ENDPOINTS[endpoint])
+        try:
+            result = await fn(**_kwargs(dep, body, request_id))
+        except Exception as exc:  # LiteLLM raises its own hierarchy; map it
+            raise _translate(exc, dep) from exc
+        raw = _dump(result)
+        return raw, orjson.loads(raw)
+
+    async def open_stream(self, dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str) -> OpenStream:
+        litellm = _load()
+        fn = getattr(litellm, self.ENDPOINTS[endpoint])
+        kwargs = _kwargs(dep, body, request_id)
+        try:
+            stream = await asyncio.wait_for(fn(**kwargs), dep.first_byte_timeout)
+            iterator = stream.__aiter__()
+            first = await asyncio.wait_for(iterator.__anext__(), dep.first_byte_timeout)
+        except StopAsyncIteration as exc:
+            raise failures.malformed(dep.id, "the stream ended before its first event") from exc
+        except Exception as exc:
+            raise _translate(exc, dep) from exc
+        return OpenStream(first=_event(first), rest=_events(iterator, dep), close=lambda: None)
+
+
+def _event(chunk: Any) -> bytes:
+    return b"data: " + _dump(chunk) + b"\n\n"
+
+
+async def _events(iterator: AsyncIterator[Any], dep: Deployment) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in iterator:
+            yield _event(chunk)
+    except Exception as exc:
+        raise _translate(exc, dep) from exc
+    yield DONE
