@@ -13,11 +13,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.config.model import Snapshot
-from gateway.endpoints import admin, health, models, proxy
+from gateway.endpoints import admin, health, metrics_endpoint, models, proxy
 from gateway.errors import GatewayError, InvalidRequest, NotFound
-from gateway.middleware.access_log import AccessLogMiddleware
 from gateway.middleware.auth import AuthMiddleware
 from gateway.middleware.body_limit import BodyLimitMiddleware
+from gateway.middleware.observe import ObserveMiddleware
 from gateway.middleware.request_id import RequestIdMiddleware
 from gateway.state import GatewayState
 
@@ -38,6 +38,7 @@ def _routes() -> list[Route]:
         Route("/health/liveliness", health.liveliness, methods=["GET"]),
         Route("/health/live", health.liveliness, methods=["GET"]),
         Route("/health/readiness", health.readiness, methods=["GET"]),
+        Route("/metrics", metrics_endpoint.metrics, methods=["GET"]),
         Route("/admin/load-balancer/stats", admin.load_balancer_stats, methods=["GET"]),
         Route("/admin/config/reload", admin.reload_config, methods=["POST"]),
     ]
@@ -45,7 +46,9 @@ def _routes() -> list[Route]:
 
 
 def _error_response(exc: GatewayError) -> Response:
-    return Response(exc.body_bytes(), status_code=exc.status, headers=exc.headers(), media_type="application/json")
+    return Response(
+        exc.body_bytes(), status_code=exc.status, headers=exc.headers(), media_type="application/json"
+    )
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
@@ -83,7 +86,7 @@ def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
         routes=_routes(),
         middleware=[
             Middleware(RequestIdMiddleware),
-            Middleware(AccessLogMiddleware),
+            Middleware(ObserveMiddleware),
             Middleware(AuthMiddleware, settings=lambda: state.snapshot.general),
             Middleware(BodyLimitMiddleware, limit=lambda: state.snapshot.general.max_body_bytes),
         ],

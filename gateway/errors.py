@@ -65,7 +65,9 @@ class ModelNotFound(GatewayError):
     code = "model_not_found"
 
     def __init__(self, model: str) -> None:
-        super().__init__(f"The model '{model}' does not exist or is not served by this gateway.", param="model")
+        super().__init__(
+            f"The model '{model}' does not exist or is not served by this gateway.", param="model"
+        )
         self.model = model
 
 

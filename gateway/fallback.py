@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from gateway import metrics
 from gateway.config.model import Deployment, RouterSettings
 from gateway.errors import GatewayError, NoHealthyDeployment
 from gateway.upstream.failures import ContextWindowExceeded, is_retryable
@@ -91,7 +92,11 @@ async def run_chain(
                 continue
             raise
         except GatewayError as exc:
-            if not getattr(exc, "retryable", False) and getattr(exc, "upstream_status", None) not in (401, 403, 404):
+            if not getattr(exc, "retryable", False) and getattr(exc, "upstream_status", None) not in (
+                401,
+                403,
+                404,
+            ):
                 raise
             last_error = exc
     if last_error is not None:
@@ -131,7 +136,9 @@ async def _attempt_group(group, dep, balancer, attempt, trace, judge_success, tr
         try:
             result = await attempt(dep)
         except GatewayError as exc:
-            trace.upstream_seconds += time.monotonic() - started
+            elapsed = time.monotonic() - started
+            trace.upstream_seconds += elapsed
+            metrics.UPSTREAM_LATENCY.labels(dep.id).observe(elapsed)
             status = getattr(exc, "upstream_status", None)
             balancer.failed(dep, status=status, retry_after=exc.retry_after, error=exc.message[:200])
             last.append(exc)
@@ -147,6 +154,7 @@ async def _attempt_group(group, dep, balancer, attempt, trace, judge_success, tr
             raise
         elapsed = time.monotonic() - started
         trace.upstream_seconds += elapsed
+        metrics.UPSTREAM_LATENCY.labels(dep.id).observe(elapsed)
         if judge_success:
             balancer.succeeded(dep, elapsed)
         return Outcome(result, dep, started)

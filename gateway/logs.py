@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from gateway.context import request_id_var
 
@@ -35,7 +35,7 @@ _DROPPED = ("color_message", "litellm_redacted")
 class GridJsonFormatter(JsonFormatter):
     def add_fields(self, log_record, record, message_dict) -> None:
         super().add_fields(log_record, record, message_dict)
-        log_record["timestamp"] = datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(
+        log_record["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(
             timespec="milliseconds"
         )
         log_record["level"] = record.levelname

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from gateway import metrics
 from gateway.config.model import Deployment, Snapshot
 from gateway.routing.balancer import Balancer
 from gateway.routing.resolve import resolve
@@ -28,7 +29,13 @@ class GatewayState:
 
     @classmethod
     def create(cls, snapshot: Snapshot, config_path: str | None = None) -> GatewayState:
-        return cls(snapshot=snapshot, balancer=Balancer(snapshot), config_path=config_path)
+        balancer = Balancer(snapshot)
+        balancer.on_state_change(
+            lambda dep_id, state: metrics.DEPLOYMENT_STATE.labels(dep_id).set(int(state))
+        )
+        for dep in snapshot.deployments:
+            metrics.DEPLOYMENT_STATE.labels(dep.id).set(0)
+        return cls(snapshot=snapshot, balancer=balancer, config_path=config_path)
 
     async def start(self) -> None:
         self.passthrough = PassthroughClient(new_session())
@@ -47,6 +54,8 @@ class GatewayState:
         if any(d.path == "litellm" for d in snapshot.deployments):
             preload()
         self.balancer.reload(snapshot)
+        for dep in snapshot.deployments:
+            metrics.DEPLOYMENT_STATE.labels(dep.id).set(int(self.balancer.state(dep.id)))
         self.snapshot = snapshot
 
     def resolve(self, asked: str | None, override: str | None):

@@ -96,9 +96,13 @@ def build_from_dict(
             problems.warning(key, "unknown top-level section, ignored")
     for key in _mapping(data.get("litellm_settings"), "litellm_settings", problems):
         problems.warning(f"litellm_settings.{key}", "not used by GRID, ignored")
-    router = _router_settings(_mapping(data.get("router_settings"), "router_settings", problems), env, problems)
+    router = _router_settings(
+        _mapping(data.get("router_settings"), "router_settings", problems), env, problems
+    )
     groups, skipped, skipped_groups = _model_list(data.get("model_list"), router, problems)
-    general = _general_settings(_mapping(data.get("general_settings"), "general_settings", problems), problems)
+    general = _general_settings(
+        _mapping(data.get("general_settings"), "general_settings", problems), problems
+    )
     default_model = env.get("GRID_AI_MODEL") or None
     return Snapshot(
         groups=MappingProxyType(groups),
@@ -323,7 +327,9 @@ def _deployment(
             rpm=_int(params.get("rpm"), f"{p}.rpm", problems, None),
             tpm=_int(params.get("tpm"), f"{p}.tpm", problems, None),
             timeout=timeout,
-            stream_timeout=_number(params.get("stream_timeout"), f"{p}.stream_timeout", problems, router.stream_timeout),
+            stream_timeout=_number(
+                params.get("stream_timeout"), f"{p}.stream_timeout", problems, router.stream_timeout
+            ),
             max_retries=_int(params.get("max_retries"), f"{p}.max_retries", problems, None),
             standby=bool(info.get("standby", False)),
             litellm_params=MappingProxyType(dict(params)),

@@ -6,9 +6,10 @@ Reload builds a new snapshot and swaps one reference; in-flight requests finish 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 UpstreamPath = Literal["passthrough", "litellm"]
 

@@ -29,7 +29,9 @@ async def reload_config(request: Request) -> Response:
         snapshot, problems = await asyncio.to_thread(load_config, state.config_path)
     except ConfigError as exc:
         problems = [str(p) for p in exc.problems.errors]
-        raise InvalidRequest("The new configuration is invalid; the old one stays in force: " + "; ".join(problems)) from None
+        raise InvalidRequest(
+            "The new configuration is invalid; the old one stays in force: " + "; ".join(problems)
+        ) from None
     state.swap(snapshot)
     log.info("configuration reloaded from %s", state.config_path)
     return json_response(

@@ -18,5 +18,9 @@ async def readiness(request: Request) -> Response:
     deployments = state.snapshot.deployments
     healthy = sum(1 for d in deployments if state.balancer.state(d.id) != BreakerState.OPEN)
     ready = healthy > 0
-    body = {"status": "ready" if ready else "unavailable", "deployments": len(deployments), "healthy": healthy}
+    body = {
+        "status": "ready" if ready else "unavailable",
+        "deployments": len(deployments),
+        "healthy": healthy,
+    }
     return json_response(body, status=200 if ready else 503)

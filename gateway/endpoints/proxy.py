@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway import metrics
 from gateway.config.model import Deployment
 from gateway.endpoints.common import client_key, json_body, key_allows, state_of
 from gateway.errors import GatewayError, InvalidRequest, PermissionDenied
@@ -54,6 +55,7 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     request.scope["grid.trace"] = trace
     request.scope["grid.resolution"] = resolution
     stream = endpoint != "embeddings" and bool(body.get("stream"))
+    request.scope["grid.stream"] = stream
     balancer = state.balancer
 
     def context_fallbacks(group: str):
@@ -86,6 +88,7 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     )
     dep = outcome.deployment
     first_byte = time.monotonic() - outcome.started
+    metrics.TTFT.labels(dep.group).observe(first_byte)
     headers = _grid_headers(request_id, dep, trace, started)
 
     def on_end(ok: bool, error: GatewayError | None, disconnected: bool) -> None:
@@ -95,7 +98,11 @@ async def _proxy(request: Request, endpoint: str) -> Any:
         elif disconnected:
             balancer.released(dep)
         else:
-            balancer.failed(dep, status=getattr(error, "upstream_status", None), error=error.message[:200] if error else "")
+            balancer.failed(
+                dep,
+                status=getattr(error, "upstream_status", None),
+                error=error.message[:200] if error else "",
+            )
 
     return StreamRelay(outcome.result, [(k.encode(), v.encode()) for k, v in headers.items()], on_end)
 

@@ -60,13 +60,16 @@ def from_status(status: int, body: bytes, retry_after: str | None, deployment: s
     detail = f": {message}" if message else ""
     if status == 429:
         exc: GatewayError = RateLimited(
-            f"Upstream deployment {deployment} is rate limited{detail}", retry_after=parse_retry_after(retry_after)
+            f"Upstream deployment {deployment} is rate limited{detail}",
+            retry_after=parse_retry_after(retry_after),
         )
         return mark(exc, status, True)
     if status in (408, 504):
         return mark(UpstreamTimeout(f"Upstream deployment {deployment} timed out{detail}"), status, True)
     if status >= 500:
-        return mark(UpstreamError(f"Upstream deployment {deployment} failed with {status}{detail}"), status, True)
+        return mark(
+            UpstreamError(f"Upstream deployment {deployment} failed with {status}{detail}"), status, True
+        )
     if status in (401, 403, 404):
         # The deployment's own key or model is wrong: the client's request is not at fault.
         text = f"Upstream deployment {deployment} refused the gateway's request ({status}){detail}"
@@ -82,7 +85,9 @@ def connect_failed(deployment: str, reason: str) -> GatewayError:
 
 
 def timed_out(deployment: str, what: str = "response") -> GatewayError:
-    return mark(UpstreamTimeout(f"Upstream deployment {deployment} timed out waiting for the {what}"), None, True)
+    return mark(
+        UpstreamTimeout(f"Upstream deployment {deployment} timed out waiting for the {what}"), None, True
+    )
 
 
 def malformed(deployment: str, what: str) -> GatewayError:

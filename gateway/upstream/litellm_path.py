@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,7 +27,6 @@ _litellm: Any = None
 def _load() -> Any:
     global _litellm
     if _litellm is None:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         module = importlib.import_module("litellm")
         module.telemetry = False
         module.suppress_debug_info = True
@@ -47,6 +45,8 @@ def _kwargs(dep: Deployment, body: dict[str, Any], request_id: str) -> dict[str,
     kwargs["model"] = dep.model
     kwargs["timeout"] = dep.timeout
     kwargs["num_retries"] = 0  # the gateway's own chain retries
+    # LiteLLM tries to import its optional MCP support when tools are present; GRID never uses it
+    kwargs["_skip_mcp_handler"] = True
     headers = dict(kwargs.get("extra_headers") or {})
     headers["x-request-id"] = request_id
     kwargs["extra_headers"] = headers
@@ -84,9 +84,15 @@ def _dump(obj: Any) -> bytes:
 
 
 class LiteLLMClient:
-    ENDPOINTS = {"chat/completions": "acompletion", "completions": "atext_completion", "embeddings": "aembedding"}
+    ENDPOINTS = {
+        "chat/completions": "acompletion",
+        "completions": "atext_completion",
+        "embeddings": "aembedding",
+    }
 
-    async def call(self, dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str) -> tuple[bytes, Any]:
+    async def call(
+        self, dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str
+    ) -> tuple[bytes, Any]:
         litellm = _load()
         fn = getattr(litellm, self.ENDPOINTS[endpoint])
         try:
@@ -96,7 +102,9 @@ class LiteLLMClient:
         raw = _dump(result)
         return raw, orjson.loads(raw)
 
-    async def open_stream(self, dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str) -> OpenStream:
+    async def open_stream(
+        self, dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str
+    ) -> OpenStream:
         litellm = _load()
         fn = getattr(litellm, self.ENDPOINTS[endpoint])
         kwargs = _kwargs(dep, body, request_id)

@@ -39,7 +39,9 @@ class PassthroughClient:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
 
-    async def call(self, dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str) -> tuple[bytes, Any]:
+    async def call(
+        self, dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str
+    ) -> tuple[bytes, Any]:
         """Non-streaming: returns (raw JSON bytes, parsed JSON)."""
         body["model"] = dep.upstream_model
         timeout = aiohttp.ClientTimeout(total=dep.timeout, sock_connect=min(CONNECT_TIMEOUT, dep.timeout))
@@ -53,7 +55,7 @@ class PassthroughClient:
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise failures.from_status(resp.status, raw, resp.headers.get("retry-after"), dep.id)
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise failures.timed_out(dep.id) from exc
         except aiohttp.ClientError as exc:
             raise failures.connect_failed(dep.id, type(exc).__name__) from exc
@@ -108,7 +110,7 @@ async def _relay(resp: aiohttp.ClientResponse, dep_id: str):
             if not chunk:
                 break
             yield chunk
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
         raise failures.timed_out(dep_id, "next event") from exc
     except aiohttp.ClientError as exc:
         raise failures.connect_failed(dep_id, f"stream cut ({type(exc).__name__})") from exc

@@ -64,7 +64,13 @@ class StreamRelay:
             except GatewayError as exc:
                 error = exc
                 log.warning("stream failed after it started: %s", exc.message)
-                await send({"type": "http.response.body", "body": error_event(exc.message, exc.type, exc.code or "upstream_error"), "more_body": True})
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": error_event(exc.message, exc.type, exc.code or "upstream_error"),
+                        "more_body": True,
+                    }
+                )
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not disconnected:

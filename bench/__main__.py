@@ -1,0 +1,192 @@
+"""`python -m bench [--scenarios direct,gateway] [--duration 10]`: run the scenarios, print the table.
+
+Starts nginx (or the mock upstream) once, then per scenario a fresh gateway; wrk measures throughput
+at 20 connections, a one-connection probe measures sequential latency. Everything it starts is
+stopped on exit, Ctrl-C and errors included. Results also go to `.bench/results.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import grid, report, scenarios
+from bench.cpu import wait_quiet
+from bench.load import wrk_binary
+from bench.runner import Row, Runner, Settings
+from bench.upstream import INSTALL_HINT, Upstream, nginx_binary, start_upstream
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    if args.list:
+        for s in scenarios.SCENARIOS:
+            print(f"{s.name:12} {s.summary}")
+        return 0
+    chosen = scenarios.select(args.scenarios)
+    settings = _settings(args)
+    _announce_tools(settings, len(chosen))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    if settings.other_cpus:
+        os.sched_setaffinity(0, settings.other_cpus)
+    workdir = Path(tempfile.mkdtemp(prefix="grid-bench-"))
+    try:
+        rows, failures, context = _run(chosen, settings, workdir)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; everything started was stopped; logs in {workdir}", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"\nbench failed: {exc}\nlogs kept in {workdir}", file=sys.stderr)
+        return 1
+    print()
+    print(report.table(rows))
+    for line in report.verdicts(rows, context["upstream"]["kind"]):
+        print(line)
+    output = Path(args.output)
+    report.write_json(output, rows, context)
+    print(f"\nJSON: {output}")
+    for failure in failures:
+        print(f"\nFAILED {failure}", file=sys.stderr)
+    if failures or args.keep_logs:
+        print(f"configs and logs: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failures else 0
+
+
+def _run(
+    chosen: list[scenarios.Scenario], settings: Settings, workdir: Path
+) -> tuple[list[Row], list[str], dict[str, Any]]:
+    """Run the scenarios; one that fails is reported and the others still run."""
+    upstream, upstream_proc = start_upstream(workdir, settings.other_cpus)
+    rows: list[Row] = []
+    failures: list[str] = []
+    try:
+        runner = Runner(upstream, upstream_proc, settings, workdir)
+        missing = grid.available()
+        for scenario in chosen:
+            if scenario.via_gateway and missing:
+                print(f"- {scenario.name}: skipped ({missing})", flush=True)
+                continue
+            if settings.quiet_wait > 0:
+                busy = wait_quiet(settings.quiet_wait)
+                if busy >= 5:
+                    print(f"  (the machine is {busy:.0f}% busy with other work; measuring anyway)")
+            print(f"- {scenario.name}: {scenario.summary} ...", end=" ", flush=True)
+            started = time.monotonic()
+            try:
+                rows.append(runner.run(scenario))
+            except RuntimeError as exc:
+                print("FAILED", flush=True)
+                failures.append(f"{scenario.name}: {exc}")
+                continue
+            print(f"{rows[-1].load.rps:,.0f} req/s ({time.monotonic() - started:.0f}s)", flush=True)
+    finally:
+        upstream_proc.stop()
+    return rows, failures, _context(upstream, settings)
+
+
+def _context(upstream: Upstream, settings: Settings) -> dict[str, Any]:
+    return {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "upstream": {"kind": upstream.kind, "version": upstream.version},
+        "settings": {
+            "duration_s": settings.duration,
+            "warmup_s": settings.warmup,
+            "connections": settings.connections,
+            "sequential_requests": settings.requests,
+            "quiet_wait_s": settings.quiet_wait,
+            "gateway_cpus": sorted(settings.gateway_cpus or []),
+            "other_cpus": sorted(settings.other_cpus or []),
+            "load_tool": "wrk" if wrk_binary() else "python",
+        },
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    names = ",".join(s.name for s in scenarios.SCENARIOS)
+    parser.add_argument("--scenarios", help=f"comma-separated, from: {names} (default: all)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=float(os.environ.get("BENCH_DURATION", "10")),
+        help="seconds per measured load run (env BENCH_DURATION; default 10)",
+    )
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up load before each run")
+    parser.add_argument("--connections", type=int, default=20, help="concurrent connections (default 20)")
+    parser.add_argument("--requests", type=int, default=2000, help="sequential probe requests (default 2000)")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="pin the gateway to CPU 0 and nginx, wrk and the harness to CPU 1 (default: on, if 2+ CPUs)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30.0,
+        help="before each scenario, wait up to this many seconds for other processes to go idle",
+    )
+    parser.add_argument("--output", default=str(ROOT / ".bench" / "results.json"))
+    parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir with configs and logs")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    return parser.parse_args(argv)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = args.pin and len(cpus) >= 2
+    return Settings(
+        duration=args.duration,
+        warmup=args.warmup,
+        connections=args.connections,
+        requests=args.requests,
+        quiet_wait=args.quiet_wait,
+        gateway_cpus={cpus[0]} if pin else None,
+        other_cpus=set(cpus[1:]) if pin else None,
+    )
+
+
+def _announce_tools(settings: Settings, count: int) -> None:
+    nginx, wrk = nginx_binary(), wrk_binary()
+    if not nginx:
+        print(f"nginx not found: using the (much slower) mock upstream; install it with: {INSTALL_HINT}")
+    if not wrk:
+        print(f"wrk not found: using the built-in Python load generator; install it with: {INSTALL_HINT}")
+    pin = (
+        f"gateway on CPU {sorted(settings.gateway_cpus)}, the rest on CPU {sorted(settings.other_cpus or [])}"
+        if settings.gateway_cpus
+        else "not pinned"
+    )
+    per_run = settings.warmup + settings.duration
+    print(
+        f"bench: {count} scenario(s), {settings.connections} connections, {per_run:g}s load each "
+        f"+ {settings.requests} sequential requests; CPUs: {pin}"
+    )
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""The fast upstream every scenario talks to: nginx serving canned answers, else the project's mock.
+
+nginx (`apt-get install -y nginx`) answers from memory in a few microseconds, so what the benchmark
+measures is the gateway, not the upstream. Without nginx the harness falls back to
+`python -m gateway.mock_upstream`, which is much slower: figures taken against it are labelled so.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import payloads
+from bench.procs import Proc, free_port, wait_port
+
+TEMPLATE = Path(__file__).with_name("nginx.conf.tmpl")
+INSTALL_HINT = "apt-get install -y nginx wrk"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where the upstream listens and which paths give JSON or SSE answers."""
+
+    kind: str  # "nginx" or "mock"
+    port: int
+    version: str
+
+    def api_base(self, stream: bool) -> str:
+        """The `api_base` a deployment uses; nginx picks SSE by path, the mock by the request body."""
+        prefix = "/stream" if stream and self.kind == "nginx" else ""
+        return f"http://127.0.0.1:{self.port}{prefix}/v1"
+
+    def chat_path(self, stream: bool) -> str:
+        return self.api_base(stream).split(str(self.port), 1)[1] + "/chat/completions"
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).is_file()), None
+    )
+
+
+def render_nginx_conf(prefix: Path, port: int) -> str:
+    values = {
+        "PREFIX": str(prefix),
+        "PORT": str(port),
+        "CHAT": _nginx_quote(payloads.chat_completion()),
+        "STREAM": _nginx_quote(payloads.chat_stream()),
+        "MODELS": _nginx_quote(payloads.models_list()),
+    }
+    text = TEMPLATE.read_text()
+    for name, value in values.items():
+        text = text.replace(f"@{name}@", value)
+    return text
+
+
+def start_upstream(workdir: Path, cpus: set[int] | None) -> tuple[Upstream, Proc]:
+    """Start nginx if installed, else the mock upstream; return once it accepts connections."""
+    port = free_port()
+    binary = nginx_binary()
+    if binary:
+        prefix = workdir / "nginx"
+        prefix.mkdir(parents=True, exist_ok=True)
+        conf = prefix / "nginx.conf"
+        conf.write_text(render_nginx_conf(prefix, port))
+        argv = [binary, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(conf)]
+        upstream = Upstream("nginx", port, _nginx_version(binary))
+    else:
+        argv = [sys.executable, "-m", "gateway.mock_upstream", "--port", str(port)]
+        upstream = Upstream("mock", port, "gateway.mock_upstream")
+    proc = Proc(upstream.kind, argv, workdir / f"{upstream.kind}.log", cpus=cpus).start()
+    if not wait_port(port):
+        proc.stop()
+        raise RuntimeError(f"{upstream.kind} did not start on port {port}:\n{proc.log_tail()}")
+    return upstream, proc
+
+
+def _nginx_quote(text: str) -> str:
+    """`text` inside a single-quoted nginx string (nginx turns `\\n` back into a newline)."""
+    return text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
+
+
+def _nginx_version(binary: str) -> str:
+    done = subprocess.run([binary, "-v"], capture_output=True, text=True, check=False)
+    return (done.stderr or done.stdout).strip().split(":", 1)[-1].strip()

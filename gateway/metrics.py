@@ -1,0 +1,87 @@
+"""Prometheus metrics (DESIGN.md section 1). Labels are bounded: group and deployment ids only.
+
+Requested model names are user input, so `model` labels carry the group that served (or `unknown`),
+never the raw string a client sent.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+REQUESTS = Counter(
+    "grid_requests_total",
+    "Requests by served model group, deployment and status",
+    ["model", "deployment", "status"],
+    registry=REGISTRY,
+)
+REQUEST_DURATION = Histogram(
+    "grid_request_duration_seconds",
+    "Total request duration by endpoint",
+    ["endpoint"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+UPSTREAM_LATENCY = Histogram(
+    "grid_upstream_latency_seconds",
+    "Upstream latency by deployment",
+    ["deployment"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+TTFT = Histogram(
+    "grid_time_to_first_token_seconds",
+    "Time to the first streamed event by model group",
+    ["model"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+OVERHEAD = Histogram(
+    "grid_overhead_seconds",
+    "Time spent in the gateway itself (total minus upstream)",
+    buckets=OVERHEAD_BUCKETS,
+    registry=REGISTRY,
+)
+RETRY_ATTEMPTS = Histogram(
+    "grid_retry_attempts",
+    "Upstream attempts per request",
+    buckets=(1, 2, 3, 4, 5, 6, 8, 10),
+    registry=REGISTRY,
+)
+FALLBACKS = Counter(
+    "grid_fallbacks_total",
+    "Requests served by a later group of the fallback chain",
+    ["from", "to"],
+    registry=REGISTRY,
+)
+OVERRIDES = Counter(
+    "grid_model_override_total",
+    "Per-request model overrides by the group they resolved to",
+    ["model"],
+    registry=REGISTRY,
+)
+DEPLOYMENT_STATE = Gauge(
+    "grid_deployment_state",
+    "Breaker state: 0 healthy, 1 half-open, 2 open",
+    ["deployment"],
+    registry=REGISTRY,
+)
+IN_FLIGHT = Gauge("grid_in_flight_requests", "Requests being served", registry=REGISTRY)
+TOKENS = Counter("grid_tokens_total", "Tokens by model group and type", ["model", "type"], registry=REGISTRY)
+COST = Counter("grid_cost_usd_total", "Estimated cost in USD by model group", ["model"], registry=REGISTRY)
+AUTO_ROUTE = Counter(
+    "grid_auto_route_total",
+    "model=auto decisions by task and chosen group",
+    ["task", "model"],
+    registry=REGISTRY,
+)
+EXPERIMENT_ASSIGNMENTS = Counter(
+    "grid_experiment_assignments_total",
+    "Experiment enrolments by variant",
+    ["experiment", "variant"],
+    registry=REGISTRY,
+)

@@ -1,0 +1,117 @@
+"""Access log and metrics: one line and one set of observations per request, after its last byte.
+
+It runs outside auth, so refused requests are logged and counted too. Endpoints leave what they learnt
+in the scope: `grid.resolution` (what was asked, what it resolved to) and `grid.trace` (what the
+fallback chain did), `grid.usage` (token counts) and `grid.ttft`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway import metrics
+from gateway.model_map import cost_per_token
+
+log = logging.getLogger("grid.access")
+
+_ENDPOINTS = {
+    "/chat/completions": "chat/completions",
+    "/completions": "completions",
+    "/embeddings": "embeddings",
+    "/models": "models",
+}
+
+
+def endpoint_label(path: str) -> str:
+    """A bounded label for a request path."""
+    if path.startswith("/v1/"):
+        path = path[3:]
+    if path in _ENDPOINTS:
+        return _ENDPOINTS[path]
+    if path.startswith("/models/"):
+        return "models"
+    if path.startswith(("/admin/", "/health/")):
+        return path.split("/")[1]
+    return "other"
+
+
+class ObserveMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/metrics":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        metrics.IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            metrics.IN_FLIGHT.dec()
+            record(scope, status, time.monotonic() - started)
+
+
+def record(scope: Scope, status: int, elapsed: float) -> None:
+    endpoint = endpoint_label(scope["path"])
+    metrics.REQUEST_DURATION.labels(endpoint).observe(elapsed)
+    trace = scope.get("grid.trace")
+    resolution = scope.get("grid.resolution")
+    extra: dict = {"method": scope["method"], "path": scope["path"], "status": status}
+    extra["duration_ms"] = round(elapsed * 1000, 3)
+    if resolution is not None:
+        extra["model"] = resolution.asked
+        if resolution.overridden:
+            metrics.OVERRIDES.labels(resolution.group).inc()
+    if trace is not None:
+        served = trace.group or "unknown"
+        deployment = trace.deployment.id if trace.deployment else "none"
+        metrics.REQUESTS.labels(served, deployment, str(status)).inc()
+        if trace.attempts:
+            metrics.RETRY_ATTEMPTS.observe(trace.attempts)
+            metrics.OVERHEAD.observe(max(elapsed - trace.upstream_seconds, 0.0))
+        if trace.fallbacks and resolution is not None and status < 400:
+            metrics.FALLBACKS.labels(resolution.group, served).inc()
+        _tokens(scope, served, trace.deployment.model if trace.deployment else None)
+        extra.update(
+            model_served=trace.group,
+            deployment=deployment if trace.deployment else None,
+            attempts=trace.attempts,
+            fallbacks=trace.fallbacks,
+            upstream_ms=round(trace.upstream_seconds * 1000, 3),
+            stream=bool(scope.get("grid.stream")),
+        )
+        usage = scope.get("grid.usage")
+        if isinstance(usage, dict):
+            extra["prompt_tokens"] = usage.get("prompt_tokens")
+            extra["completion_tokens"] = usage.get("completion_tokens")
+    if log.isEnabledFor(logging.INFO):
+        log.info("%s %s %s", scope["method"], scope["path"], status, extra=extra)
+
+
+def _tokens(scope: Scope, group: str, model: str | None) -> None:
+    usage = scope.get("grid.usage")
+    if not isinstance(usage, dict):
+        return
+    prompt = usage.get("prompt_tokens") or 0
+    completion = usage.get("completion_tokens") or 0
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return
+    if prompt:
+        metrics.TOKENS.labels(group, "prompt").inc(prompt)
+    if completion:
+        metrics.TOKENS.labels(group, "completion").inc(completion)
+    prices = cost_per_token(model) if model else None
+    if prices:
+        metrics.COST.labels(group).inc(prompt * prices[0] + completion * prices[1])

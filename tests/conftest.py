@@ -1,0 +1,55 @@
+"""Shared fixtures: real mock upstreams (in-process threads) and real gateway processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from gateway.mock_upstream.runner import MockUpstream
+from tests.harness import GatewayProcess
+
+MASTER_KEY = "sk-grid-test-master"
+PROVIDER_KEY = "sk-provider-secret-123"
+
+
+@pytest.fixture(scope="session")
+def mock() -> Iterator[MockUpstream]:
+    """One mock upstream for the session; faults and records are reset for each test."""
+    with MockUpstream("mock-a", require_key=PROVIDER_KEY) as upstream:
+        yield upstream
+
+
+@pytest.fixture(autouse=True)
+def _reset_mock(request: pytest.FixtureRequest) -> None:
+    if "mock" in request.fixturenames:
+        request.getfixturevalue("mock").reset()
+
+
+def deployment(
+    name: str, base: str, *, dep_id: str | None = None, key: str = PROVIDER_KEY, **params: Any
+) -> dict:
+    """A model_list entry for an OpenAI-wire deployment on a mock upstream."""
+    entry: dict[str, Any] = {
+        "model_name": name,
+        "litellm_params": {"model": f"openai/{name}", "api_base": f"{base}/v1", "api_key": key, **params},
+    }
+    if dep_id:
+        entry["model_info"] = {"id": dep_id}
+    return entry
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[Callable[..., GatewayProcess]]:
+    """Start gateway processes with a config dict; all are stopped after the test."""
+    started: list[GatewayProcess] = []
+
+    def start(config: dict[str, Any], env: dict[str, str] | None = None, workers: int = 1) -> GatewayProcess:
+        gw = GatewayProcess(config, env=env, workers=workers).start()
+        started.append(gw)
+        return gw
+
+    yield start
+    for gw in started:
+        gw.stop()
