@@ -53,7 +53,7 @@ class GatewayProcess:
         env.setdefault("GRID_LOG_LEVEL", "INFO")
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(self.config_path)]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
