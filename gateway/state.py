@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from gateway import metrics
 from gateway.config.model import Deployment, Snapshot
+from gateway.health_checks import HealthChecker
 from gateway.routing.balancer import Balancer
 from gateway.routing.resolve import resolve
 from gateway.upstream.litellm_path import LiteLLMClient, preload
@@ -26,6 +27,7 @@ class GatewayState:
     config_path: str | None = None
     passthrough: PassthroughClient | None = None
     litellm: LiteLLMClient | None = None
+    health: HealthChecker | None = None
 
     @classmethod
     def create(cls, snapshot: Snapshot, config_path: str | None = None) -> GatewayState:
@@ -42,8 +44,12 @@ class GatewayState:
         self.litellm = LiteLLMClient()
         if any(d.path == "litellm" for d in self.snapshot.deployments):
             preload()
+        self.health = HealthChecker(self)
+        self.health.start()
 
     async def stop(self) -> None:
+        if self.health is not None:
+            await self.health.stop()
         if self.passthrough is not None:
             await self.passthrough.session.close()
 
@@ -57,6 +63,8 @@ class GatewayState:
         for dep in snapshot.deployments:
             metrics.DEPLOYMENT_STATE.labels(dep.id).set(int(self.balancer.state(dep.id)))
         self.snapshot = snapshot
+        if self.health is not None:
+            self.health.start()
 
     def resolve(self, asked: str | None, override: str | None):
         return resolve(self.snapshot, asked, override)

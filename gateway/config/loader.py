@@ -216,7 +216,17 @@ def _router_settings(rs: dict[str, Any], env: Mapping[str, str], problems: Probl
         health_check_interval=_number(
             rs.get("health_check_interval"), f"{w}.health_check_interval", problems, None
         ),
+        health_check_mode=_health_check_mode(rs.get("health_check_mode"), f"{w}.health_check_mode", problems),
     )
+
+
+def _health_check_mode(value: Any, where: str, problems: Problems) -> str:
+    if value is None:
+        return "models"
+    if value not in ("models", "completion"):
+        problems.error(where, "must be 'models' or 'completion'")
+        return "models"
+    return value
 
 
 def _env_json(env: Mapping[str, str], name: str, kind: type, problems: Problems) -> Any:

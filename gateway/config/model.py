@@ -66,6 +66,7 @@ class RouterSettings:
     model_group_alias: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     fallback_chain: tuple[str, ...] = ()  # GRID_MODEL_FALLBACK_CHAIN
     health_check_interval: float | None = None
+    health_check_mode: str = "models"  # "models" (GET /models) or "completion" (a 1-token completion)
 
 
 @dataclass(frozen=True, slots=True)

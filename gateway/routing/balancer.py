@@ -203,6 +203,23 @@ class Balancer:
             b = br.on_failure(b, now, policy, immediate=status in OPEN_AT_ONCE)
         self._set(m, b)
 
+    def probed(
+        self, dep: Deployment, *, ok: bool, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        """An active health check's verdict: it moves the breaker and leaves request stats alone."""
+        m = self._members.get(dep.id)
+        if m is None:
+            return
+        now = self._clock()
+        b = br.settle(m.breaker, now)
+        if ok:
+            b = br.on_success(b, now, self._policy)
+        elif status == RATE_LIMITED:
+            b = br.on_failure(b, now, self._policy, immediate=True, cooldown=retry_after)
+        else:
+            b = br.on_failure(b, now, self._policy, immediate=status in OPEN_AT_ONCE)
+        self._set(m, b)
+
     def released(self, dep: Deployment) -> None:
         """The request ended without a verdict (the client went away); a pending probe is freed."""
         m = self._members.get(dep.id)
