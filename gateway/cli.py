@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
+import shutil
 import sys
+import tempfile
 
 from gateway.config import ConfigError, Snapshot, load_config
 from gateway.config.problems import Problems
@@ -59,6 +62,15 @@ def log_deployments(snapshot: Snapshot) -> None:
         )
 
 
+def _multiprocess_metrics_dir() -> None:
+    """Workers inherit PROMETHEUS_MULTIPROC_DIR; a fresh directory so no stale samples are summed."""
+    from gateway.metrics import MULTIPROC_ENV
+
+    path = tempfile.mkdtemp(prefix="grid-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+
+
 def app_factory():
     """Used by uvicorn in each worker: load the config named by GRID_CONFIG."""
     from gateway.app import create_app
@@ -89,6 +101,8 @@ def serve(args: argparse.Namespace) -> int:
     if not snapshot.general.auth_enabled:
         log.warning("no master_key or api_keys configured: authentication is off")
     os.environ[CONFIG_ENV] = os.path.abspath(args.config)
+    if args.workers > 1:
+        _multiprocess_metrics_dir()
     log.info("GRID listening on http://%s:%d with %d worker(s)", args.host, args.port, args.workers)
     uvicorn.run(
         "gateway.cli:app_factory",

@@ -6,9 +6,33 @@ never the raw string a client sent.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
 
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    multiprocess,
+)
+
+# `--workers N` sets PROMETHEUS_MULTIPROC_DIR: every worker writes its samples to files there and
+# `/metrics` from any worker reports the sum over all of them.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+disable_created_metrics()
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+
+def scrape_registry() -> CollectorRegistry:
+    """The registry to expose: this process's, or the aggregate of all workers in multiprocess mode."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -66,11 +90,14 @@ OVERRIDES = Counter(
 )
 DEPLOYMENT_STATE = Gauge(
     "grid_deployment_state",
-    "Breaker state: 0 healthy, 1 half-open, 2 open",
+    "Breaker state: 0 healthy, 1 half-open, 2 open (the worst across workers)",
     ["deployment"],
     registry=REGISTRY,
+    multiprocess_mode="livemax",
 )
-IN_FLIGHT = Gauge("grid_in_flight_requests", "Requests being served", registry=REGISTRY)
+IN_FLIGHT = Gauge(
+    "grid_in_flight_requests", "Requests being served", registry=REGISTRY, multiprocess_mode="livesum"
+)
 TOKENS = Counter("grid_tokens_total", "Tokens by model group and type", ["model", "type"], registry=REGISTRY)
 COST = Counter("grid_cost_usd_total", "Estimated cost in USD by model group", ["model"], registry=REGISTRY)
 AUTO_ROUTE = Counter(

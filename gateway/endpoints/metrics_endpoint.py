@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.endpoints.common import state_of
-from gateway.metrics import DEPLOYMENT_STATE, REGISTRY
+from gateway.metrics import DEPLOYMENT_STATE, scrape_registry
 
 
 async def metrics(request: Request) -> Response:
@@ -15,4 +15,4 @@ async def metrics(request: Request) -> Response:
     # open -> half-open happens with the clock, not on an event: read breaker states at scrape time
     for dep in state.snapshot.deployments:
         DEPLOYMENT_STATE.labels(dep.id).set(int(state.balancer.state(dep.id)))
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(scrape_registry()), media_type=CONTENT_TYPE_LATEST)

@@ -19,6 +19,7 @@ from gateway.errors import GatewayError, InvalidRequest, PermissionDenied
 from gateway.fallback import Trace, run_chain
 from gateway.routing.resolve import context_window_chain
 from gateway.upstream.relay import StreamRelay
+from gateway.upstream.usage_tap import UsageTap
 
 OVERRIDE_HEADER = "x-grid-model-override"
 
@@ -74,6 +75,8 @@ async def _proxy(request: Request, endpoint: str) -> Any:
         headers = _grid_headers(request_id, outcome.deployment, trace, started)
         return Response(raw, headers=headers, media_type="application/json")
 
+    tap = _usage_tap(endpoint, body)
+
     async def open_stream(dep: Deployment):
         return await state.client_for(dep).open_stream(dep, endpoint, body, request_id)
 
@@ -93,8 +96,10 @@ async def _proxy(request: Request, endpoint: str) -> Any:
 
     def on_end(ok: bool, error: GatewayError | None, disconnected: bool) -> None:
         elapsed = time.monotonic() - outcome.started
+        trace.upstream_seconds += elapsed - first_byte  # relaying is upstream time, not overhead
+        request.scope["grid.usage"] = tap.usage
         if ok:
-            balancer.succeeded(dep, elapsed, ttft=first_byte)
+            balancer.succeeded(dep, elapsed, ttft=first_byte, tokens=_total_tokens(tap.usage))
         elif disconnected:
             balancer.released(dep)
         else:
@@ -104,7 +109,24 @@ async def _proxy(request: Request, endpoint: str) -> Any:
                 error=error.message[:200] if error else "",
             )
 
-    return StreamRelay(outcome.result, [(k.encode(), v.encode()) for k, v in headers.items()], on_end)
+    encoded = [(k.encode(), v.encode()) for k, v in headers.items()]
+    return StreamRelay(outcome.result, encoded, on_end, tap)
+
+
+def _usage_tap(endpoint: str, body: dict[str, Any]) -> UsageTap:
+    """Ask upstream for the usage event (for token metrics); strip it again if the client did not."""
+    options = body.get("stream_options")
+    asked = isinstance(options, dict) and options.get("include_usage") is True
+    if endpoint == "chat/completions" and not asked:
+        body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        return UsageTap(strip=True)
+    return UsageTap(strip=False)
+
+
+def _total_tokens(usage: Any) -> int:
+    if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
+        return usage["total_tokens"]
+    return 0
 
 
 async def chat_completions(request: Request) -> Any:

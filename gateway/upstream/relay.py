@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.errors import GatewayError
 from gateway.upstream.stream import OpenStream, error_event
+from gateway.upstream.usage_tap import UsageTap
 
 log = logging.getLogger("grid.stream")
 
@@ -33,10 +34,12 @@ class StreamRelay:
         stream: OpenStream,
         headers: list[tuple[bytes, bytes]],
         on_end: Callable[[bool, GatewayError | None, bool], None],
+        tap: UsageTap,
     ) -> None:
         self.stream = stream
         self.headers = SSE_HEADERS + headers
         self.on_end = on_end
+        self.tap = tap
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         disconnected = False
@@ -56,22 +59,20 @@ class StreamRelay:
         ok, error = False, None
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-            await send({"type": "http.response.body", "body": self.stream.first, "more_body": True})
+            tap = self.tap
+            await send({"type": "http.response.body", "body": tap.feed(self.stream.first), "more_body": True})
             try:
                 async for chunk in self.stream.rest:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    out = tap.feed(chunk)
+                    if out:
+                        await send({"type": "http.response.body", "body": out, "more_body": True})
                 ok = True
             except GatewayError as exc:
                 error = exc
                 log.warning("stream failed after it started: %s", exc.message)
-                await send(
-                    {
-                        "type": "http.response.body",
-                        "body": error_event(exc.message, exc.type, exc.code or "upstream_error"),
-                        "more_body": True,
-                    }
-                )
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                event = error_event(exc.message, exc.type, exc.code or "upstream_error")
+                await send({"type": "http.response.body", "body": tap.flush() + event, "more_body": True})
+            await send({"type": "http.response.body", "body": tap.flush(), "more_body": False})
         except asyncio.CancelledError:
             if not disconnected:
                 raise
