@@ -9,6 +9,7 @@ next group in the chain is tried; when every group had no sendable deployment th
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from gateway.errors import GatewayError, NoHealthyDeployment
 from gateway.upstream.failures import ContextWindowExceeded, is_retryable
 
 T = TypeVar("T")
+
+log = logging.getLogger("grid.fallback")
 
 BACKOFF_MAX = 2.0
 
@@ -80,6 +83,9 @@ async def run_chain(
         seen.add(group)
         if trace.group is not None:
             trace.fallbacks += 1
+            log.warning(
+                "falling back from model group %s to %s", trace.group, group, extra={"model_served": group}
+            )
         trace.group = group
         try:
             return await _run_group(group, router, balancer, attempt, trace, judge_success)
@@ -142,6 +148,13 @@ async def _attempt_group(group, dep, balancer, attempt, trace, judge_success, tr
             status = getattr(exc, "upstream_status", None)
             balancer.failed(dep, status=status, retry_after=exc.retry_after, error=exc.message[:200])
             last.append(exc)
+            log.warning(
+                "attempt %d on deployment %s failed: %s",
+                trace.attempts,
+                dep.id,
+                exc.message,
+                extra={"deployment": dep.id, "model_served": group, "attempt": trace.attempts},
+            )
             if status in (401, 403, 404):
                 # the deployment itself is misconfigured: move to an untried sibling at once, no backoff
                 nxt = balancer.pick(group, tried)

@@ -23,6 +23,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 async def json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
+    request.scope["grid.raw_body"] = raw  # for the access log when GRID_LOG_BODIES=true
     if not raw:
         raise InvalidRequest("The request body is empty: send a JSON object.")
     try:

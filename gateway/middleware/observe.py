@@ -8,6 +8,7 @@ fallback chain did), `grid.usage` (token counts) and `grid.ttft`.
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,6 +17,13 @@ from gateway import metrics
 from gateway.model_map import cost_per_token
 
 log = logging.getLogger("grid.access")
+
+BODY_LOG_LIMIT = 2048
+
+
+def _log_bodies() -> bool:
+    return os.environ.get("GRID_LOG_BODIES", "").lower() in ("1", "true", "yes")
+
 
 _ENDPOINTS = {
     "/chat/completions": "chat/completions",
@@ -97,6 +105,8 @@ def record(scope: Scope, status: int, elapsed: float) -> None:
             extra["prompt_tokens"] = usage.get("prompt_tokens")
             extra["completion_tokens"] = usage.get("completion_tokens")
     if log.isEnabledFor(logging.INFO):
+        if _log_bodies() and scope.get("grid.raw_body"):
+            extra["request_body"] = scope["grid.raw_body"][:BODY_LOG_LIMIT].decode("utf-8", "replace")
         log.info("%s %s %s", scope["method"], scope["path"], status, extra=extra)
 
 

@@ -234,6 +234,12 @@ class Balancer:
             return
         m.breaker = new
         if new.state is not old.state:
+            log.warning(
+                "breaker for deployment %s is now %s",
+                m.dep.id,
+                new.state.name.lower(),
+                extra={"deployment": m.dep.id, "breaker": new.state.name.lower()},
+            )
             for listener in self._listeners:
                 try:
                     listener(m.dep.id, new.state)
