@@ -22,6 +22,10 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object. Parsed once: middleware that parsed it already left it in the scope."""
+    parsed = request.scope.get("grid.body")
+    if parsed is not None:
+        return parsed
     raw = await request.body()
     request.scope["grid.raw_body"] = raw  # for the access log when GRID_LOG_BODIES=true
     if not raw:

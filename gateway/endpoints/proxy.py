@@ -14,26 +14,29 @@ from starlette.responses import Response
 
 from gateway import metrics
 from gateway.config.model import Deployment
-from gateway.endpoints.common import client_key, json_body, key_allows, state_of
-from gateway.errors import GatewayError, InvalidRequest, PermissionDenied
+from gateway.endpoints.common import json_body, state_of
+from gateway.endpoints.route import choose
+from gateway.errors import GatewayError
 from gateway.fallback import Trace, run_chain
 from gateway.routing.resolve import context_window_chain
 from gateway.upstream.relay import StreamRelay
 from gateway.upstream.usage_tap import UsageTap
 
-OVERRIDE_HEADER = "x-grid-model-override"
 
-
-def _grid_headers(request_id: str, dep: Deployment, trace: Trace, started: float) -> dict[str, str]:
+def _grid_headers(request: Request, dep: Deployment, trace: Trace, started: float) -> dict[str, str]:
     overhead = (time.monotonic() - started - trace.upstream_seconds) * 1000
-    return {
-        "x-request-id": request_id,
+    headers = {
+        "x-request-id": request.scope["grid.request_id"],
         "x-grid-model": dep.group,
         "x-grid-deployment": dep.id,
         "x-grid-attempts": str(trace.attempts),
         "x-grid-fallbacks": str(trace.fallbacks),
         "x-grid-overhead-ms": f"{max(overhead, 0.0):.3f}",
     }
+    extra = request.scope.get("grid.headers")
+    if extra:
+        headers.update(extra)
+    return headers
 
 
 async def _proxy(request: Request, endpoint: str) -> Any:
@@ -41,16 +44,7 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     state = state_of(request)
     snapshot = state.snapshot
     body = await json_body(request)
-    override = request.query_params.get("override_model") or request.headers.get(OVERRIDE_HEADER)
-    asked = body.get("model")
-    if asked is not None and not isinstance(asked, str):
-        raise InvalidRequest("'model' must be a string.", param="model")
-    resolution = state.resolve(asked, override)
-    key = client_key(request)
-    if resolution.overridden and key is not None and not key.allow_override:
-        raise PermissionDenied("This key may not override the model.")
-    if not key_allows(key, resolution.asked, resolution.group):
-        raise PermissionDenied(f"This key may not use the model '{resolution.asked}'.")
+    resolution = choose(request, state, body)
     request_id = request.scope["grid.request_id"]
     trace = Trace()
     request.scope["grid.trace"] = trace
@@ -72,7 +66,7 @@ async def _proxy(request: Request, endpoint: str) -> Any:
         )
         raw, parsed = outcome.result
         request.scope["grid.usage"] = parsed.get("usage")
-        headers = _grid_headers(request_id, outcome.deployment, trace, started)
+        headers = _grid_headers(request, outcome.deployment, trace, started)
         return Response(raw, headers=headers, media_type="application/json")
 
     tap = _usage_tap(endpoint, body)
@@ -92,7 +86,7 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     dep = outcome.deployment
     first_byte = time.monotonic() - outcome.started
     metrics.TTFT.labels(dep.group).observe(first_byte)
-    headers = _grid_headers(request_id, dep, trace, started)
+    headers = _grid_headers(request, dep, trace, started)
 
     def on_end(ok: bool, error: GatewayError | None, disconnected: bool) -> None:
         elapsed = time.monotonic() - outcome.started

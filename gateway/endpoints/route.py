@@ -1,0 +1,38 @@
+"""Which chain of model groups serves a request.
+
+Order: per-request override (query or header) -> experiment variant (set by the experiments
+middleware) -> `model="auto"` selection -> alias -> group. The decision steps are pure functions
+elsewhere (`gateway.routing.resolve`, ...); this module reads the request and applies permissions.
+Steps that want a response header leave it in `scope["grid.headers"]`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from gateway.endpoints.common import client_key, key_allows
+from gateway.errors import InvalidRequest, PermissionDenied
+from gateway.routing.resolve import Resolution
+from gateway.state import GatewayState
+
+OVERRIDE_HEADER = "x-grid-model-override"
+
+
+def requested_override(request: Request) -> str | None:
+    return request.query_params.get("override_model") or request.headers.get(OVERRIDE_HEADER) or None
+
+
+def choose(request: Request, state: GatewayState, body: dict[str, Any]) -> Resolution:
+    asked = body.get("model")
+    if asked is not None and not isinstance(asked, str):
+        raise InvalidRequest("'model' must be a string.", param="model")
+    override = requested_override(request)
+    resolution = state.resolve(asked, override)
+    key = client_key(request)
+    if resolution.overridden and key is not None and not key.allow_override:
+        raise PermissionDenied("This key may not override the model.")
+    if not key_allows(key, resolution.asked, resolution.group):
+        raise PermissionDenied(f"This key may not use the model '{resolution.asked}'.")
+    return resolution
