@@ -20,7 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from gateway import metrics
 from gateway.config.model import Deployment, RouterSettings
 from gateway.errors import GatewayError, NoHealthyDeployment
-from gateway.upstream.failures import ContextWindowExceeded, is_retryable
+from gateway.upstream.failures import ContextWindowExceeded, is_retryable, redact
 
 T = TypeVar("T")
 
@@ -69,10 +69,13 @@ async def run_chain(
     trace: Trace,
     *,
     context_fallbacks: Callable[[str], Sequence[str]] | None = None,
+    context_check: Callable[[str], GatewayError | None] | None = None,
     judge_success: bool = True,
 ) -> Outcome[T]:
     """Run `attempt` along the chain. With `judge_success=False` the caller reports success itself
-    (streams are judged when they end); failures are always reported here."""
+    (streams are judged when they end); failures are always reported here. `context_check(group)`
+    returns a `ContextWindowExceeded` when the prompt cannot fit the group: it is then skipped
+    without a call, as if the upstream had said so."""
     last_error: GatewayError | None = None
     pending = list(chain)
     seen: set[str] = set()
@@ -88,6 +91,9 @@ async def run_chain(
             )
         trace.group = group
         try:
+            too_long = context_check(group) if context_check is not None else None
+            if too_long is not None:
+                raise too_long
             return await _run_group(group, router, balancer, attempt, trace, judge_success)
         except _GroupUnavailable:
             continue
@@ -142,6 +148,7 @@ async def _attempt_group(group, dep, balancer, attempt, trace, judge_success, tr
         try:
             result = await attempt(dep)
         except GatewayError as exc:
+            redact(exc, dep)  # before anything logs or stores the message
             elapsed = time.monotonic() - started
             trace.upstream_seconds += elapsed
             metrics.UPSTREAM_LATENCY.labels(dep.id).observe(elapsed)

@@ -6,8 +6,10 @@ over the balancer -> relay the upstream answer with the gateway's headers.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,8 +21,34 @@ from gateway.endpoints.route import choose
 from gateway.errors import GatewayError
 from gateway.fallback import Trace, run_chain
 from gateway.routing.resolve import context_window_chain
+from gateway.tokens import estimate_prompt_tokens, too_long_for
 from gateway.upstream.relay import StreamRelay
 from gateway.upstream.usage_tap import UsageTap
+
+T = TypeVar("T")
+
+CLIENT_CLOSED = 499  # nginx's "client closed request": only the access log and metrics see it
+
+
+async def _disconnect(request: Request) -> None:
+    """Return when the client goes away (the body has been read: the next message is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
+    """Await `work`; if the client disconnects first, cancel it (which drops its upstream call, so an
+    abandoned request never keeps an upstream busy, nor retries and falls back for nobody) -> None."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait((task,))
+    return None if task.cancelled() else task.result()
 
 
 def _grid_headers(request: Request, dep: Deployment, trace: Trace, started: float) -> dict[str, str]:
@@ -56,14 +84,31 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     def context_fallbacks(group: str):
         return context_window_chain(snapshot, group)
 
+    prompt_tokens = estimate_prompt_tokens(body)
+
+    def context_check(group: str) -> GatewayError | None:
+        found = snapshot.groups.get(group)
+        return too_long_for(group, found.deployments, prompt_tokens) if found else None
+
     if not stream:
 
         async def call(dep: Deployment):
             return await state.client_for(dep).call(dep, endpoint, body, request_id)
 
-        outcome = await run_chain(
-            resolution.chain, snapshot.router, balancer, call, trace, context_fallbacks=context_fallbacks
+        outcome = await _unless_disconnected(
+            request,
+            run_chain(
+                resolution.chain,
+                snapshot.router,
+                balancer,
+                call,
+                trace,
+                context_fallbacks=context_fallbacks,
+                context_check=context_check,
+            ),
         )
+        if outcome is None:
+            return Response(status_code=CLIENT_CLOSED)
         raw, parsed = outcome.result
         request.scope["grid.usage"] = parsed.get("usage")
         headers = _grid_headers(request, outcome.deployment, trace, started)
@@ -74,24 +119,32 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     async def open_stream(dep: Deployment):
         return await state.client_for(dep).open_stream(dep, endpoint, body, request_id)
 
-    outcome = await run_chain(
-        resolution.chain,
-        snapshot.router,
-        balancer,
-        open_stream,
-        trace,
-        context_fallbacks=context_fallbacks,
-        judge_success=False,
+    outcome = await _unless_disconnected(
+        request,
+        run_chain(
+            resolution.chain,
+            snapshot.router,
+            balancer,
+            open_stream,
+            trace,
+            context_fallbacks=context_fallbacks,
+            context_check=context_check,
+            judge_success=False,
+        ),
     )
+    if outcome is None:
+        return Response(status_code=CLIENT_CLOSED)
     dep = outcome.deployment
     first_byte = time.monotonic() - outcome.started
     metrics.TTFT.labels(dep.group).observe(first_byte)
+    request.scope["grid.ttft"] = first_byte
     headers = _grid_headers(request, dep, trace, started)
 
     def on_end(ok: bool, error: GatewayError | None, disconnected: bool) -> None:
         elapsed = time.monotonic() - outcome.started
         trace.upstream_seconds += elapsed - first_byte  # relaying is upstream time, not overhead
         request.scope["grid.usage"] = tap.usage
+        request.scope["grid.stream_end"] = "ok" if ok else "disconnected" if disconnected else "error"
         if ok:
             balancer.succeeded(dep, elapsed, ttft=first_byte, tokens=_total_tokens(tap.usage))
         elif disconnected:

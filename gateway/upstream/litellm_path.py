@@ -69,9 +69,14 @@ def _translate(exc: Exception, dep: Deployment) -> GatewayError:
         return failures.mark(failures.ContextWindowExceeded(400, message), 400, False)
     if isinstance(status, int):
         retry_after = None
-        response = getattr(exc, "response", None)
-        if response is not None and getattr(response, "headers", None) is not None:
-            retry_after = response.headers.get("retry-after")
+        # LiteLLM keeps the provider's headers in `litellm_response_headers`; its `response` is often
+        # a stand-in with no headers at all
+        for headers in (
+            getattr(exc, "litellm_response_headers", None),
+            getattr(getattr(exc, "response", None), "headers", None),
+        ):
+            if headers is not None and retry_after is None:
+                retry_after = headers.get("retry-after")
         body = orjson.dumps({"error": {"message": message}})
         return failures.from_status(status, body, retry_after, dep.id)
     return failures.connect_failed(dep.id, name)
@@ -128,5 +133,6 @@ async def _events(iterator: AsyncIterator[Any], dep: Deployment) -> AsyncIterato
         async for chunk in iterator:
             yield _event(chunk)
     except Exception as exc:
-        raise _translate(exc, dep) from exc
+        # after the first byte the chain never sees this error: redact the deployment's secrets here
+        raise failures.redact(_translate(exc, dep), dep) from exc
     yield DONE
