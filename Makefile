@@ -36,3 +36,18 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+
+# Observability demo (docs/observability.md): `docker compose up --build`, then `make demo-traffic`.
+DEMO_URL ?= http://localhost:8000
+DEMO_KEY ?= sk-grid-demo
+DEMO_MOCK_URL ?= http://localhost:8101
+DEMO_SECONDS ?= 300
+
+.PHONY: demo-traffic compose-check
+
+demo-traffic: $(STAMP)
+	$(BIN)/python -m gateway.demo_traffic --base-url $(DEMO_URL) --api-key $(DEMO_KEY) \
+		--mock-url $(DEMO_MOCK_URL) --seconds $(DEMO_SECONDS)
+
+compose-check: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_deploy_files.py

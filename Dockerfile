@@ -1,0 +1,24 @@
+# GRID gateway image. Also runs the bundled mock upstream (docker-compose.yml uses it for both).
+#   docker build -t grid-gateway .
+#   docker run -p 8000:8000 -v $PWD/config.yaml:/etc/grid/config.yaml:ro grid-gateway
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    LITELLM_LOCAL_MODEL_COST_MAP=True
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY gateway ./gateway
+RUN pip install . \
+    && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin grid
+
+# The repo's default config (standby mock deployments, real ones when provider keys are set);
+# mount your own over it.
+COPY config.yaml /etc/grid/config.yaml
+
+USER grid
+EXPOSE 8000
+CMD ["gateway", "serve", "--config", "/etc/grid/config.yaml"]
