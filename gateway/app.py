@@ -13,8 +13,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.config.model import Snapshot
-from gateway.endpoints import admin, health, metrics_endpoint, models, proxy
+from gateway.endpoints import admin, experiments, health, metrics_endpoint, models, proxy
 from gateway.errors import GatewayError, InvalidRequest, NotFound
+from gateway.experiments.middleware import ExperimentsMiddleware
 from gateway.middleware.auth import AuthMiddleware
 from gateway.middleware.body_limit import BodyLimitMiddleware
 from gateway.middleware.observe import ObserveMiddleware
@@ -33,6 +34,7 @@ def _routes() -> list[Route]:
             Route(f"{prefix}/embeddings", proxy.embeddings, methods=["POST"]),
             Route(f"{prefix}/models", models.list_models, methods=["GET"]),
             Route(f"{prefix}/models/{{model_id:path}}", models.get_model, methods=["GET"]),
+            Route(f"{prefix}/feedback", experiments.feedback, methods=["POST"]),
         ]
     routes += [
         Route("/health/liveliness", health.liveliness, methods=["GET"]),
@@ -41,6 +43,9 @@ def _routes() -> list[Route]:
         Route("/metrics", metrics_endpoint.metrics, methods=["GET"]),
         Route("/admin/load-balancer/stats", admin.load_balancer_stats, methods=["GET"]),
         Route("/admin/config/reload", admin.reload_config, methods=["POST"]),
+        Route("/admin/experiments", experiments.list_experiments, methods=["GET"]),
+        Route("/admin/experiments/{experiment_id}", experiments.get_experiment, methods=["GET"]),
+        Route("/admin/experiments/{experiment_id}/{action}", experiments.change_status, methods=["POST"]),
     ]
     return routes
 
@@ -89,6 +94,7 @@ def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
             Middleware(ObserveMiddleware),
             Middleware(AuthMiddleware, settings=lambda: state.snapshot.general),
             Middleware(BodyLimitMiddleware, limit=lambda: state.snapshot.general.max_body_bytes),
+            Middleware(ExperimentsMiddleware, registry=state.experiments),
         ],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,

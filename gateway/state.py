@@ -7,10 +7,11 @@ snapshot they started with. Upstream clients and balancer statistics outlive rel
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway import metrics
 from gateway.config.model import Deployment, Snapshot
+from gateway.experiments.registry import ExperimentRegistry
 from gateway.health_checks import HealthChecker
 from gateway.routing.balancer import Balancer
 from gateway.routing.resolve import resolve
@@ -28,6 +29,7 @@ class GatewayState:
     passthrough: PassthroughClient | None = None
     litellm: LiteLLMClient | None = None
     health: HealthChecker | None = None
+    experiments: ExperimentRegistry = field(default_factory=ExperimentRegistry)
 
     @classmethod
     def create(cls, snapshot: Snapshot, config_path: str | None = None) -> GatewayState:
@@ -37,7 +39,9 @@ class GatewayState:
         )
         for dep in snapshot.deployments:
             metrics.DEPLOYMENT_STATE.labels(dep.id).set(0)
-        return cls(snapshot=snapshot, balancer=balancer, config_path=config_path)
+        state = cls(snapshot=snapshot, balancer=balancer, config_path=config_path)
+        state.experiments.reload(snapshot)
+        return state
 
     async def start(self) -> None:
         self.passthrough = PassthroughClient(new_session())
@@ -63,6 +67,7 @@ class GatewayState:
         for dep in snapshot.deployments:
             metrics.DEPLOYMENT_STATE.labels(dep.id).set(int(self.balancer.state(dep.id)))
         self.snapshot = snapshot
+        self.experiments.reload(snapshot)
         if self.health is not None:
             self.health.start()
 

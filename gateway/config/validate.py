@@ -22,6 +22,7 @@ import httpx
 from gateway import model_map
 from gateway.config.model import Deployment, Snapshot
 from gateway.config.problems import Problems
+from gateway.experiments.config import check as check_experiments
 from gateway.routing.strategies import NAMES as STRATEGY_NAMES
 from gateway.routing.strategies import canonical as canonical_strategy
 
@@ -47,6 +48,7 @@ def validate(snapshot: Snapshot, problems: Problems, *, probe: bool = False) -> 
     _check_default_model(snapshot, names, problems)
     _check_router_numbers(snapshot, problems)
     _check_api_keys(snapshot, names, problems)
+    check_experiments(snapshot, problems, names.resolve)
     if probe:
         probe_api_bases(snapshot.deployments, problems)
 

@@ -8,6 +8,7 @@ Steps that want a response header leave it in `scope["grid.headers"]`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -26,10 +27,16 @@ def requested_override(request: Request) -> str | None:
 
 def choose(request: Request, state: GatewayState, body: dict[str, Any]) -> Resolution:
     asked = body.get("model")
+    request.scope["grid.asked"] = asked
     if asked is not None and not isinstance(asked, str):
         raise InvalidRequest("'model' must be a string.", param="model")
     override = requested_override(request)
-    resolution = state.resolve(asked, override)
+    assignment = request.scope.get("grid.experiment")
+    if assignment is not None and override is None:
+        # the variant's model serves; `asked` stays what the client asked, for permissions and logs
+        resolution = replace(state.resolve(assignment.model, None), asked=asked or assignment.model)
+    else:
+        resolution = state.resolve(asked, override)
     key = client_key(request)
     if resolution.overridden and key is not None and not key.allow_override:
         raise PermissionDenied("This key may not override the model.")

@@ -2,7 +2,8 @@
 
 It runs outside auth, so refused requests are logged and counted too. Endpoints leave what they learnt
 in the scope: `grid.resolution` (what was asked, what it resolved to) and `grid.trace` (what the
-fallback chain did), `grid.usage` (token counts) and `grid.ttft`.
+fallback chain did), `grid.usage` (token counts), `grid.ttft` and `grid.stream_end`; the experiments
+middleware leaves `grid.experiment`, whose variant's outcome is recorded here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import metrics
+from gateway.experiments.outcome import record_outcome
 from gateway.model_map import cost_per_token
 
 log = logging.getLogger("grid.access")
@@ -31,6 +33,9 @@ _ENDPOINTS = {
     "/embeddings": "embeddings",
     "/models": "models",
 }
+
+
+_UPSTREAM_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings"})
 
 
 def endpoint_label(path: str) -> str:
@@ -82,16 +87,23 @@ def record(scope: Scope, status: int, elapsed: float) -> None:
         extra["model"] = resolution.asked
         if resolution.overridden:
             metrics.OVERRIDES.labels(resolution.group).inc()
+    elif isinstance(scope.get("grid.asked"), str):
+        extra["model"] = scope["grid.asked"][:256]  # refused before routing (e.g. unknown model)
+    if trace is None and endpoint in _UPSTREAM_ENDPOINTS:
+        # refused before routing (400, 401, 403, 404, 413): counted, under a bounded label
+        metrics.REQUESTS.labels("unknown", "none", str(status)).inc()
     if trace is not None:
         served = trace.group or "unknown"
         deployment = trace.deployment.id if trace.deployment else "none"
-        metrics.REQUESTS.labels(served, deployment, str(status)).inc()
+        # a failed chain is counted under the group the client's request resolved to
+        label = resolution.group if status >= 400 and resolution is not None else served
+        metrics.REQUESTS.labels(label, deployment, str(status)).inc()
         if trace.attempts:
             metrics.RETRY_ATTEMPTS.observe(trace.attempts)
             metrics.OVERHEAD.observe(max(elapsed - trace.upstream_seconds, 0.0))
         if trace.fallbacks and resolution is not None and status < 400:
             metrics.FALLBACKS.labels(resolution.group, served).inc()
-        _tokens(scope, served, trace.deployment.model if trace.deployment else None)
+        _tokens(scope, served, _priced_model(trace.deployment))
         extra.update(
             model_served=trace.group,
             deployment=deployment if trace.deployment else None,
@@ -104,10 +116,19 @@ def record(scope: Scope, status: int, elapsed: float) -> None:
         if isinstance(usage, dict):
             extra["prompt_tokens"] = usage.get("prompt_tokens")
             extra["completion_tokens"] = usage.get("completion_tokens")
+    if "grid.experiment" in scope:
+        record_outcome(scope, status, elapsed, extra)  # also adds `experiment` and `variant` to the log
     if log.isEnabledFor(logging.INFO):
         if _log_bodies() and scope.get("grid.raw_body"):
             extra["request_body"] = scope["grid.raw_body"][:BODY_LOG_LIMIT].decode("utf-8", "replace")
         log.info("%s %s %s", scope["method"], scope["path"], status, extra=extra)
+
+
+def _priced_model(dep) -> str | None:
+    """The name to price a deployment by: `model_info.base_model` (e.g. behind an Azure name) first."""
+    if dep is None:
+        return None
+    return dep.model_info.get("base_model") or dep.model
 
 
 def _tokens(scope: Scope, group: str, model: str | None) -> None:
