@@ -26,6 +26,7 @@ from gateway.routing import breaker as br
 from gateway.routing.breaker import Breaker, BreakerPolicy, BreakerState
 from gateway.routing.stats import DeploymentStats, minute_of
 from gateway.routing.strategies import CHOOSERS, ROUND_ROBIN, canonical, smooth_weighted
+from gateway.secrets import deployment_secrets, scrub
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ OPEN_AT_ONCE = frozenset({401, 403, 404})
 RATE_LIMITED = 429
 # Other 4xx answers are the request's fault (bad body, prompt too long): the deployment is working.
 DEPLOYMENT_FAULT_4XX = frozenset({408, 429, *OPEN_AT_ONCE})
-_SECRET_WORDS = ("key", "secret", "token", "password", "credential")
 
 
 class _Member:
@@ -50,7 +50,7 @@ class _Member:
         self.stats = stats
         self.breaker = breaker
         self.current = 0.0  # smooth weighted round-robin's current weight
-        self.secrets = _secrets_of(dep)
+        self.secrets = deployment_secrets(dep)
 
 
 class Balancer:
@@ -306,19 +306,5 @@ def _round(seconds: float | None, scale: float) -> float | None:
     return None if seconds is None else round(seconds * scale, 1)
 
 
-def _secrets_of(dep: Deployment) -> tuple[str, ...]:
-    """Strings that must never reach `last_error`: the key, secret-named params, a URL with credentials."""
-    found = [dep.api_key] if dep.api_key else []
-    for name, value in dep.litellm_params.items():
-        if isinstance(value, str) and len(value) >= 6 and any(w in name.lower() for w in _SECRET_WORDS):
-            found.append(value)
-    if dep.api_base and ("@" in dep.api_base or "?" in dep.api_base):
-        found.append(dep.api_base)
-    return tuple(found)
-
-
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "[redacted]")
-    return " ".join(text.split())
+    return " ".join(scrub(text, secrets).split())

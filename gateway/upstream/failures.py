@@ -16,6 +16,7 @@ from gateway.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
+from gateway.secrets import REDACTED, deployment_secrets, scrub
 
 CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context window", "too many tokens")
 
@@ -95,29 +96,12 @@ def malformed(deployment: str, what: str) -> GatewayError:
     return mark(UpstreamError(f"Upstream deployment {deployment} answered garbage: {what}"), 200, True)
 
 
-_SECRET_WORDS = ("key", "secret", "token", "password", "credential")
-REDACTED = "[redacted]"
-
-
-def deployment_secrets(dep: Deployment) -> tuple[str, ...]:
-    """The deployment's key, its secret-named params, and an api_base carrying credentials."""
-    found = [dep.api_key] if dep.api_key else []
-    for name, value in dep.litellm_params.items():
-        if isinstance(value, str) and len(value) >= 6 and any(w in name.lower() for w in _SECRET_WORDS):
-            found.append(value)
-    if dep.api_base and ("@" in dep.api_base or "?" in dep.api_base):
-        found.append(dep.api_base)
-    return tuple(found)
-
-
 def redact(exc: GatewayError, dep: Deployment) -> GatewayError:
     """Remove the deployment's secrets from an error bound for the client and the logs: some providers
     repeat the key they were sent in their error messages, and those messages are passed on."""
     secrets = deployment_secrets(dep)
-    for secret in secrets:
-        if secret in exc.message:
-            exc.message = exc.message.replace(secret, REDACTED)
-            exc.args = (exc.message,)
+    exc.message = scrub(exc.message, secrets)
+    exc.args = (exc.message,)
     raw = getattr(exc, "raw", None)
     if isinstance(raw, bytes):
         for secret in secrets:
