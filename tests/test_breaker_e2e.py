@@ -10,40 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from typing import Any
 
-import httpx
 import openai
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.mock_upstream.runner import MockUpstream
-from tests.conftest import MASTER_KEY, PROVIDER_KEY, deployment
+from tests.conftest import MASTER_KEY, PROVIDER_KEY
+from tests.e2e import CHAT, HI, admin_stats, client, config, dep, hits, metric
 from tests.harness import GatewayProcess
-
-CHAT = "/v1/chat/completions"
-HI = [{"role": "user", "content": "hi"}]
-
-
-def dep(group: str, dep_id: str, base: str, **params: Any) -> dict:
-    """A deployment of `group` whose upstream model name is its id."""
-    return deployment(group, base, dep_id=dep_id, **{"model": f"openai/{dep_id}", **params})
-
-
-def config(model_list: list[dict], **router: Any) -> dict:
-    return {
-        "model_list": model_list,
-        "router_settings": router,
-        "general_settings": {"master_key": MASTER_KEY},
-    }
-
-
-def client(gw: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0, timeout=15)
-
-
-def hits(mock: MockUpstream, model: str) -> int:
-    return sum(1 for r in mock.requests(CHAT) if (r["body"] or {}).get("model") == model)
 
 
 def chat(sdk: openai.OpenAI, model: str = "g"):
@@ -53,22 +27,11 @@ def chat(sdk: openai.OpenAI, model: str = "g"):
 
 
 def row(gw: GatewayProcess, dep_id: str) -> dict:
-    resp = httpx.get(f"{gw.url}/admin/load-balancer/stats", headers={"Authorization": f"Bearer {MASTER_KEY}"})
-    assert resp.status_code == 200, resp.text
-    for group in resp.json()["groups"].values():
+    for group in admin_stats(gw)["groups"].values():
         for d in group["deployments"]:
             if d["id"] == dep_id:
                 return d
     raise AssertionError(f"no deployment {dep_id}")
-
-
-def state_metric(gw: GatewayProcess, dep_id: str) -> float | None:
-    text = httpx.get(f"{gw.url}/metrics").text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "grid_deployment_state" and sample.labels.get("deployment") == dep_id:
-                return sample.value
-    return None
 
 
 def wait_state(gw: GatewayProcess, dep_id: str, state: str, timeout: float) -> float:
@@ -109,7 +72,10 @@ def test_breaker_opens_blocks_traffic_half_opens_and_recovers(start_gateway, moc
         a = row(gw, "brk-a")
         assert a["state"] == "open" and 0 < a["state_changes_in_s"] <= 1.0
         assert a["failures"] == 2 and "500" in a["last_error"]
-        assert state_metric(gw, "brk-a") == 2 and state_metric(gw, "brk-b") == 0
+        assert (
+            metric(gw, "grid_deployment_state", default=None, deployment="brk-a") == 2
+            and metric(gw, "grid_deployment_state", default=None, deployment="brk-b") == 0
+        )
 
         # open: no traffic at all
         for _ in range(6):
@@ -119,7 +85,7 @@ def test_breaker_opens_blocks_traffic_half_opens_and_recovers(start_gateway, moc
 
         # half-open after the cooldown; a failing probe opens it again for a fresh cooldown
         wait_state(gw, "brk-a", "half_open", timeout=3)
-        assert state_metric(gw, "brk-a") == 1
+        assert metric(gw, "grid_deployment_state", default=None, deployment="brk-a") == 1
         until_hit(sdk, mock, "brk-a", 3)
         assert row(gw, "brk-a")["state"] == "open"
         for _ in range(3):
@@ -141,7 +107,10 @@ def test_breaker_opens_blocks_traffic_half_opens_and_recovers(start_gateway, moc
     served = Counter(asyncio.run(burst()))
     assert served == {"brk-a": 1, "brk-b": 3}  # one probe at a time while half-open
     assert hits(mock, "brk-a") == 4
-    assert row(gw, "brk-a")["state"] == "closed" and state_metric(gw, "brk-a") == 0
+    assert (
+        row(gw, "brk-a")["state"] == "closed"
+        and metric(gw, "grid_deployment_state", default=None, deployment="brk-a") == 0
+    )
     with client(gw) as sdk:
         served = Counter(chat(sdk)["x-grid-deployment"] for _ in range(4))
     assert served == {"brk-a": 2, "brk-b": 2}  # back in the rotation

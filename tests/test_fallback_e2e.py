@@ -9,43 +9,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import openai
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.mock_upstream.runner import MockUpstream
-from tests.conftest import MASTER_KEY, deployment
+from tests.conftest import MASTER_KEY
+from tests.e2e import CHAT, HI, client, config, dep, hits, metric
 from tests.harness import GatewayProcess
 
-CHAT = "/v1/chat/completions"
-HI = [{"role": "user", "content": "hi"}]
 CONTEXT_ERROR = "This model's maximum context length is 10 tokens"
-
-
-def dep(group: str, dep_id: str, base: str, *, info: dict | None = None, **params: Any) -> dict:
-    """A deployment of `group` whose upstream model name is its id (unless `model` is given)."""
-    entry = deployment(group, base, dep_id=dep_id, **{"model": f"openai/{dep_id}", **params})
-    entry["model_info"].update(info or {})
-    return entry
-
-
-def config(model_list: list[dict], **router: Any) -> dict:
-    return {
-        "model_list": model_list,
-        "router_settings": router,
-        "general_settings": {"master_key": MASTER_KEY},
-    }
-
-
-def client(gw: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0, timeout=15)
-
-
-def hits(mock: MockUpstream, model: str) -> int:
-    return sum(1 for r in mock.requests(CHAT) if (r["body"] or {}).get("model") == model)
 
 
 def chat(sdk: openai.OpenAI, model: str = "g", messages: list | None = None):
@@ -63,16 +36,6 @@ def stream(sdk: openai.OpenAI, model: str = "g", messages: list | None = None):
 
 def text_of(chunks: list) -> str:
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-
-
-def metric(gw: GatewayProcess, name: str, **labels: str) -> float:
-    """A sample's value from /metrics; 0 when the series does not exist (yet)."""
-    text = httpx.get(f"{gw.url}/metrics").text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
 
 
 @pytest.fixture(scope="module")

@@ -15,58 +15,16 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.mock_upstream.runner import MockUpstream
-from tests.conftest import MASTER_KEY, PROVIDER_KEY, deployment
+from tests.conftest import MASTER_KEY, PROVIDER_KEY
+from tests.e2e import CHAT, HI, admin_stats, client, config, dep, hits_by_model, metric
 from tests.harness import GatewayProcess
-
-CHAT = "/v1/chat/completions"
-HI = [{"role": "user", "content": "hi"}]
-
-
-def dep(group: str, dep_id: str, base: str, **params: Any) -> dict:
-    """A deployment of `group` whose upstream model name is its id."""
-    return deployment(group, base, dep_id=dep_id, **{"model": f"openai/{dep_id}", **params})
-
-
-def config(model_list: list[dict], **router: Any) -> dict:
-    return {
-        "model_list": model_list,
-        "router_settings": router,
-        "general_settings": {"master_key": MASTER_KEY},
-    }
-
-
-def client(gw: GatewayProcess, key: str = MASTER_KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0, timeout=15)
-
-
-def hits(mock: MockUpstream) -> Counter:
-    """Upstream model name -> chat requests the mock received for it."""
-    return Counter((r["body"] or {}).get("model") for r in mock.requests(CHAT))
 
 
 def chat(sdk: openai.OpenAI, model: str, **kwargs: Any):
     """One chat call; returns (response headers, parsed completion)."""
     raw = sdk.chat.completions.with_raw_response.create(model=model, messages=HI, **kwargs)
     return raw.headers, raw.parse()
-
-
-def admin_stats(gw: GatewayProcess) -> dict:
-    resp = httpx.get(f"{gw.url}/admin/load-balancer/stats", headers={"Authorization": f"Bearer {MASTER_KEY}"})
-    assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
-def metric(gw: GatewayProcess, name: str, **labels: str) -> float:
-    """A sample's value from /metrics; 0 when the series does not exist (yet)."""
-    text = httpx.get(f"{gw.url}/metrics").text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
 
 
 # -- resolution (one gateway for the module: these tests leave no routing state behind) -----------
@@ -94,14 +52,14 @@ def test_alias_chain_from_config_reaches_the_group(resolving, mock):
         assert completion.choices[0].message.content == "mock reply: hi"
         assert chat(sdk, "cheap")[0]["x-grid-model"] == "gpt-small"
         assert chat(sdk, "gpt-big")[0]["x-grid-model"] == "gpt-big"
-    assert hits(mock) == {"small-1": 2, "big-1": 1}
+    assert hits_by_model(mock) == {"small-1": 2, "big-1": 1}
 
 
 def test_env_aliases_win_over_the_file(resolving, mock):
     with client(resolving) as sdk:
         assert chat(sdk, "swap")[0]["x-grid-model"] == "gpt-big"
         assert chat(sdk, "envy")[0]["x-grid-model"] == "gpt-big"
-    assert hits(mock) == {"big-1": 2}
+    assert hits_by_model(mock) == {"big-1": 2}
 
 
 def test_unknown_model_is_404_naming_it(resolving, mock):
@@ -127,7 +85,7 @@ def test_override_by_query_and_header_is_served_and_counted(resolving, mock):
         headers, _ = chat(sdk, "gpt-small", extra_headers={"x-grid-model-override": "smart"})
         assert headers["x-grid-model"] == "gpt-big"
         assert chat(sdk, "gpt-small")[0]["x-grid-model"] == "gpt-small"
-    assert hits(mock) == {"big-1": 2, "small-1": 1}
+    assert hits_by_model(mock) == {"big-1": 2, "small-1": 1}
     assert metric(resolving, "grid_model_override_total", model="gpt-big") == before["gpt-big"] + 2
     assert metric(resolving, "grid_model_override_total", model="gpt-small") == before["gpt-small"]
 
@@ -146,7 +104,7 @@ def test_key_denied_overrides_gets_403(resolving, mock):
         assert (
             chat(sdk, "gpt-small", extra_query={"override_model": "gpt-big"})[0]["x-grid-model"] == "gpt-big"
         )
-    assert hits(mock) == {"small-1": 1, "big-1": 1}
+    assert hits_by_model(mock) == {"small-1": 1, "big-1": 1}
 
 
 # -- balancing ------------------------------------------------------------------------------------
@@ -158,7 +116,7 @@ def test_weights_3_to_1_split_exactly_and_interleaved(start_gateway, mock):
         served = [chat(sdk, "g")[0]["x-grid-deployment"] for _ in range(40)]
     assert served[:4] == ["heavy", "heavy", "light", "heavy"]  # smooth: a a b a, not a a a b
     assert Counter(served) == {"heavy": 30, "light": 10}
-    assert hits(mock) == {"heavy": 30, "light": 10}
+    assert hits_by_model(mock) == {"heavy": 30, "light": 10}
 
 
 def test_simple_shuffle_follows_weights_and_weight_0_drains(start_gateway, mock):
@@ -177,7 +135,7 @@ def test_simple_shuffle_follows_weights_and_weight_0_drains(start_gateway, mock)
     assert served["drained"] == 0
     assert 125 <= served["heavy"] <= 175, served  # expected 150, sd ~6
     assert served["heavy"] + served["light"] == 200
-    assert hits(mock)["drained"] == 0
+    assert hits_by_model(mock)["drained"] == 0
     stats = admin_stats(gw)["groups"]["g"]
     assert stats["strategy"] == "simple-shuffle"
     drained = next(d for d in stats["deployments"] if d["id"] == "drained")
