@@ -15,6 +15,7 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -71,7 +72,7 @@ def _run(
     chosen: list[scenarios.Scenario], settings: Settings, workdir: Path
 ) -> tuple[list[Row], list[str], dict[str, Any]]:
     """Run the scenarios; one that fails is reported and the others still run."""
-    upstream, upstream_proc = start_upstream(workdir, settings.other_cpus)
+    upstream, upstream_proc = start_upstream(workdir, settings.other_cpus, settings.upstream)
     rows: list[Row] = []
     failures: list[str] = []
     try:
@@ -89,9 +90,11 @@ def _run(
             started = time.monotonic()
             try:
                 rows.append(runner.run(scenario))
-            except RuntimeError as exc:
+            except Exception as exc:  # one broken scenario must not lose the others' figures
                 print("FAILED", flush=True)
-                failures.append(f"{scenario.name}: {exc}")
+                if not isinstance(exc, RuntimeError):
+                    traceback.print_exc()
+                failures.append(f"{scenario.name}: {type(exc).__name__}: {exc}")
                 continue
             print(f"{rows[-1].load.rps:,.0f} req/s ({time.monotonic() - started:.0f}s)", flush=True)
     finally:
@@ -146,6 +149,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=30.0,
         help="before each scenario, wait up to this many seconds for other processes to go idle",
     )
+    parser.add_argument(
+        "--upstream",
+        choices=("auto", "nginx", "mock"),
+        default=os.environ.get("BENCH_UPSTREAM", "auto"),
+        help="nginx, the project's mock, or auto: nginx when installed (env BENCH_UPSTREAM)",
+    )
     parser.add_argument("--output", default=str(ROOT / ".bench" / "results.json"))
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir with configs and logs")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
@@ -161,14 +170,16 @@ def _settings(args: argparse.Namespace) -> Settings:
         connections=args.connections,
         requests=args.requests,
         quiet_wait=args.quiet_wait,
+        upstream=args.upstream,
         gateway_cpus={cpus[0]} if pin else None,
         other_cpus=set(cpus[1:]) if pin else None,
     )
 
 
 def _announce_tools(settings: Settings, count: int) -> None:
+    """Say which tools run, and how to install the missing ones."""
     nginx, wrk = nginx_binary(), wrk_binary()
-    if not nginx:
+    if not nginx and settings.upstream != "mock":
         print(f"nginx not found: using the (much slower) mock upstream; install it with: {INSTALL_HINT}")
     if not wrk:
         print(f"wrk not found: using the built-in Python load generator; install it with: {INSTALL_HINT}")

@@ -50,7 +50,8 @@ def run_load(spec: LoadSpec, workdir: Path, cpus: set[int] | None, warmup: float
     if wrk_binary() is None:
         from bench import pyload
 
-        pyload.run(spec, min(warmup, spec.duration))
+        if warmup > 0:
+            pyload.run(spec, warmup)
         return pyload.run(spec, spec.duration)
     if warmup > 0:
         _run_wrk(spec, warmup, workdir, cpus)

@@ -24,6 +24,8 @@ def chat_request(model: str, stream: bool) -> bytes:
     }
     if stream:
         body["stream"] = True
+        # Ask for the usage event, so the client expects every event the upstream sends.
+        body["stream_options"] = {"include_usage": True}
     return json.dumps(body, separators=(",", ":")).encode()
 
 

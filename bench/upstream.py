@@ -57,10 +57,12 @@ def render_nginx_conf(prefix: Path, port: int) -> str:
     return text
 
 
-def start_upstream(workdir: Path, cpus: set[int] | None) -> tuple[Upstream, Proc]:
-    """Start nginx if installed, else the mock upstream; return once it accepts connections."""
+def start_upstream(workdir: Path, cpus: set[int] | None, kind: str = "auto") -> tuple[Upstream, Proc]:
+    """Start nginx (if installed, for "auto") or the mock upstream; return once it accepts connections."""
     port = free_port()
-    binary = nginx_binary()
+    binary = nginx_binary() if kind in ("auto", "nginx") else None
+    if kind == "nginx" and binary is None:
+        raise RuntimeError(f"nginx is not installed; install it with: {INSTALL_HINT}")
     if binary:
         prefix = workdir / "nginx"
         prefix.mkdir(parents=True, exist_ok=True)
@@ -69,7 +71,7 @@ def start_upstream(workdir: Path, cpus: set[int] | None) -> tuple[Upstream, Proc
         argv = [binary, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(conf)]
         upstream = Upstream("nginx", port, _nginx_version(binary))
     else:
-        argv = [sys.executable, "-m", "gateway.mock_upstream", "--port", str(port)]
+        argv = [sys.executable, "-m", "gateway.mock_upstream", "--host", "127.0.0.1", "--port", str(port)]
         upstream = Upstream("mock", port, "gateway.mock_upstream")
     proc = Proc(upstream.kind, argv, workdir / f"{upstream.kind}.log", cpus=cpus).start()
     if not wait_port(port):
