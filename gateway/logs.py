@@ -13,10 +13,7 @@ from datetime import UTC, datetime
 
 from gateway.context import request_id_var
 
-try:  # python-json-logger >= 3
-    from pythonjsonlogger.json import JsonFormatter
-except ImportError:  # pragma: no cover - older releases
-    from pythonjsonlogger.jsonlogger import JsonFormatter  # type: ignore[no-redef]
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 
 class RequestIdFilter(logging.Filter):
@@ -32,7 +29,7 @@ class RequestIdFilter(logging.Filter):
 _DROPPED = ("color_message", "litellm_redacted")
 
 
-class GridJsonFormatter(JsonFormatter):
+class GridJsonFormatter(OrjsonFormatter):
     def add_fields(self, log_record, record, message_dict) -> None:
         super().add_fields(log_record, record, message_dict)
         log_record["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(
@@ -53,7 +50,7 @@ def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
     if fmt == "text":
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     else:
-        handler.setFormatter(GridJsonFormatter("%(message)s", json_ensure_ascii=False))
+        handler.setFormatter(GridJsonFormatter("%(message)s"))
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
