@@ -11,9 +11,9 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from gateway.context import request_id_var
-
 from pythonjsonlogger.orjson import OrjsonFormatter
+
+from gateway.context import request_id_var
 
 
 class RequestIdFilter(logging.Filter):

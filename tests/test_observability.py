@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import httpx
 import openai
@@ -57,6 +58,21 @@ def _lines(gw) -> list[dict]:
     return parsed
 
 
+def _wait_lines(gw, predicate, seconds: float = 5.0) -> list[dict]:
+    """The log, once `predicate(lines)` holds: the access line is written just after the last byte
+    reaches the client, so a test that reads the log at once can be a little early."""
+    deadline = time.monotonic() + seconds
+    while True:
+        lines = _lines(gw)
+        if predicate(lines) or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.02)
+
+
+def _access(lines: list[dict], **match) -> list[dict]:
+    return [x for x in lines if x["logger"] == "grid.access" and all(x.get(k) == v for k, v in match.items())]
+
+
 def _hello(model: str) -> dict:
     return {"model": model, "messages": [{"role": "user", "content": "hello log"}]}
 
@@ -69,7 +85,7 @@ def test_every_line_is_json_and_a_retried_request_is_traced_by_its_id(gw, mock):
         raw = client.chat.completions.with_raw_response.create(**_hello("duo"))
         assert raw.parse().choices[0].message.content == "mock reply: hello log"
         ids.append(raw.headers["x-request-id"])
-    lines = _lines(gw)
+    lines = _wait_lines(gw, lambda ls: all(_access(ls, request_id=rid) for rid in ids))
     assert any(line["logger"] == "uvicorn.error" for line in lines)  # uvicorn's own lines are JSON too
     retried = [
         rid for rid in ids if any("failed" in x["message"] and x.get("request_id") == rid for x in lines)
@@ -90,7 +106,7 @@ def test_stream_access_line_comes_after_the_last_byte_with_usage(gw):
     client = _client(gw)
     chunks = list(client.chat.completions.create(**_hello("solo"), stream=True))
     assert all(c.usage is None for c in chunks)  # usage was asked upstream for metrics, then stripped
-    line = [x for x in _lines(gw) if x["logger"] == "grid.access" and x.get("stream")][-1]
+    line = _access(_wait_lines(gw, lambda ls: _access(ls, stream=True)), stream=True)[-1]
     assert line["prompt_tokens"] == 2 and line["completion_tokens"] == 4
 
 
@@ -110,7 +126,8 @@ def test_bodies_are_logged_truncated_only_when_asked(mock, start_gateway):
     gw = start_gateway(_config(mock.url), env={"GRID_LOG_BODIES": "true"})
     long_text = "x" * 5000
     _client(gw).chat.completions.create(model="solo", messages=[{"role": "user", "content": long_text}])
-    access = [x for x in _lines(gw) if x["logger"] == "grid.access" and x.get("request_body")]
+    lines = _wait_lines(gw, lambda ls: [x for x in _access(ls) if x.get("request_body")])
+    access = [x for x in _access(lines) if x.get("request_body")]
     assert access and access[-1]["request_body"].startswith('{"messages"')
     assert len(access[-1]["request_body"]) == 2048
 
@@ -118,6 +135,9 @@ def test_bodies_are_logged_truncated_only_when_asked(mock, start_gateway):
 def test_text_format_for_humans(mock, start_gateway):
     gw = start_gateway(_config(mock.url), env={"GRID_LOG_FORMAT": "text"})
     _client(gw).chat.completions.create(**_hello("solo"))
+    deadline = time.monotonic() + 5
+    while "grid.access" not in gw.logs() and time.monotonic() < deadline:
+        time.sleep(0.02)
     lines = [line for line in gw.logs().splitlines() if "grid.access" in line]
     assert lines and not lines[-1].startswith("{")
 

@@ -61,19 +61,27 @@ class ObserveMiddleware:
             return
         started = time.monotonic()
         status = 500
+        recorded = False
 
         async def capture(message: Message) -> None:
-            nonlocal status
+            # Recorded as the last body message is handed to the server: by the time the client has
+            # the whole answer, its log line and metrics exist (tests and scrapes can rely on that).
+            nonlocal status, recorded
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body") and not recorded:
+                recorded = True
+                metrics.IN_FLIGHT.dec()
+                record(scope, status, time.monotonic() - started)
             await send(message)
 
         metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, capture)
         finally:
-            metrics.IN_FLIGHT.dec()
-            record(scope, status, time.monotonic() - started)
+            if not recorded:  # the client went away, or the app failed before answering
+                metrics.IN_FLIGHT.dec()
+                record(scope, status, time.monotonic() - started)
 
 
 def record(scope: Scope, status: int, elapsed: float) -> None:

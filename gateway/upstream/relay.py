@@ -27,7 +27,8 @@ SSE_HEADERS = [
 
 
 class StreamRelay:
-    """`on_end(ok, error)` is called exactly once: ok=True when the upstream finished cleanly."""
+    """`on_end(ok, error, disconnected)` is called exactly once, before the last byte is sent (or when
+    the client went away): ok=True when the upstream finished cleanly."""
 
     def __init__(
         self,
@@ -57,6 +58,14 @@ class StreamRelay:
         relay = asyncio.current_task()
         watcher = asyncio.ensure_future(watch())
         ok, error = False, None
+        ended = False
+
+        def end() -> None:
+            nonlocal ended
+            if not ended:
+                ended = True
+                self.on_end(ok, error, disconnected)
+
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
             tap = self.tap
@@ -72,7 +81,9 @@ class StreamRelay:
                 log.warning("stream failed after it started: %s", exc.message)
                 event = error_event(exc.message, exc.type, exc.code or "upstream_error")
                 await send({"type": "http.response.body", "body": tap.flush() + event, "more_body": True})
-            await send({"type": "http.response.body", "body": tap.flush(), "more_body": False})
+            tail = tap.flush()
+            end()  # the verdict is in before the last byte leaves: logs and metrics are complete by then
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
         except asyncio.CancelledError:
             if not disconnected:
                 raise
@@ -81,4 +92,4 @@ class StreamRelay:
         finally:
             watcher.cancel()
             self.stream.close()
-            self.on_end(ok, error, disconnected)
+            end()
