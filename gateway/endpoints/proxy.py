@@ -38,17 +38,28 @@ async def _disconnect(request: Request) -> None:
 
 async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
     """Await `work`; if the client disconnects first, cancel it (which drops its upstream call, so an
-    abandoned request never keeps an upstream busy, nor retries and falls back for nobody) -> None."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnect(request))
+    abandoned request never keeps an upstream busy, nor retries and falls back for nobody) -> None.
+
+    The work runs in this task; only the watcher is a task of its own (one task per request, not two)."""
+    current = asyncio.current_task()
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await _disconnect(request)
+        gone = True
+        current.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
     try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        current.uncancel()
+        return None
     finally:
         watcher.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.wait((task,))
-    return None if task.cancelled() else task.result()
 
 
 def _grid_headers(request: Request, dep: Deployment, trace: Trace, started: float) -> dict[str, str]:
