@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(BIN)/python -m gateway.devrun --config $(CONFIG) --port $(PORT) --mock-port $(MOCK_PORT)
 
 test: $(STAMP)
+	bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
