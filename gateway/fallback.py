@@ -9,6 +9,7 @@ next group in the chain is tried; when every group had no sendable deployment th
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -52,13 +53,19 @@ class Outcome(Generic[T]):
     started: float  # monotonic time the successful attempt began
 
 
+_RETRY_IF = retry_if_exception(is_retryable)
+
+
+@functools.lru_cache(maxsize=32)
+def _policy(retry_after: float, retries: int) -> tuple[stop_after_attempt, wait_exponential_jitter]:
+    """The stop and wait strategies for one router configuration, built once, not per request."""
+    wait = wait_exponential_jitter(initial=max(retry_after, 0.05), max=BACKOFF_MAX, jitter=0.05)
+    return stop_after_attempt(retries + 1), wait
+
+
 def _retrying(router: RouterSettings, retries: int) -> AsyncRetrying:
-    return AsyncRetrying(
-        stop=stop_after_attempt(retries + 1),
-        wait=wait_exponential_jitter(initial=max(router.retry_after, 0.05), max=BACKOFF_MAX, jitter=0.05),
-        retry=retry_if_exception(is_retryable),
-        reraise=True,
-    )
+    stop, wait = _policy(router.retry_after, retries)
+    return AsyncRetrying(stop=stop, wait=wait, retry=_RETRY_IF, reraise=True)
 
 
 async def run_chain(
