@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.config.model import Snapshot
-from gateway.endpoints import admin, experiments, health, metrics_endpoint, models, proxy
+from gateway.endpoints import admin, experiments, health, metrics_endpoint, models, proxy, recommend
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.experiments.middleware import ExperimentsMiddleware
 from gateway.middleware.auth import AuthMiddleware
@@ -34,6 +34,7 @@ def _routes() -> list[Route]:
             Route(f"{prefix}/completions", proxy.completions, methods=["POST"]),
             Route(f"{prefix}/embeddings", proxy.embeddings, methods=["POST"]),
             Route(f"{prefix}/models", models.list_models, methods=["GET"]),
+            Route(f"{prefix}/models/recommend", recommend.recommend, methods=["POST"]),
             Route(f"{prefix}/models/{{model_id:path}}", models.get_model, methods=["GET"]),
             Route(f"{prefix}/feedback", experiments.feedback, methods=["POST"]),
         ]
@@ -43,6 +44,7 @@ def _routes() -> list[Route]:
         Route("/health/readiness", health.readiness, methods=["GET"]),
         Route("/metrics", metrics_endpoint.metrics, methods=["GET"]),
         Route("/admin/load-balancer/stats", admin.load_balancer_stats, methods=["GET"]),
+        Route("/admin/model-selector/stats", recommend.selector_stats, methods=["GET"]),
         Route("/admin/config/reload", admin.reload_config, methods=["POST"]),
         Route("/admin/experiments", experiments.list_experiments, methods=["GET"]),
         Route("/admin/experiments/{experiment_id}", experiments.get_experiment, methods=["GET"]),

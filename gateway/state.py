@@ -15,6 +15,8 @@ from gateway.experiments.registry import ExperimentRegistry
 from gateway.health_checks import HealthChecker
 from gateway.routing.balancer import Balancer
 from gateway.routing.resolve import resolve
+from gateway.selector import Selector
+from gateway.selector.tokens import COUNTER
 from gateway.upstream.litellm_path import LiteLLMClient, preload
 from gateway.upstream.passthrough import PassthroughClient, new_session
 
@@ -30,6 +32,10 @@ class GatewayState:
     litellm: LiteLLMClient | None = None
     health: HealthChecker | None = None
     experiments: ExperimentRegistry = field(default_factory=ExperimentRegistry)
+    selector: Selector = field(init=False)  # model=auto; kept (with its history) across reloads
+
+    def __post_init__(self) -> None:
+        self.selector = Selector(self.snapshot)
 
     @classmethod
     def create(cls, snapshot: Snapshot, config_path: str | None = None) -> GatewayState:
@@ -48,6 +54,8 @@ class GatewayState:
         self.litellm = LiteLLMClient()
         if any(d.path == "litellm" for d in self.snapshot.deployments):
             preload()
+        if self.selector.enabled:
+            COUNTER.warm_up()  # the tokenizer loads in the background (~0.5 s); estimates until then
         self.health = HealthChecker(self)
         self.health.start()
 
@@ -68,6 +76,9 @@ class GatewayState:
             metrics.DEPLOYMENT_STATE.labels(dep.id).set(int(self.balancer.state(dep.id)))
         self.snapshot = snapshot
         self.experiments.reload(snapshot)
+        self.selector.reload(snapshot)
+        if self.selector.enabled:
+            COUNTER.warm_up()
         if self.health is not None:
             self.health.start()
 

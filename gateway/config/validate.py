@@ -25,6 +25,7 @@ from gateway.config.problems import Problems
 from gateway.experiments.config import check as check_experiments
 from gateway.routing.strategies import NAMES as STRATEGY_NAMES
 from gateway.routing.strategies import canonical as canonical_strategy
+from gateway.selector.capabilities import check as check_model_routing
 
 MAX_NAME_LENGTH = 256
 NAME_CHARS = frozenset(string.ascii_letters + string.digits + "-_.:/")
@@ -49,6 +50,7 @@ def validate(snapshot: Snapshot, problems: Problems, *, probe: bool = False) -> 
     _check_router_numbers(snapshot, problems)
     _check_api_keys(snapshot, names, problems)
     check_experiments(snapshot, problems, names.resolve)
+    check_model_routing(snapshot, problems, names.resolve)
     if probe:
         probe_api_bases(snapshot.deployments, problems)
 

@@ -1,10 +1,11 @@
-"""`GET /v1/models` and `GET /v1/models/{id}`: the groups and aliases this key may use."""
+"""`GET /v1/models` and `GET /v1/models/{id}`: the groups and aliases this key may use, and `auto`."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.endpoints.auto import AUTO_MODEL
 from gateway.endpoints.common import client_key, json_response, key_allows, state_of
 from gateway.errors import ModelNotFound
 
@@ -14,10 +15,13 @@ def _entry(name: str) -> dict:
 
 
 def _visible(request: Request) -> list[str]:
-    snapshot = state_of(request).snapshot
+    state = state_of(request)
+    snapshot = state.snapshot
     key = client_key(request)
     names = list(snapshot.groups) + [a for a in snapshot.router.model_group_alias if a not in snapshot.groups]
-    return [n for n in names if key_allows(key, n)]
+    if state.selector.enabled and any(key_allows(key, AUTO_MODEL, g) for g in state.selector.candidates):
+        names.append(AUTO_MODEL)  # model="auto": the selector picks among the candidates this key may use
+    return [n for n in names if n == AUTO_MODEL or key_allows(key, n)]
 
 
 async def list_models(request: Request) -> Response:

@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from gateway.endpoints.auto import auto_route, watch_outcome
 from gateway.endpoints.common import client_key, key_allows
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.routing.resolve import Resolution
@@ -36,10 +37,12 @@ def choose(request: Request, state: GatewayState, body: dict[str, Any]) -> Resol
         # the variant's model serves; `asked` stays what the client asked, for permissions and logs
         resolution = replace(state.resolve(assignment.model, None), asked=asked or assignment.model)
     else:
-        resolution = state.resolve(asked, override)
+        # model="auto" (or model_routing.auto_select without an override): the selector decides
+        resolution = auto_route(request, state, body, asked, override) or state.resolve(asked, override)
     key = client_key(request)
     if resolution.overridden and key is not None and not key.allow_override:
         raise PermissionDenied("This key may not override the model.")
     if not key_allows(key, resolution.asked, resolution.group):
         raise PermissionDenied(f"This key may not use the model '{resolution.asked}'.")
+    watch_outcome(request, state)
     return resolution

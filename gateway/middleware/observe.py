@@ -3,7 +3,8 @@
 It runs outside auth, so refused requests are logged and counted too. Endpoints leave what they learnt
 in the scope: `grid.resolution` (what was asked, what it resolved to) and `grid.trace` (what the
 fallback chain did), `grid.usage` (token counts), `grid.ttft` and `grid.stream_end`; the experiments
-middleware leaves `grid.experiment`, whose variant's outcome is recorded here.
+middleware leaves `grid.experiment`, whose variant's outcome is recorded here. Auto-routed requests
+carry `grid.route` (task, complexity, reason); `grid.feedback` hands the outcome to the selector.
 """
 
 from __future__ import annotations
@@ -126,6 +127,12 @@ def record(scope: Scope, status: int, elapsed: float) -> None:
             extra["completion_tokens"] = usage.get("completion_tokens")
     if "grid.experiment" in scope:
         record_outcome(scope, status, elapsed, extra)  # also adds `experiment` and `variant` to the log
+    route = scope.get("grid.route")
+    if route is not None:  # model="auto": what the selector saw and why it chose the group
+        extra.update(task=route["task"], complexity=route["complexity"], route_reason=route["reason"])
+    feedback = scope.get("grid.feedback")
+    if feedback is not None:
+        feedback(scope, status)  # the selector's performance history (gateway.endpoints.auto)
     if log.isEnabledFor(logging.INFO):
         if _log_bodies() and scope.get("grid.raw_body"):
             extra["request_body"] = scope["grid.raw_body"][:BODY_LOG_LIMIT].decode("utf-8", "replace")

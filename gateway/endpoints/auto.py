@@ -1,0 +1,210 @@
+"""`model="auto"` at the HTTP edge: when the selector decides, and what it is told afterwards.
+
+The selector (`gateway.selector`) is pure of HTTP; this module reads what it needs from the request
+(the model asked, the override, the client key's permissions, the session), asks it, and turns the
+decision into a `Resolution` whose chain is: the chosen group, the group's own configured fallbacks,
+then the next-best candidates. It leaves `x-grid-route-reason` in `scope["grid.headers"]` and the
+decision in `scope["grid.route"]` for the access log, and counts `grid_auto_route_total`.
+
+Afterwards, `record_outcome` feeds the request's outcome back into the selector's history; the access
+log middleware calls it through `scope["grid.feedback"]`, set here for every chat request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import Scope
+
+from gateway import metrics
+from gateway.config.model import Snapshot
+from gateway.endpoints.common import client_key, key_allows
+from gateway.errors import InvalidRequest, ModelNotFound, NoHealthyDeployment, PermissionDenied
+from gateway.routing.breaker import BreakerState
+from gateway.routing.resolve import Resolution, resolve, resolver_for
+from gateway.selector import Decision, Selector, Unservable
+from gateway.state import GatewayState
+
+AUTO_MODEL = "auto"
+SESSION_HEADER = "x-session-id"
+SESSION_HEADER_RAW = SESSION_HEADER.encode()
+REASON_HEADER = "x-grid-route-reason"
+MAX_SESSION_ID = 256
+CHAT_PATHS = ("/chat/completions", "/v1/chat/completions")  # the candidates are chat models
+
+
+def auto_route(
+    request: Request, state: GatewayState, body: dict[str, Any], asked: str | None, override: str | None
+) -> Resolution | None:
+    """The auto-selected resolution, or None when the request is not auto-routed.
+
+    Auto-routed: the model asked (or the override, or GRID_AI_MODEL) is "auto"; or
+    `model_routing.auto_select` is on and no override names a model.
+    """
+    selector = state.selector
+    name = override or asked or state.snapshot.default_model
+    if name != AUTO_MODEL and not (selector.config.auto_select and override is None):
+        return None
+    if request.scope["path"] not in CHAT_PATHS:
+        if name == AUTO_MODEL:
+            raise InvalidRequest(
+                "model 'auto' selects among chat models: use it for chat completions.", param="model"
+            )
+        return None
+    if not selector.enabled:
+        raise ModelNotFound(AUTO_MODEL)
+    key = client_key(request)
+    if override is not None and key is not None and not key.allow_override:
+        raise PermissionDenied("This key may not override the model.")
+    asked_as = name or AUTO_MODEL
+    names = _names_by_group(state)
+
+    def allowed(group: str) -> bool:
+        return key is None or key_allows(key, asked_as, *names.get(group, (group,)))
+
+    if not any(allowed(g) for g in selector.candidates):
+        raise PermissionDenied(f"This key may not use the model '{asked_as}'.")
+    decision = _decide(selector, state, body, allowed, _session(request, body, key))
+    resolution = Resolution(asked_as, decision.chosen, _chain(state, decision), override is not None)
+    _publish(request, decision)
+    return resolution
+
+
+def available_test(state: GatewayState) -> Callable[[str], bool]:
+    """group -> whether some deployment of it can take a request (its breaker is not open)."""
+    balancer = state.balancer
+    groups = state.snapshot.groups
+
+    def available(group: str) -> bool:
+        found = groups.get(group)
+        return found is not None and any(
+            balancer.state(dep.id) is not BreakerState.OPEN for dep in found.deployments
+        )
+
+    return available
+
+
+def _decide(selector: Selector, state: GatewayState, body, allowed, session) -> Decision:
+    try:
+        return selector.decide(body, allowed=allowed, available=available_test(state), session=session)
+    except Unservable as exc:
+        rejected = exc.ranking.rejected
+        cooling = [r.group for r in rejected if not r.unfit]
+        if cooling:
+            raise NoHealthyDeployment(
+                f"No healthy deployment for the auto candidates {', '.join(cooling)}: every one is cooling down.",
+                retry_after=max(state.balancer.retry_after(cooling), 1.0),
+            ) from None
+        why = "; ".join(f"{r.group}: {', '.join(r.reasons)}" for r in rejected)
+        code = (
+            "context_length_exceeded"
+            if all("context window" in " ".join(r.reasons) for r in rejected)
+            else "no_suitable_model"
+        )
+        raise InvalidRequest(
+            f"No candidate model can serve this request ({why}).", param="model", code=code
+        ) from None
+
+
+def _chain(state: GatewayState, decision: Decision) -> tuple[str, ...]:
+    """The chosen group, its configured fallbacks (less the candidates unfit for this request), then
+    the next-best candidates; no group twice."""
+    configured = resolve(state.snapshot, decision.chosen).chain[1:]
+    unfit = {r.group for r in decision.ranking.rejected if r.unfit}
+    chain = [decision.chosen, *(g for g in configured if g not in unfit), *decision.next_best]
+    return tuple(dict.fromkeys(chain))
+
+
+def _names_by_group(state: GatewayState) -> Mapping[str, tuple[str, ...]]:
+    """group -> the names a key's `models` may list for it: the group and its aliases."""
+    return _names_for(state.snapshot)
+
+
+def group_of(snapshot: Snapshot, name: str) -> str | None:
+    return resolver_for(snapshot).group_of(name)
+
+
+@lru_cache(maxsize=4)
+def _names_for(snapshot: Snapshot) -> Mapping[str, tuple[str, ...]]:
+    names: dict[str, list[str]] = {g: [g] for g in snapshot.groups}
+    for alias in snapshot.router.model_group_alias:
+        group = group_of(snapshot, alias)
+        if group is not None:
+            names.setdefault(group, [group]).append(alias)
+    return {g: tuple(n) for g, n in names.items()}
+
+
+def _session(request: Request, body: Mapping[str, Any], key) -> tuple[str, str] | None:
+    """The session a request belongs to (`x-session-id`, else the body's `user`), per client key."""
+    session = _header(request.scope, SESSION_HEADER_RAW) or body.get("user")
+    if not isinstance(session, str) or not session:
+        return None
+    return (key.name if key is not None else "", session[:MAX_SESSION_ID])
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """One request header, read straight from the ASGI scope (names there are lower case)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _publish(request: Request, decision: Decision) -> None:
+    reason = decision.header()
+    headers = request.scope.get("grid.headers")
+    if headers is None:
+        headers = request.scope["grid.headers"] = {}
+    headers[REASON_HEADER] = reason
+    request.scope["grid.route"] = {
+        "task": decision.analysis.task,
+        "complexity": decision.analysis.complexity,
+        "group": decision.chosen,
+        "sticky": decision.sticky,
+        "reason": reason,
+    }
+    _route_counter(decision.analysis.task, decision.chosen).inc()
+
+
+@lru_cache(maxsize=1024)
+def _route_counter(task: str, group: str):
+    """`grid_auto_route_total{task, model}`'s child, looked up once per pair (labels() takes a lock)."""
+    return metrics.AUTO_ROUTE.labels(task, group)
+
+
+# -- afterwards ------------------------------------------------------------------------------------
+
+
+def watch_outcome(request: Request, state: GatewayState) -> None:
+    """Have the access log hand this chat request's outcome to the selector's history."""
+    if state.selector.enabled and request.scope["path"] in CHAT_PATHS:
+        selector = state.selector
+        request.scope["grid.feedback"] = lambda scope, status: record_outcome(selector, scope, status)
+
+
+def record_outcome(selector: Selector, scope: Scope, status: int) -> None:
+    """Latency (time to first byte) and success or failure, for the group that served and, when the
+    chain fell back, as a failure for the group the request was routed to."""
+    trace = scope.get("grid.trace")
+    if trace is None or not trace.attempts:
+        return  # nothing was sent upstream
+    if scope.get("grid.stream_end") == "error":
+        status = 502  # the stream failed after its headers went out
+    elif scope.get("grid.stream_end") == "disconnected":
+        return  # the client left: no verdict on the group
+    resolution = scope.get("grid.resolution")
+    route = scope.get("grid.route")
+    if scope.get("grid.stream"):
+        latency = scope.get("grid.ttft")
+    else:
+        latency = trace.upstream_seconds if trace.attempts == 1 else None
+    selector.feedback(
+        served=trace.group,
+        first=resolution.group if resolution is not None else None,
+        task=route["task"] if route else None,
+        status=status,
+        latency=latency,
+    )

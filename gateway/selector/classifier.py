@@ -1,0 +1,362 @@
+"""Which kind of task a chat request is: cue lexicons plus language-agnostic structure, in linear time.
+
+No model, no network: the request's text is folded (lower case, accents removed), split into words,
+and each word is looked up once in dictionaries compiled from `taxonomy.LEXICON` (see `lexicon`). Structure that needs no vocabulary adds to the scores: code
+(fences, code-shaped lines, operators), error traces, mathematical notation, questions, `*actions*`,
+a persona named in the system prompt, a long pasted text.
+
+Where the cues are read, and how much they count:
+- the last user turn decides: its first ~500 and last ~300 characters (the instruction is almost
+  always at the start or the end of a long paste), the first words of each counting extra;
+- the system prompt counts at `SYSTEM_WEIGHT` (it often states the task: "translate into German");
+- earlier user turns count at `HISTORY_WEIGHT` ("now make it shorter" continues the last task).
+Structure is read from a bounded probe of the last turn (`signals`), so the cost is bounded whatever
+the prompt's length.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from gateway.selector import signals, taxonomy
+from gateway.selector.lexicon import (
+    ANALYSIS,
+    CG,
+    CHAT,
+    CR,
+    DEEP_FACTOR,
+    EASY,
+    EXTRACT,
+    HARD,
+    INDEX,
+    LEAD_WORDS,
+    LEXICON,
+    MATH,
+    QA,
+    REASON,
+    ROLE,
+    SLOTS,
+    SUMMARY,
+    TRANSLATE,
+    scan,
+)
+from gateway.selector.lexicon import words as _words
+from gateway.selector.taxonomy import TASKS
+
+HEAD_CHARS = 500
+TAIL_CHARS = 300
+PAYLOAD_FACTOR = 0.5
+SYSTEM_WEIGHT = 0.8
+SYSTEM_CHARS = 600
+HISTORY_WEIGHT = 0.35
+HISTORY_TURNS = 2
+HISTORY_CHARS = 300
+CODE_FLOOR = 0.2
+MEMO_CHARS = 1000  # requests up to this size (last turn + system prompt) have their verdict memoised
+THRESHOLD = 1.2  # below this best score nothing specific was asked: a question or a chat
+
+# --- structure -------------------------------------------------------------------------------------
+
+_ACTION = re.compile(r"(?:^|\s)\*[a-z][^*\n]{2,80}\*(?:\s|$)")
+_PERSONA = re.compile(
+    r"\b(?i:you are|you're|du bist|tu es|eres|sei|você é)\s+(?:now\s+)?(?:called\s+|named\s+)?"
+    r"((?:Captain|Dr\.?|Sir|Lady|Lord|Professor|Mr\.?|Mrs\.?|Ms\.?)\s+)?([A-Z][a-zà-ÿ]+)",
+)
+_PERSONA_GATES = ("you", "du bist", "tu es", "eres", "sei ", "ocê")
+_BE_STARTS = ("be ", "play ", "sé ", "sois ", "sei ", "spiel")
+_BE_NAMED = re.compile(r"\s*(?i:be|play|sé|sois|sei|spiel|spiele)\s+([A-Z][a-zà-ÿ]+)\b")
+_NOT_PERSONAS = frozenset(
+    "A An The ChatGPT Claude GPT Gemini Assistant AI Un Una Ein Eine Une Le La El Der Die Das Very Now "
+    "Here Going Right Welcome Able Not So Such Too Also Always Helpful Careful Honest Brief Concise Nice "
+    "Kind Sure Quiet Patient Clear Specific Creative Polite".split()
+)
+_QUESTION_START = frozenset(
+    "what who whom whose when where why how which is are was were do does did can could should would "
+    "will shall may might que quien cuando donde cual como por quel quelle qui quand ou pourquoi comment "
+    "est was wer wann wo warum wie welche welcher ist sind kann chi dove perche qual quem onde".split()
+)
+# Quotations: an opening quote after a space, colon or bracket (not an apostrophe inside a word); a
+# single-quoted passage may hold apostrophes ("'I'm late'"). The text is matched with a space before it.
+_QUOTED = re.compile(
+    r"[\s:(\[](?:'(?:[^'\n]|'(?=\w)){2,200}?'(?!\w)|\"[^\"\n]{2,200}\"|«[^»]{2,200}»|“[^”]{2,200}”|"
+    r"„[^“”]{2,200}[“”]|「[^」]{1,200}」)"
+)
+_QUOTE_GATE = re.compile("['\"«“„「]")
+_NON_LATIN = re.compile("[\u0250-\u1fff\u2e80-\uffff]")
+_INSTRUCTION = re.compile(r"([^:\n]{10,160}?)[:：]\s+(\S.{15,})", re.DOTALL)
+_DECIDING = frozenset(
+    "should better which choose prefer worth deberia mejor cual devrais mieux lequel laquelle sollte "
+    "besser welche".split()
+)
+_OR = frozenset("or o ou oder vs".split())
+_SECOND_PERSON = frozenset(
+    "you u ya your yours tu toi vous ton ta tes du dir dich dein deine usted te ti voce".split()
+)
+_MAKING = frozenset(
+    "write create generate implement build make add convert port rewrite scaffold design extend "
+    "escribe crea genera implementa haz anade convierte ecris cree genere implemente fais ajoute "
+    "convertis schreib schreibe erstelle generiere implementiere baue mach fuge konvertiere".split()
+)
+_MATERIAL = frozenset(
+    "text texts message messages transcript notes note email emails mail paragraph paragraphs article "
+    "list sentence sentences log logs data review reviews following below this these document file "
+    "tweet post chat conversation thread letter report table record records input string passage "
+    "texto mensaje notas correo parrafo lista frase datos siguiente texte notes courriel paragraphe "
+    "phrase donnees suivant nachricht notizen absatz liste satz daten folgenden".split()
+)
+_KIN = frozenset(
+    "father mother son daughter brother sister uncle aunt cousin grandfather grandmother husband wife "
+    "nephew niece sibling siblings sons daughters brothers sisters padre madre hijo hija hermano hermana "
+    "pere mere fils fille frere soeur vater mutter sohn tochter bruder schwester".split()
+)
+_SAYING = frozenset(
+    "say said saying says mean means meaning word phrase dice dit sagt diz dire decir sagen heisst".split()
+)
+_EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf]")
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """What the classifier saw: the score per task and the structural evidence (for complexity)."""
+
+    scores: tuple[float, ...]
+    code: float  # 0..1: how much of the turn is code
+    math: float  # 0..1: density of mathematical notation
+    trace: bool  # an error message or stack trace
+    question: bool
+    words: int  # words in the scanned zones of the last turn
+    hard: float  # weighted count of cues that make a request harder ("prove", "edge cases")
+    easy: float  # ... and lighter ("quick", "one sentence")
+
+
+def _is_question(text: str, words: list[str]) -> bool:
+    stripped = text.rstrip()
+    if stripped.endswith(("?", "？")) or stripped.startswith("¿"):
+        return True
+    return bool(words) and words[0] in _QUESTION_START and not stripped.endswith((".", "!", ":"))
+
+
+def classify(
+    last_user: str, system: str = "", history: Sequence[str] = (), prior_code: bool = False
+) -> tuple[str, Signals]:
+    """The task of a request: its last user turn, system prompt and earlier user turns.
+
+    `prior_code`: the conversation already holds code (an assistant answer with a fence), so "it
+    crashes" is about that code. Returns the task and the signals behind it. Short requests are
+    remembered (templated prompts and retries repeat); long ones are not kept in memory.
+    """
+    earlier = tuple(history[-HISTORY_TURNS:])
+    if len(last_user) + len(system) <= MEMO_CHARS:
+        return _classify_short(last_user, system, earlier, prior_code)
+    return _classify(last_user, system, earlier, prior_code)
+
+
+@lru_cache(maxsize=2048)
+def _classify_short(
+    last_user: str, system: str, history: tuple[str, ...], prior_code: bool
+) -> tuple[str, Signals]:
+    return _classify(last_user, system, history, prior_code)
+
+
+def _classify(last_user: str, system: str, history: tuple[str, ...], prior_code: bool) -> tuple[str, Signals]:
+    scores = [0.0] * SLOTS
+    seen: set[int] = set()
+    text = last_user
+    said, head, words = _read_turn(text, scores, seen)
+    if system:
+        _add(scores, _system_scores(system[:SYSTEM_CHARS]))
+    for turn in history:
+        _add(scores, _turn_scores(turn[:HISTORY_CHARS]))
+    sample = signals.probe(text)
+    non_latin = _cjk_cues(sample, scores)
+    code = signals.code_strength(sample)
+    if code < CODE_FLOOR:
+        code = 0.0  # an `=` or a `()` in prose is not code
+    trace = signals.has_trace(sample)
+    math = signals.math_density(said)
+    question = _is_question(said, head)
+    _structure(scores, text, said, words, code, trace, math, question, prior_code, non_latin)
+    if _persona(text):
+        scores[ROLE] += 1.5
+    best = max(range(len(TASKS)), key=scores.__getitem__)
+    if scores[best] < THRESHOLD:
+        best = QA if question and scores[QA] >= scores[CHAT] else CHAT
+    found = Signals(
+        tuple(scores[: len(TASKS)]),
+        code,
+        math,
+        trace,
+        question,
+        len(words),
+        scores[HARD],
+        scores[EASY],
+    )
+    return TASKS[best], found
+
+
+def _add(scores: list[float], more: tuple[float, ...]) -> None:
+    for i, value in enumerate(more):
+        if value:
+            scores[i] += value
+
+
+# System prompts repeat across an application's requests, and each request of a conversation resends
+# the earlier turns: their scores are remembered (a few hundred short strings at most).
+@lru_cache(maxsize=512)
+def _system_scores(system: str) -> tuple[float, ...]:
+    scores = [0.0] * SLOTS
+    # "You are a/an ..." opens most system prompts: only a named persona there means roleplay
+    scan(_words(system), SYSTEM_WEIGHT, scores, set(LEXICON.identity_ids))
+    if _persona(system):
+        scores[ROLE] += 3.0
+    return tuple(scores)
+
+
+@lru_cache(maxsize=1024)
+def _turn_scores(turn: str) -> tuple[float, ...]:
+    scores = [0.0] * SLOTS
+    scan(_words(turn), HISTORY_WEIGHT, scores, set())
+    return tuple(scores)
+
+
+def _read_turn(text: str, scores: list[float], seen: set[int]) -> tuple[str, list[str], list[str]]:
+    """Scan the last user turn's cues; returns what was read (quotations removed), its first words
+    and all the words read."""
+    if len(text) > HEAD_CHARS + TAIL_CHARS:
+        head_text, tail_text = _unquoted(text[:HEAD_CHARS]), _unquoted(text[-TAIL_CHARS:])
+        head, tail = _words(head_text), _words(tail_text)
+        scan(head, 1.0, scores, seen)
+        scan(tail[-LEAD_WORDS:], 1.0, scores, seen)  # an instruction after a paste ends the turn
+        scan(tail, DEEP_FACTOR, scores, seen, lead=0)
+        return head_text + "\n" + tail_text, head, head + tail
+    said = _unquoted(text)
+    split = _INSTRUCTION.match(said)
+    if split and _is_material(split.group(1), split.group(2)):
+        # "Give me each speaker in this transcript: A: hi B: hello": what follows the colon is
+        # material to work on, so its words are weaker evidence of what is asked
+        head, payload = _words(split.group(1)), _words(split.group(2))
+        scan(head, 1.0, scores, seen)
+        scan(payload, PAYLOAD_FACTOR, scores, seen, lead=0)
+        return said, head, head + payload
+    words = _words(said)
+    scan(words, 1.0, scores, seen)
+    return said, words, words
+
+
+def _structure(scores, text, said, words, code, trace, math, question, prior_code, non_latin) -> None:
+    """Evidence that needs no vocabulary. `text` is the whole last turn, `said` the part read for
+    cues (quotations removed: a quoted greeting is something to translate, not a greeting)."""
+    vocabulary = set(words)
+    programming = len(LEXICON.programming.intersection(vocabulary))
+    languages = len(LEXICON.languages.intersection(vocabulary))
+    making = not _MAKING.isdisjoint(words[: LEAD_WORDS + 2])
+    if code:
+        scores[CR] += 2.4 * code
+        scores[CG] += 1.0 * code
+        math *= 0.3  # `i = 0` is code, not algebra
+        for task in (QA, CHAT, ANALYSIS, SUMMARY, EXTRACT):
+            scores[task] *= 1.0 - 0.4 * code
+        if code >= 0.3 and not making:
+            scores[CR] += 1.5  # code shown without asking for new code: to be checked or explained
+    elif prior_code:
+        scores[CR] += 0.8
+        scores[CG] += 0.8
+    elif not (programming or trace):
+        scores[CR] *= 0.5  # "review", "fix", "wrong" without any code are about something else
+    if trace:
+        scores[CR] += 2.5
+        scores[CG] *= 0.6  # an error report is about code that exists
+    if programming:
+        scores[CG] += min(2.0, 1.2 * programming)
+        scores[CR] += min(0.9, 0.5 * programming)
+        if signals.own_code(words) and not making:
+            scores[CR] += 1.5  # "my script", "this query": about code the asker already has
+    if (code or programming) and not languages and scores[TRANSLATE] > 0:
+        scores[CG] += scores[TRANSLATE]  # "translate this Python to Go" is a coding task
+        scores[TRANSLATE] = 0.0
+    elif languages and said is not text:
+        scores[TRANSLATE] += 1.5  # a quotation and a language: what is it in that language
+    if languages and not _SAYING.isdisjoint(vocabulary):
+        scores[TRANSLATE] += 1.5  # "how would a Spanish speaker say ...", "what does X mean in German"
+    _quantities(scores, said, words, math, code, question)
+    if question:
+        scores[QA] += 0.8
+        if words and words[0] in _QUESTION_START:
+            scores[QA] += 0.3
+        if not _DECIDING.isdisjoint(vocabulary) and not _OR.isdisjoint(vocabulary):
+            scores[ANALYSIS] += 1.5  # "should we X or Y?": a decision to weigh
+        if len(words) <= 10 and not _SECOND_PERSON.isdisjoint(vocabulary):
+            scores[CHAT] += 1.5  # "how are you?", "tu vas bien ?": about the assistant itself
+        if len(_KIN.intersection(vocabulary)) >= 2:
+            scores[REASON] += 2.5  # "what is John to Mary's son's father?": a kinship riddle
+    if not signals.RELATION_WORDS.isdisjoint(vocabulary) and signals.relations(words) >= 2:
+        scores[REASON] += 2.5  # "A is taller than B", "all X are Y": a relational puzzle, a syllogism
+    if "*" in text and _ACTION.search(text[: HEAD_CHARS + TAIL_CHARS]):
+        scores[ROLE] += 4.0  # *pushes the door open*: acting out a scene
+    if not said.isascii() and _EMOJI.search(said):
+        scores[CHAT] += 0.8
+    if len(words) > 25:
+        scores[CHAT] *= 0.4  # small talk is short; greetings in a long text open a message or email
+    if len(text) > 700 and not code:
+        scores[SUMMARY] += 0.6  # a long paste with little said about it is usually to be condensed
+        scores[EXTRACT] += 0.2
+    if non_latin and not any(scores[t] >= THRESHOLD for t in range(len(TASKS))):
+        scores[TRANSLATE] += 0.3
+    if len(words) <= 3 and not question:
+        scores[CHAT] += 0.6
+
+
+def _quantities(
+    scores: list[float], said: str, words: list[str], math: float, code: float, question: bool
+) -> None:
+    """Notation, numbers and arithmetic words: evidence of a calculation."""
+    scores[MATH] += 2.5 * (math * 0.3 if code else math)  # `i = 0` is code, not algebra
+    if code:
+        return
+    count = signals.numbers(words) - signals.enumerators(said)
+    if count:
+        scores[MATH] += min(1.2, 0.3 * count) + (1.6 if question and count >= 2 else 0.0)
+    if signals.arithmetic(words):
+        scores[MATH] += 2.5
+
+
+def _is_material(before: str, after: str) -> bool:
+    """Does the colon introduce material (a transcript, notes, a text) rather than more request?"""
+    words = _words(before)
+    return len(words) >= 3 and (after.startswith("\n") or words[-1] in _MATERIAL)
+
+
+def _unquoted(text: str) -> str:
+    """`text` without its quotations (the same object when there is none)."""
+    if not _QUOTE_GATE.search(text):
+        return text
+    stripped = _QUOTED.sub(" ", " " + text)
+    return text if len(stripped) == len(text) + 1 else stripped
+
+
+def _cjk_cues(sample: str, scores: list[float]) -> bool:
+    """Task words in scripts written without spaces; True when the text is mostly not Latin script."""
+    sample = sample[:400]
+    if sample.isascii():
+        return False
+    for task, cues in taxonomy.CJK_CUES.items():
+        if any(c in sample for c in cues):
+            scores[INDEX[task]] += 3.0
+    return len(_NON_LATIN.findall(sample)) > len(sample) / 3
+
+
+def _persona(text: str) -> bool:
+    """`You are Luna, ...` / `Du bist Hans` / `Be Socrates`: a named character to play (not "You are
+    a helpful assistant")."""
+    text = text[:SYSTEM_CHARS]
+    low = text.lower()
+    if low.startswith(_BE_STARTS):
+        lead = _BE_NAMED.match(text)
+        if lead and lead.group(1) not in _NOT_PERSONAS:
+            return True
+    if not any(gate in low for gate in _PERSONA_GATES):
+        return False
+    return any(m.group(1) or m.group(2) not in _NOT_PERSONAS for m in _PERSONA.finditer(text))

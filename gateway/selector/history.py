@@ -1,0 +1,85 @@
+"""Performance history per model group and per (group, task): EWMA latency and error rate.
+
+Every chat request's outcome is recorded (auto-routed ones also under their task), so a group that
+turns slow or starts failing loses score before its breakers open, and regains it as it recovers.
+The task-level view is used once it has `MIN_TASK_SAMPLES`; before that the group's own view.
+
+History fades: what it says counts less as it ages (`half_life`), so a group that was avoided after
+a bad minute, and therefore gets no new samples, drifts back to neutral and is tried again rather
+than being shunned forever. Per process, like the balancer's statistics; kept across reloads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.selector.scoring import Health
+
+ALPHA = 0.3  # weight of the newest sample in the moving averages
+MIN_TASK_SAMPLES = 3
+_NEUTRAL, _UNAVAILABLE = Health(), Health(available=False)  # groups without history (immutable)
+
+
+@dataclass(slots=True)
+class Track:
+    """Moving averages for one group (or one group and task)."""
+
+    requests: int = 0
+    errors: int = 0
+    error_rate: float = 0.0
+    latency: float | None = None  # seconds to the first byte
+    updated: float = 0.0
+
+    def add(self, now: float, latency: float | None, error: bool) -> None:
+        self.requests += 1
+        self.errors += int(error)
+        self.error_rate += ALPHA * ((1.0 if error else 0.0) - self.error_rate)
+        if latency is not None and not error:
+            self.latency = (
+                latency if self.latency is None else self.latency + ALPHA * (latency - self.latency)
+            )
+        self.updated = now
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": round(self.error_rate, 4),
+            "ewma_latency_ms": None if self.latency is None else round(self.latency * 1000, 1),
+        }
+
+
+class History:
+    def __init__(self, half_life: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.half_life = half_life
+        self._clock = clock
+        self._groups: dict[str, Track] = {}
+        self._tasks: dict[tuple[str, str], Track] = {}
+
+    def record(self, group: str, task: str | None, *, latency: float | None, error: bool) -> None:
+        """One outcome. `latency` is time to first byte (None when unknown or the request failed)."""
+        now = self._clock()
+        self._groups.setdefault(group, Track()).add(now, latency, error)
+        if task is not None:
+            self._tasks.setdefault((group, task), Track()).add(now, latency, error)
+
+    def health(self, group: str, task: str | None, available: bool = True) -> Health:
+        track = self._tasks.get((group, task)) if task is not None else None
+        if track is None or track.requests < MIN_TASK_SAMPLES:
+            track = self._groups.get(group)
+        if track is None:
+            return _NEUTRAL if available else _UNAVAILABLE
+        fresh = 0.5 ** (max(0.0, self._clock() - track.updated) / self.half_life)
+        return Health(available, track.error_rate * fresh, track.latency, fresh)
+
+    def stats(self) -> dict[str, Any]:
+        """Per group: totals, moving averages and the same per task (for the admin API)."""
+        groups: dict[str, Any] = {}
+        for name, track in sorted(self._groups.items()):
+            groups[name] = {**track.describe(), "tasks": {}}
+        for (name, task), track in sorted(self._tasks.items()):
+            groups.setdefault(name, {**Track().describe(), "tasks": {}})["tasks"][task] = track.describe()
+        return groups

@@ -1,0 +1,246 @@
+"""The cue lexicon, compiled once, and the scan that scores a text's words against it.
+
+`taxonomy.LEXICON` is data written for people; here it becomes dictionaries built for one lookup per
+word: exact words; stems, bucketed by their first `STEM_KEY` letters and closed over shorter stems
+(so the longest matching stem carries every stem's weights); phrases, keyed by their first two words.
+Text is folded the way the lexicon is written: lower case, Latin accents removed, apostrophes split.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from gateway.selector import taxonomy
+from gateway.selector.taxonomy import TASKS
+
+LEAD_WORDS = 10  # the first words of a turn carry the request ("Translate ...", "Summarize ...")
+LEAD_BOOST = 1.4
+DEEP_WORDS = 60  # past this many words a cue is more likely pasted content than the request
+DEEP_FACTOR = 0.5
+STEM_KEY = 4  # stems are bucketed by this many leading letters (shorter stems are spelled out)
+
+INDEX = {task: i for i, task in enumerate(TASKS)}
+CG, CR, MATH, REASON, CREATIVE, ROLE, EXTRACT, SUMMARY, TRANSLATE, ANALYSIS, QA, CHAT = range(len(TASKS))
+HARD, EASY = len(TASKS), len(TASKS) + 1  # two more counters in the score vector, for complexity
+SLOTS = len(TASKS) + 2
+
+Weights = tuple[tuple[int, float], ...]
+
+# "You are a ..." phrases: roleplay cues from a user, but how most system prompts begin
+IDENTITY = frozenset(
+    tuple(p.split())
+    for p in (
+        "you are a",
+        "you are an",
+        "you re a",
+        "you re an",
+        "you are my",
+        "you re my",
+        "tu es un",
+        "tu es une",
+        "eres un",
+        "eres una",
+        "du bist ein",
+        "du bist eine",
+        "sei un",
+    )
+)
+
+
+def _fold_table() -> dict[int, str]:
+    """Latin letters with accents -> without (é -> e, ß -> ss), and apostrophes -> spaces."""
+    table: dict[int, str] = {}
+    for code in range(0xC0, 0x250):
+        char = chr(code)
+        base = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+        if base and base != char:
+            table[code] = base.lower()
+    table[ord("ß")] = "ss"
+    for quote in "'’`´":
+        table[ord(quote)] = " "
+    return table
+
+
+_FOLD = _fold_table()
+_WORD = re.compile(r"\w+")
+
+
+_ACCENTED = re.compile("[" + "".join(sorted(chr(c) for c in _FOLD)) + "]")
+
+
+def _fold_char(match: re.Match[str]) -> str:
+    return _FOLD[ord(match.group())]
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: how the lexicon is written."""
+    lowered = text.lower()
+    return lowered if lowered.isascii() else _ACCENTED.sub(_fold_char, lowered)
+
+
+# --- the compiled lexicon ------------------------------------------------------------------------
+
+
+class _Lexicon:
+    """Exact words, stems (by prefix length) and phrases (by first word), each with its task weights."""
+
+    def __init__(self) -> None:
+        exact: dict[str, dict[int, float]] = {}
+        stems: dict[str, dict[int, float]] = {}
+        phrases: dict[str, dict[tuple[str, ...], dict[int, float]]] = {}
+        for task, levels in taxonomy.LEXICON.items():
+            for weight, cues in levels.items():
+                for cue in cues.split(","):
+                    self._add(cue.strip(), INDEX[task], weight, exact, stems, phrases)
+        for index, cues in ((HARD, taxonomy.HARD_CUES), (EASY, taxonomy.EASY_CUES)):
+            for cue in cues.split(","):
+                self._add(cue.strip(), index, 1.0, exact, stems, phrases)
+        for lang in taxonomy.LANGUAGES:
+            self._add(lang, TRANSLATE, 0.5, exact, stems, phrases)
+            for prep, weight in taxonomy.LANGUAGE_PREPOSITIONS.items():
+                self._add(f"{prep} {lang}", TRANSLATE, weight, exact, stems, phrases)
+            self._add(f"{lang} version", TRANSLATE, 2.0, exact, stems, phrases)
+            self._add(f"{lang} to", TRANSLATE, 1.0, exact, stems, phrases)
+            self._add(f"{lang} for", TRANSLATE, 1.5, exact, stems, phrases)
+            self._add(f"the {lang} for", TRANSLATE, 2.5, exact, stems, phrases)
+        _close_over_stems(exact, stems)
+        ids = iter(range(1 << 30))
+        self.exact: dict[str, tuple[int, Weights]] = {
+            w: (next(ids), tuple(v.items())) for w, v in exact.items()
+        }
+        # stems by their first STEM_KEY letters, longest first: one dict lookup finds the few to try
+        by_key: dict[str, list[tuple[str, int, Weights]]] = {}
+        for stem, weights in stems.items():
+            by_key.setdefault(stem[:STEM_KEY], []).append((stem, next(ids), tuple(weights.items())))
+        self.stems = {key: tuple(sorted(v, key=lambda e: -len(e[0]))) for key, v in by_key.items()}
+        # phrases by their first two words ("how do"), or by the first word alone when the second
+        # is a stem ("unit test*")
+        bigrams: dict[str, list[tuple[tuple[str, ...], int, Weights]]] = {}
+        loose: dict[str, list[tuple[tuple[str, ...], int, Weights]]] = {}
+        identity: set[int] = set()
+        for first, rests in phrases.items():
+            for rest, weights in sorted(rests.items(), key=lambda kv: -len(kv[0])):
+                cue_id = next(ids)
+                if (first, *rest) in IDENTITY:
+                    identity.add(cue_id)
+                if rest[0].endswith("*"):
+                    loose.setdefault(first, []).append((rest, cue_id, tuple(weights.items())))
+                else:
+                    key = f"{first} {rest[0]}"
+                    bigrams.setdefault(key, []).append((rest[1:], cue_id, tuple(weights.items())))
+        self.bigrams = {k: tuple(v) for k, v in bigrams.items()}
+        self.firsts = frozenset(k.split(" ", 1)[0] for k in bigrams)
+        self.loose = {k: tuple(v) for k, v in loose.items()}
+        self.identity_ids = frozenset(identity)
+        self.languages = frozenset(taxonomy.LANGUAGES)
+        self.programming = frozenset(taxonomy.PROGRAMMING)
+
+    @staticmethod
+    def _add(cue, task, weight, exact, stems, phrases) -> None:
+        words = _WORD.findall(fold(cue.rstrip("*"))) if cue else []
+        if not words:
+            return
+        stem = cue.endswith("*")
+        if stem and len(words) == 1 and len(words[0]) < STEM_KEY:
+            raise ValueError(f"stem {cue!r} is shorter than {STEM_KEY} letters: spell its forms out")
+        if len(words) == 1:
+            table = stems if stem else exact
+            slot = table.setdefault(words[0], {})
+        else:
+            rest = tuple(words[1:-1]) + ((words[-1] + "*") if stem else words[-1],)
+            slot = phrases.setdefault(words[0], {}).setdefault(rest, {})
+        slot[task] = max(slot.get(task, 0.0), weight)
+
+
+def _close_over_stems(exact: dict[str, dict[int, float]], stems: dict[str, dict[int, float]]) -> None:
+    """Give each word and stem the weights of every shorter stem it starts with, so that one lookup
+    per word (the exact word, else its longest stem) finds every cue the word matches."""
+    lengths = sorted({len(s) for s in stems})
+    for table in (exact, stems):
+        for word, slot in table.items():
+            for n in lengths:
+                if n > len(word) or (table is stems and n == len(word)):
+                    break
+                shorter = stems.get(word[:n])
+                if shorter:
+                    for task, weight in shorter.items():
+                        slot[task] = max(slot.get(task, 0.0), weight)
+
+
+LEXICON = _Lexicon()
+
+
+def _matches(words: list[str], start: int, rest: tuple[str, ...]) -> bool:
+    if start + len(rest) > len(words):
+        return False
+    for offset, want in enumerate(rest):
+        got = words[start + offset]
+        if want[-1] == "*":
+            if not got.startswith(want[:-1]):
+                return False
+        elif got != want:
+            return False
+    return True
+
+
+_NOTHING = (None, False, ())
+_WORD_CACHE: dict[str, tuple[tuple[int, Weights] | None, bool, tuple]] = {}
+WORD_CACHE_MAX = 50_000  # distinct words remembered (emptied when full: vocabulary is Zipfian)
+
+
+def _lookup(word: str) -> tuple[tuple[int, Weights] | None, bool, tuple]:
+    """What the lexicon knows about one word: its cue (exact, else its longest stem), whether a
+    two-word phrase starts with it, and the phrases that start with it and go on with a stem."""
+    hit = LEXICON.exact.get(word)
+    if hit is None and len(word) >= STEM_KEY:
+        for stem, cue_id, weights in LEXICON.stems.get(word[:STEM_KEY], ()):
+            if word.startswith(stem):
+                hit = (cue_id, weights)
+                break
+    found = (hit, word in LEXICON.firsts, LEXICON.loose.get(word, ()))
+    return _NOTHING if found == _NOTHING else found
+
+
+def scan(
+    words: list[str], factor: float, scores: list[float], seen: set[int], lead: int = LEAD_WORDS
+) -> None:
+    """Add the weights of every cue in `words` to `scores`; a cue counts once (`seen`).
+
+    Per word: one lookup in a memo of what each word means to the lexicon (filled on first sight),
+    and one two-word phrase lookup for the few words that start a phrase.
+    """
+    cache, bigrams = _WORD_CACHE, LEXICON.bigrams
+    last = len(words) - 1
+    for i, word in enumerate(words):
+        known = cache.get(word)
+        if known is None:
+            if len(cache) >= WORD_CACHE_MAX:
+                cache.clear()
+            known = cache[word] = _lookup(word)
+        if known is _NOTHING:
+            continue
+        hit, first, loose = known
+        f = factor * LEAD_BOOST if i < lead else (factor if i < DEEP_WORDS else factor * DEEP_FACTOR)
+        if hit is not None and hit[0] not in seen:
+            seen.add(hit[0])
+            for task, weight in hit[1]:
+                scores[task] += weight * f
+        if i < last:
+            if first:
+                entries = bigrams.get(word + " " + words[i + 1])
+                if entries:
+                    for rest, cue_id, weights in entries:
+                        if cue_id not in seen and (not rest or _matches(words, i + 2, rest)):
+                            seen.add(cue_id)
+                            for task, weight in weights:
+                                scores[task] += weight * f
+            for rest, cue_id, weights in loose:
+                if cue_id not in seen and _matches(words, i + 1, rest):
+                    seen.add(cue_id)
+                    for task, weight in weights:
+                        scores[task] += weight * f
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(fold(text))

@@ -1,0 +1,208 @@
+"""The model selector: analysis, ranking, stickiness and history, for one gateway process.
+
+    decision = selector.decide(body, allowed=..., available=..., session=...)
+    decision.chosen, decision.ranking.ranked[1:]   # the group, and the next best as its fallbacks
+
+The decisions themselves are the pure functions of `analysis` and `scoring`; this class holds their
+inputs that change (the config's profiles, performance history, sessions) and counts what it
+decided. It never touches the network, and lives on `GatewayState`: a config reload swaps the
+profiles and keeps the history, the sessions and the counts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gateway.config.model import Snapshot
+from gateway.selector.analysis import Analysis, analyse, exact_tokens
+from gateway.selector.capabilities import RoutingConfig, parse
+from gateway.selector.history import History
+from gateway.selector.scoring import Ranking, rank
+from gateway.selector.sticky import Sessions
+from gateway.selector.tokens import COUNTER, TokenCounter
+
+HEADER_CANDIDATES = 3
+NEAR_WINDOW = 0.15  # an estimate this close to a context window is recounted exactly
+STICKY_MIN_PERFORMANCE = 0.5  # a session leaves its group when recent errors cost it half its score
+
+GroupTest = Callable[[str], bool]
+
+
+class Unservable(Exception):
+    """No candidate passed the hard filters; `ranking.rejected` says why for each."""
+
+    def __init__(self, ranking: Ranking) -> None:
+        super().__init__("no candidate can serve the request")
+        self.ranking = ranking
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    analysis: Analysis
+    ranking: Ranking
+    chosen: str
+    sticky: bool = False
+
+    @property
+    def next_best(self) -> tuple[str, ...]:
+        return tuple(c.group for c in self.ranking.ranked if c.group != self.chosen)
+
+    def header(self) -> str:
+        """`x-grid-route-reason`: short, ASCII (group names are restricted to header-safe characters)."""
+        top = ",".join(f"{c.group}:{c.score:.2f}" for c in self.ranking.ranked[:HEADER_CANDIDATES])
+        parts = [
+            f"task={self.analysis.task}",
+            f"complexity={self.analysis.complexity:.2f}",
+            f"chosen={self.chosen}",
+        ]
+        if self.sticky:
+            parts.append("sticky=1")
+        parts.append(f"candidates={top}")
+        if self.ranking.rejected:
+            parts.append("filtered=" + ",".join(r.group for r in self.ranking.rejected[:HEADER_CANDIDATES]))
+        return "; ".join(parts)
+
+
+class Selector:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        counter: TokenCounter = COUNTER,
+    ) -> None:
+        self._counter = counter
+        self.history = History(clock=clock)
+        self.sessions = Sessions(0, 1, clock=clock)
+        self.decisions: dict[str, dict[str, int]] = {}
+        self.reload(snapshot)
+
+    def reload(self, snapshot: Snapshot) -> None:
+        """Adopt a new config (already validated); history, sessions and counts carry over."""
+        config = parse(snapshot.model_routing, snapshot)
+        self.config: RoutingConfig = config
+        self.history.half_life = config.history_half_life
+        self.sessions.configure(config.session_ttl, config.session_max)
+        self._profiles = tuple(config.profiles[g] for g in config.candidates)
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.enabled
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        return self.config.candidates
+
+    # -- deciding -------------------------------------------------------------------------------
+
+    def analyse(self, body: Mapping[str, Any]) -> Analysis:
+        """The request's analysis; a token estimate close to a candidate's window is made exact."""
+        analysis = analyse(body, self._counter)
+        if not analysis.exact_tokens and self._near_a_window(analysis):
+            analysis = replace(analysis, prompt_tokens=exact_tokens(body, self._counter), exact_tokens=True)
+        return analysis
+
+    def _near_a_window(self, analysis: Analysis) -> bool:
+        wanted = analysis.prompt_tokens + (analysis.requires.max_tokens or 0)
+        return any(
+            p.context_window is not None and abs(wanted - p.context_window) <= NEAR_WINDOW * p.context_window
+            for p in self._profiles
+        )
+
+    def rank(
+        self, analysis: Analysis, allowed: GroupTest, available: GroupTest, *, explain: bool = False
+    ) -> Ranking:
+        profiles = [p for p in self._profiles if allowed(p.group)]
+        health = {p.group: self.history.health(p.group, analysis.task, available(p.group)) for p in profiles}
+        return rank(analysis, profiles, health, self.config.tradeoff, explain=explain)
+
+    def decide(
+        self,
+        body: Mapping[str, Any],
+        *,
+        allowed: GroupTest,
+        available: GroupTest,
+        session: Hashable | None = None,
+    ) -> Decision:
+        """Choose a group for a request. Raises `Unservable` when every candidate is filtered out."""
+        analysis = self.analyse(body)
+        ranking = self.rank(analysis, allowed, available)
+        if not ranking.ranked:
+            raise Unservable(ranking)
+        chosen, sticky = ranking.ranked[0].group, False
+        if session is not None:
+            kept = self.sessions.get(session)
+            fit = next((c for c in ranking.ranked if c.group == kept), None)
+            if kept is None:
+                self.sessions.misses += 1
+            elif fit is not None and fit.performance >= STICKY_MIN_PERFORMANCE:
+                chosen, sticky = kept, True
+                self.sessions.hits += 1
+            else:
+                self.sessions.reassigned += 1
+            self.sessions.put(session, chosen)
+        by_group = self.decisions.setdefault(analysis.task, {})
+        by_group[chosen] = by_group.get(chosen, 0) + 1
+        return Decision(analysis, ranking, chosen, sticky)
+
+    def recommend(
+        self, body: Mapping[str, Any], *, allowed: GroupTest, available: GroupTest, limit: int
+    ) -> dict[str, Any]:
+        """The body of `POST /models/recommend`: no session, no counts, no upstream."""
+        analysis = self.analyse(body)
+        ranking = self.rank(analysis, allowed, available, explain=True)
+        return {
+            "task": analysis.task,
+            "complexity": analysis.complexity,
+            "estimated_prompt_tokens": analysis.prompt_tokens,
+            "requires": analysis.requires.as_dict(),
+            "recommendations": [
+                {
+                    "model": c.group,
+                    "score": round(c.score, 4),
+                    "capability_match": c.capability_match,
+                    "estimated_cost_usd": None if c.cost_usd is None else round(c.cost_usd, 8),
+                    "reasons": list(c.reasons),
+                }
+                for c in ranking.ranked[:limit]
+            ],
+            "rejected": [{"model": r.group, "reasons": list(r.reasons)} for r in ranking.rejected],
+        }
+
+    # -- learning -------------------------------------------------------------------------------
+
+    def feedback(
+        self, *, served: str | None, first: str | None, task: str | None, status: int, latency: float | None
+    ) -> None:
+        """A finished request's outcome. `first` is the group the request was routed to, `served`
+        the one that answered (or failed last): when they differ, `first` failed.
+
+        Client errors (4xx other than 429) say nothing about the group and are not recorded.
+        """
+        if served is None:
+            return
+        failed = status >= 500 or status == 429
+        if not failed and status >= 400:
+            return
+        if first is not None and first != served:
+            self.history.record(first, task, latency=None, error=True)
+        self.history.record(served, task, latency=None if failed else latency, error=failed)
+
+    def stats(self) -> dict[str, Any]:
+        """The body of `GET /admin/model-selector/stats`."""
+        return {
+            "enabled": self.enabled,
+            "auto_select": self.config.auto_select,
+            "tradeoff": self.config.tradeoff,
+            "candidates": list(self.candidates),
+            "tokenizer": self._counter.name,
+            "groups": self.history.stats(),
+            "decisions": {
+                task: dict(sorted(groups.items())) for task, groups in sorted(self.decisions.items())
+            },
+            "decisions_total": sum(n for groups in self.decisions.values() for n in groups.values()),
+            "sessions": self.sessions.stats(),
+        }

@@ -1,0 +1,265 @@
+"""Language-agnostic evidence about a request: code, error traces, mathematical notation, puzzles.
+
+These run on every auto-routed request, on texts of any length, so each is bounded and cheap:
+substring counts (`str.count` and `in` run in C at memory speed) over a capped probe of the text,
+loops over the few hundred words already split for the cue scan, and the odd regex only where a
+cheap test says it can match.
+"""
+
+from __future__ import annotations
+
+import re
+
+PROBE_HEAD, PROBE_TAIL = 1200, 300
+
+# Substrings typical of code, with how much each occurrence counts (at most 3 occurrences each).
+_CODE_MARKS = (
+    ("```", 1.0),
+    (";\n", 0.3),
+    ("{\n", 0.3),
+    ("}\n", 0.25),
+    ("==", 0.2),
+    ("!=", 0.2),
+    ("=>", 0.2),
+    ("::", 0.15),
+    ("();", 0.3),
+    ("()", 0.15),
+    ("&&", 0.2),
+    ("||", 0.15),
+    ("+=", 0.2),
+    ("++", 0.15),
+    ("def ", 0.3),
+    ("return ", 0.25),
+    ("import ", 0.15),
+    ("function", 0.15),
+    ("const ", 0.2),
+    ("var ", 0.1),
+    ("#include", 0.4),
+    ("</", 0.2),
+    ("/>", 0.2),
+    ("print(", 0.3),
+    ("printf", 0.3),
+    ("println", 0.3),
+    ("console.", 0.3),
+    ("self.", 0.25),
+    ("this.", 0.15),
+    ("\n    ", 0.15),
+    ("\n\t", 0.15),
+    ("lambda", 0.2),
+    ("SELECT ", 0.2),
+    ("WHERE ", 0.15),
+    ("$_", 0.3),
+    ("elif ", 0.3),
+    ("else:", 0.3),
+    ("await ", 0.15),
+    ("useEffect", 0.3),
+    ("#!/", 0.4),
+    ("apiVersion", 0.4),
+    ("WORKDIR", 0.4),
+    ("RUN ", 0.2),
+    (" in range(", 0.4),
+    ("for (", 0.3),
+    ("if (", 0.2),
+    ("while (", 0.3),
+    ("[0-9]", 0.3),
+    ("\\d", 0.3),
+    ("^[", 0.3),
+    ("):", 0.15),
+    (" = ", 0.05),
+    ("{", 0.15),
+    ("}", 0.15),
+)
+# Characters rare in prose but in nearly every piece of code; parentheses, #, + are common in prose.
+_CODE_GATE = re.compile(r"[;{}=<>\[\]$\\`|&]|\(\)|\n[ \t]|def |import |return ")
+# Substrings of error output and stack traces (case as they are printed).
+_TRACE_MARKS = (
+    "Traceback (most recent call last)",
+    "Error:",
+    "Error(",
+    "Exception:",
+    "Exception in ",
+    "error:",
+    "warning:",
+    "egmentation fault",
+    "core dumped",
+    "npm ERR!",
+    "panic:",
+    "undefined is not",
+    "annot read propert",
+    "CrashLoopBackOff",
+    "exit code",
+    "NullPointer",
+    "SIGSEGV",
+    "undefined reference",
+    "o module named",
+    "command not found",
+    "ERESOLVE",
+    "stack overflow",
+    "Stack overflow",
+)
+_TRACE = re.compile("|".join(re.escape(mark) for mark in _TRACE_MARKS))
+_OPERATOR = re.compile(r"[+*/×÷^=−-]")
+_MATH_SYMBOLS = (
+    "∑",
+    "∫",
+    "√",
+    "π",
+    "≤",
+    "≥",
+    "≠",
+    "∞",
+    "²",
+    "³",
+    "\\frac",
+    "\\int",
+    "\\sum",
+    "\\sqrt",
+    "\\lim",
+    "\\pi",
+    "\\cdot",
+    "\\infty",
+    "sin(",
+    "cos(",
+    "tan(",
+    "log(",
+    "ln(",
+    "f(x)",
+    " dx",
+)
+_MATH_SYMBOL = re.compile("|".join(re.escape(symbol) for symbol in _MATH_SYMBOLS))
+_ENUMERATOR = re.compile(r"(?:^|\s)\d{1,2}[).] ", re.MULTILINE)
+_ARITH_WORDS = frozenset("times plus minus mal fois por x over multiplied divided".split())
+_SPATIAL = frozenset(
+    "behind front left right next between izquierda derecha medio gauche droite milieu links rechts "
+    "mitte detras derriere delante devant hinter".split()
+)
+_QUANTIFIERS = frozenset(
+    "all some no every none todos algunos ningun tous certains aucun alle einige kein".split()
+)
+_COPULAS = frozenset("are is were son es sont est sind ist".split())
+RELATION_WORDS = _SPATIAL | _QUANTIFIERS | {"than"}  # without one of these, `relations` is 0
+_POSSESSIVE = frozenset(
+    "my this our mein meine meinen dieser diese diesen dieses mi mis este esta nuestro mon ma ce cette notre".split()
+)
+_CODE_NOUNS = frozenset(
+    "script code codigo function funcion fonction funktion query consulta requete program programa programme "
+    "programm app test tests build regex class component service server endpoint container pod pipeline "
+    "deployment dockerfile cluster database api website loop method macro css html config".split()
+)
+_NOT_COUNTED = frozenset(
+    "bullets bullet sentences sentence words word lines line points point paragraphs paragraph items item "
+    "tips ideas examples steps names things options questions slogans minutes".split()
+)
+
+
+def probe(text: str) -> str:
+    """The part of a long text the structural checks read: its head and its tail."""
+    if len(text) <= PROBE_HEAD + PROBE_TAIL:
+        return text
+    return text[:PROBE_HEAD] + "\n" + text[-PROBE_TAIL:]
+
+
+def code_strength(text: str) -> float:
+    """0..1: how much of `text` looks like code (a fence alone is enough)."""
+    if not _CODE_GATE.search(text):
+        return 0.0  # none of the characters code is made of: most prose, answered in a microsecond
+    total = 0.0
+    for mark, weight in _CODE_MARKS:
+        n = text.count(mark)
+        if n:
+            total += weight * min(n, 3)
+            if total >= 1.0:
+                return 1.0
+    return total
+
+
+def has_trace(text: str) -> bool:
+    """An error message or a stack trace."""
+    return _TRACE.search(text) is not None
+
+
+def math_density(text: str) -> float:
+    """0..1: mathematical notation in `text`: operators between numbers and variables (`3x + 7 = 22`,
+    `x^2`, `1/(1+x)`), LaTeX commands and math symbols."""
+    text = text[:800]
+    hits = len(_MATH_SYMBOL.findall(text))
+    if hits < 3:
+        for match in _OPERATOR.finditer(text):
+            if _is_math_operator(text, match.start()):
+                hits += 1
+                if hits >= 3:
+                    break
+    return min(1.0, hits / 3)
+
+
+def _is_math_operator(text: str, at: int) -> bool:
+    """An operator with operands: a digit on one side and a digit, variable or bracket on the other."""
+    op = text[at]
+    before = text[at - 1] if at >= 1 else ""
+    if before == " " and at >= 2:
+        before = text[at - 2]
+    after = text[at + 1] if at + 1 < len(text) else ""
+    if after == " " and at + 2 < len(text):
+        after = text[at + 2]
+    if op in "-−":  # a minus needs spaces on both sides and digits: `5 - 3`, not `2024-03-12`
+        return (
+            text[at - 1 : at] == " " and text[at + 1 : at + 2] == " " and before.isdigit() and after.isdigit()
+        )
+    if op == "^":
+        return bool(before) and (before.isalnum() or before == ")") and (after.isalnum() or after == "(")
+    if op == "/":
+        return before.isdigit() and (after.isdigit() or after == "(")
+    operands = (before.isdigit() and (after.isalnum() or after == "(")) or (
+        after.isdigit() and (before.isalpha() or before == ")")
+    )
+    return operands and len(before) == 1 and len(after) == 1 and (before.isascii() or before.isdigit())
+
+
+def numbers(words: list[str]) -> int:
+    """Numbers that are quantities ("12 apples"), not counts of answer parts ("3 bullets")."""
+    count = 0
+    for i, word in enumerate(words):
+        if word.isdigit() and (i + 1 == len(words) or words[i + 1] not in _NOT_COUNTED):
+            count += 1
+    return count
+
+
+def enumerators(text: str) -> int:
+    """List markers (`1) ... 2) ...`, `1. ...`): numbers that count items, not quantities."""
+    return len(_ENUMERATOR.findall(text)) if ")" in text or ". " in text else 0
+
+
+def arithmetic(words: list[str]) -> bool:
+    """`17 times 23`, `100 divided by 4`."""
+    for i in range(len(words) - 2):
+        if words[i].isdigit() and words[i + 1] in _ARITH_WORDS:
+            following = words[i + 3] if words[i + 2] == "by" and i + 3 < len(words) else words[i + 2]
+            if following.isdigit():
+                return True
+    return False
+
+
+def relations(words: list[str]) -> int:
+    """Relations between people or things ("taller than", "behind", "all X are Y"): puzzle material."""
+    count = 0
+    for i, word in enumerate(words):
+        spatial = word in _SPATIAL
+        compared = (
+            word == "than"
+            and i > 0
+            and (words[i - 1].endswith("er") or words[i - 2 : i - 1] in (["more"], ["less"]))
+        )
+        quantified = word in _QUANTIFIERS and i + 2 < len(words) and words[i + 2] in _COPULAS
+        count += spatial or compared or quantified
+    return count
+
+
+def own_code(words: list[str]) -> bool:
+    """`my script`, `this query`, `mein Python-Programm`: code the asker already has."""
+    for i, word in enumerate(words):
+        if word in _POSSESSIVE and (
+            (i + 1 < len(words) and words[i + 1] in _CODE_NOUNS)
+            or (i + 2 < len(words) and words[i + 2] in _CODE_NOUNS)
+        ):
+            return True
+    return False
