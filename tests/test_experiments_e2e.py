@@ -302,3 +302,12 @@ def test_config_reload_changes_status_on_the_next_request_and_feedback_expires(s
         gw.write_config(config(mock.url, experiments))  # the file says running again: it wins
         assert admin_post(gw, "/admin/config/reload").status_code == 200
         assert "x-grid-experiment" in chat(client, "fast")[0]
+
+
+def test_model_selector_stats_summarise_the_running_experiments(gw, mock):
+    with sdk(gw) as client:
+        chat(client, "fast", user="summary-user")
+    stats = httpx.get(f"{gw.url}/admin/model-selector/stats", headers=ADMIN).json()
+    listed = stats["experiments"]["experiments"]
+    assert stats["experiments"]["running"] == len(listed) >= 1
+    assert "split" in {e["id"] for e in listed}

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from gateway.endpoints.auto import AUTO_MODEL, available_test
 from gateway.endpoints.common import client_key, json_body, json_response, key_allows, require_admin, state_of
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
+from gateway.experiments import experiments_summary
 
 DEFAULT_LIMIT = 5
 MAX_LIMIT = 50
@@ -43,4 +44,5 @@ async def recommend(request: Request) -> Response:
 
 async def selector_stats(request: Request) -> Response:
     require_admin(request)
-    return json_response(state_of(request).selector.stats())
+    state = state_of(request)
+    return json_response({**state.selector.stats(), "experiments": experiments_summary(state)})
