@@ -38,6 +38,7 @@ COMPLETION_MODEL = "instruct"
 OVERRIDE = ("smart", "gpt-4o-mini")  # (model in the body, override header)
 LEGACY_MODEL = "legacy"  # its only deployment is gone: served by its fallbacks
 BATCH_MODEL = "batch"
+AUTO_MODEL = "auto"  # the gateway picks the group (model_routing.capabilities)
 UNKNOWN_MODELS = ("gpt-5-preview", "llama-9-mega")
 # Faults at the mock behind GRID_MOCK_B_URL: (model name the mock sees, model name the client asks for)
 RETRY = ("gpt-4o-mini", "fast")  # the group has a second deployment, on the healthy mock
@@ -107,6 +108,7 @@ class Traffic:
             ("embeddings", 4, 1, self.embeddings),
             ("completions", 3, 1, self.completions),
             ("override", 2, 1, self.override),
+            ("auto", 2, 1, self.auto),
             ("legacy-fallback", 2, 1, self.legacy),
             ("batch", 2, 1, self.batch),
             ("unknown-model", 1, 1, self.unknown_model),
@@ -172,6 +174,9 @@ class Traffic:
     async def override(self) -> int:
         # an SDK hard-codes "smart"; the caller pins this request to gpt-4o-mini without a code change
         return await self._chat(OVERRIDE[0], headers={OVERRIDE_HEADER: OVERRIDE[1]})
+
+    async def auto(self) -> int:
+        return await self._chat(AUTO_MODEL)
 
     async def legacy(self) -> int:
         return await self._chat(LEGACY_MODEL)
