@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 import yaml
 
-from gateway.config.model import ApiKey, Deployment, GeneralSettings, ModelGroup, RouterSettings, Snapshot
+from gateway.config.general import general_settings
+from gateway.config.model import Deployment, ModelGroup, RouterSettings, Snapshot
 from gateway.config.problems import Problems
 from gateway.config.providers import default_api_base, default_path, split_model
-
-ENV_PREFIX = "os.environ/"
+from gateway.config.values import Missing, integer, mapping, number, resolve_env, str_list
 
 
 class ConfigError(Exception):
@@ -27,30 +27,6 @@ class ConfigError(Exception):
     def __init__(self, problems: Problems) -> None:
         super().__init__("\n".join(str(p) for p in problems.errors))
         self.problems = problems
-
-
-class _Missing:
-    """An `os.environ/NAME` reference whose variable is not set."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<unset {self.name}>"
-
-
-def resolve_env(value: Any, env: Mapping[str, str]) -> Any:
-    """Replace every `os.environ/NAME` string, at any depth, by the variable's value."""
-    if isinstance(value, str) and value.startswith(ENV_PREFIX):
-        name = value[len(ENV_PREFIX) :]
-        return env[name] if name in env else _Missing(name)
-    if isinstance(value, dict):
-        return {k: resolve_env(v, env) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve_env(v, env) for v in value]
-    return value
 
 
 def read_yaml(path: str) -> dict[str, Any]:
@@ -94,15 +70,13 @@ def build_from_dict(
     for key in data:
         if key not in KNOWN_SECTIONS:
             problems.warning(key, "unknown top-level section, ignored")
-    for key in _mapping(data.get("litellm_settings"), "litellm_settings", problems):
+    for key in mapping(data.get("litellm_settings"), "litellm_settings", problems):
         problems.warning(f"litellm_settings.{key}", "not used by GRID, ignored")
     router = _router_settings(
-        _mapping(data.get("router_settings"), "router_settings", problems), env, problems
+        mapping(data.get("router_settings"), "router_settings", problems), env, problems
     )
     groups, skipped, skipped_groups = _model_list(data.get("model_list"), router, problems)
-    general = _general_settings(
-        _mapping(data.get("general_settings"), "general_settings", problems), problems
-    )
+    general = general_settings(mapping(data.get("general_settings"), "general_settings", problems), problems)
     default_model = env.get("GRID_AI_MODEL") or None
     return Snapshot(
         groups=MappingProxyType(groups),
@@ -111,7 +85,7 @@ def build_from_dict(
         default_model=default_model,
         skipped=tuple(skipped),
         skipped_groups=frozenset(skipped_groups),
-        model_routing=MappingProxyType(_mapping(data.get("model_routing"), "model_routing", problems)),
+        model_routing=MappingProxyType(mapping(data.get("model_routing"), "model_routing", problems)),
         source=source,
     )
 
@@ -126,44 +100,6 @@ KNOWN_SECTIONS = {
 }
 
 
-def _mapping(value: Any, where: str, problems: Problems) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        problems.error(where, "must be a mapping")
-        return {}
-    return value
-
-
-def _number(value: Any, where: str, problems: Problems, default: float | None) -> float | None:
-    if value is None or isinstance(value, _Missing):
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        problems.error(where, f"must be a number, got {type(value).__name__}")
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        problems.error(where, f"must be a number, got {value!r}")
-        return default
-
-
-def _int(value: Any, where: str, problems: Problems, default: int | None) -> int | None:
-    n = _number(value, where, problems, None)
-    return default if n is None else int(n)
-
-
-def _str_list(value: Any, where: str, problems: Problems) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        problems.error(where, "must be a list of model group names")
-        return ()
-    return tuple(value)
-
-
 def _fallback_map(value: Any, where: str, problems: Problems) -> dict[str, tuple[str, ...]]:
     """LiteLLM writes fallbacks as a list of one-key mappings: `[{"gpt-4": ["gpt-3.5"]}]`."""
     result: dict[str, tuple[str, ...]] = {}
@@ -175,7 +111,7 @@ def _fallback_map(value: Any, where: str, problems: Problems) -> dict[str, tuple
             problems.error(f"{where}[{i}]", "must be a mapping of model group to a list of groups")
             continue
         for name, chain in item.items():
-            result[str(name)] = _str_list(chain, f"{where}[{i}].{name}", problems)
+            result[str(name)] = str_list(chain, f"{where}[{i}].{name}", problems)
     return result
 
 
@@ -199,21 +135,21 @@ def _router_settings(rs: dict[str, Any], env: Mapping[str, str], problems: Probl
     strategy = rs.get("routing_strategy", defaults.routing_strategy)
     return RouterSettings(
         routing_strategy=str(strategy),
-        num_retries=_int(rs.get("num_retries"), f"{w}.num_retries", problems, defaults.num_retries) or 0,
-        retry_after=_number(rs.get("retry_after"), f"{w}.retry_after", problems, defaults.retry_after) or 0.0,
-        allowed_fails=_int(rs.get("allowed_fails"), f"{w}.allowed_fails", problems, defaults.allowed_fails)
+        num_retries=integer(rs.get("num_retries"), f"{w}.num_retries", problems, defaults.num_retries) or 0,
+        retry_after=number(rs.get("retry_after"), f"{w}.retry_after", problems, defaults.retry_after) or 0.0,
+        allowed_fails=integer(rs.get("allowed_fails"), f"{w}.allowed_fails", problems, defaults.allowed_fails)
         or 0,
-        cooldown_time=_number(rs.get("cooldown_time"), f"{w}.cooldown_time", problems, defaults.cooldown_time)
+        cooldown_time=number(rs.get("cooldown_time"), f"{w}.cooldown_time", problems, defaults.cooldown_time)
         or 0.0,
-        timeout=_number(rs.get("timeout"), f"{w}.timeout", problems, None),
-        stream_timeout=_number(rs.get("stream_timeout"), f"{w}.stream_timeout", problems, None),
+        timeout=number(rs.get("timeout"), f"{w}.timeout", problems, None),
+        stream_timeout=number(rs.get("stream_timeout"), f"{w}.stream_timeout", problems, None),
         fallbacks=MappingProxyType(_fallback_map(rs.get("fallbacks"), f"{w}.fallbacks", problems)),
         context_window_fallbacks=MappingProxyType(
             _fallback_map(rs.get("context_window_fallbacks"), f"{w}.context_window_fallbacks", problems)
         ),
         model_group_alias=MappingProxyType(alias_map),
         fallback_chain=tuple(str(x) for x in chain),
-        health_check_interval=_number(
+        health_check_interval=number(
             rs.get("health_check_interval"), f"{w}.health_check_interval", problems, None
         ),
         health_check_mode=_health_check_mode(rs.get("health_check_mode"), f"{w}.health_check_mode", problems),
@@ -306,7 +242,7 @@ def _deployment(
         ok = False
     if not ok:
         return None, None
-    missing = [v.name for v in params.values() if isinstance(v, _Missing)]
+    missing = [v.name for v in params.values() if isinstance(v, Missing)]
     if missing:
         return None, f"{', '.join(missing)} not set"
     provider, upstream_model = split_model(model)
@@ -322,7 +258,7 @@ def _deployment(
             return None, None
         api_base = str(api_base).rstrip("/")
     p = f"{where}.litellm_params"
-    timeout = _number(params.get("timeout"), f"{p}.timeout", problems, router.timeout) or 600.0
+    timeout = number(params.get("timeout"), f"{p}.timeout", problems, router.timeout) or 600.0
     return (
         Deployment(
             id=_deployment_id(entry, index),
@@ -334,13 +270,13 @@ def _deployment(
             api_base=api_base,
             api_key=None if params.get("api_key") is None else str(params["api_key"]),
             weight=_weight(params, f"{p}.weight", problems),
-            rpm=_int(params.get("rpm"), f"{p}.rpm", problems, None),
-            tpm=_int(params.get("tpm"), f"{p}.tpm", problems, None),
+            rpm=integer(params.get("rpm"), f"{p}.rpm", problems, None),
+            tpm=integer(params.get("tpm"), f"{p}.tpm", problems, None),
             timeout=timeout,
-            stream_timeout=_number(
+            stream_timeout=number(
                 params.get("stream_timeout"), f"{p}.stream_timeout", problems, router.stream_timeout
             ),
-            max_retries=_int(params.get("max_retries"), f"{p}.max_retries", problems, None),
+            max_retries=integer(params.get("max_retries"), f"{p}.max_retries", problems, None),
             standby=bool(info.get("standby", False)),
             litellm_params=MappingProxyType(dict(params)),
             model_info=MappingProxyType(dict(info)),
@@ -352,7 +288,7 @@ def _deployment(
 
 def _weight(params: dict[str, Any], where: str, problems: Problems) -> float:
     """Like LiteLLM, `rpm` (else `tpm`) stands in for a weight when none is given."""
-    weight = _number(params.get("weight"), where, problems, None)
+    weight = number(params.get("weight"), where, problems, None)
     if weight is not None:
         return weight
     for key in ("rpm", "tpm"):
@@ -360,54 +296,3 @@ def _weight(params: dict[str, Any], where: str, problems: Problems) -> float:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             return float(value)
     return 1.0
-
-
-def _general_settings(gs: dict[str, Any], problems: Problems) -> GeneralSettings:
-    w = "general_settings"
-    keys: list[ApiKey] = []
-    master = gs.get("master_key")
-    if isinstance(master, _Missing):
-        problems.warning(f"{w}.master_key", f"{master.name} not set: the master key is disabled")
-    elif master is not None:
-        keys.append(ApiKey(name="master", key=str(master), admin=True))
-    admin = gs.get("admin_key")
-    if isinstance(admin, _Missing):
-        problems.warning(f"{w}.admin_key", f"{admin.name} not set: the admin key is disabled")
-    elif admin is not None:
-        keys.append(ApiKey(name="admin", key=str(admin), admin=True))
-    api_keys = gs.get("api_keys") or []
-    if not isinstance(api_keys, list):
-        problems.error(f"{w}.api_keys", "must be a list")
-        api_keys = []
-    for i, item in enumerate(api_keys):
-        where = f"{w}.api_keys[{i}]"
-        if isinstance(item, str):
-            item = {"key": item}
-        if not isinstance(item, dict):
-            problems.error(where, "must be a key string or a mapping with key, name, models")
-            continue
-        key = item.get("key")
-        if isinstance(key, _Missing):
-            problems.warning(f"{where}.key", f"{key.name} not set: key disabled")
-            continue
-        if not isinstance(key, str) or not key:
-            problems.error(f"{where}.key", "is required")
-            continue
-        models = item.get("models") or []
-        if not isinstance(models, list):
-            problems.error(f"{where}.models", "must be a list of model groups or aliases")
-            models = []
-        keys.append(
-            ApiKey(
-                name=str(item.get("name") or f"key-{i}"),
-                key=key,
-                models=frozenset(str(m) for m in models),
-                admin=bool(item.get("admin", False)),
-                allow_override=bool(item.get("allow_override", True)),
-            )
-        )
-    limit_mb = _number(gs.get("max_request_size_mb"), f"{w}.max_request_size_mb", problems, 32.0)
-    if limit_mb is not None and limit_mb <= 0:
-        problems.error(f"{w}.max_request_size_mb", "must be positive")
-        limit_mb = 32.0
-    return GeneralSettings(keys=tuple(keys), max_body_bytes=int((limit_mb or 32.0) * 1024 * 1024))
