@@ -77,10 +77,10 @@ async def run_chain(
     *,
     context_fallbacks: Callable[[str], Sequence[str]] | None = None,
     context_check: Callable[[str], GatewayError | None] | None = None,
-    judge_success: bool = True,
+    on_success: Callable[[Deployment, float, T], None],
 ) -> Outcome[T]:
-    """Run `attempt` along the chain. With `judge_success=False` the caller reports success itself
-    (streams are judged when they end); failures are always reported here. `context_check(group)`
+    """Run `attempt` along the chain. Failures are always reported to the balancer here; a success is
+    reported by the caller's `on_success(dep, seconds, result)` (a stream is judged when it ends). `context_check(group)`
     returns a `ContextWindowExceeded` when the prompt cannot fit the group: it is then skipped
     without a call, as if the upstream had said so."""
     last_error: GatewayError | None = None
@@ -101,7 +101,7 @@ async def run_chain(
             too_long = context_check(group) if context_check is not None else None
             if too_long is not None:
                 raise too_long
-            return await _run_group(group, router, balancer, attempt, trace, judge_success)
+            return await _run_group(group, router, balancer, attempt, trace, on_success)
         except _GroupUnavailable:
             continue
         except ContextWindowExceeded as exc:
@@ -127,7 +127,7 @@ async def run_chain(
     )
 
 
-async def _run_group(group, router, balancer, attempt, trace: Trace, judge_success: bool):
+async def _run_group(group, router, balancer, attempt, trace: Trace, on_success):
     tried: set[str] = set()
     last: list[GatewayError] = []
     try:
@@ -136,7 +136,7 @@ async def _run_group(group, router, balancer, attempt, trace: Trace, judge_succe
                 dep = balancer.pick(group, tried)
                 if dep is None:
                     raise _GroupUnavailable(group)
-                return await _attempt_group(group, dep, balancer, attempt, trace, judge_success, tried, last)
+                return await _attempt_group(group, dep, balancer, attempt, trace, on_success, tried, last)
     except _GroupUnavailable:
         if last:
             raise last[-1] from None
@@ -144,7 +144,7 @@ async def _run_group(group, router, balancer, attempt, trace: Trace, judge_succe
     raise _GroupUnavailable(group)  # unreachable: tenacity reraises the last error
 
 
-async def _attempt_group(group, dep, balancer, attempt, trace, judge_success, tried, last):
+async def _attempt_group(group, dep, balancer, attempt, trace, on_success, tried, last):
     while True:
         tried.add(dep.id)
         trace.attempts += 1
@@ -182,6 +182,5 @@ async def _attempt_group(group, dep, balancer, attempt, trace, judge_success, tr
         elapsed = time.monotonic() - started
         trace.upstream_seconds += elapsed
         metrics.UPSTREAM_LATENCY.labels(dep.id).observe(elapsed)
-        if judge_success:
-            balancer.succeeded(dep, elapsed)
+        on_success(dep, elapsed, result)
         return Outcome(result, dep, started)

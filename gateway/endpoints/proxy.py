@@ -101,34 +101,15 @@ async def _proxy(request: Request, endpoint: str) -> Any:
         found = snapshot.groups.get(group)
         return too_long_for(group, found.deployments, prompt_tokens) if found else None
 
-    if not stream:
+    tap = _usage_tap(endpoint, body) if stream else None
+    method = "open_stream" if stream else "call"
 
-        async def call(dep: Deployment):
-            return await state.client_for(dep).call(dep, endpoint, body, request_id)
+    async def attempt(dep: Deployment):
+        return await getattr(state.client_for(dep), method)(dep, endpoint, body, request_id)
 
-        outcome = await _unless_disconnected(
-            request,
-            run_chain(
-                resolution.chain,
-                snapshot.router,
-                balancer,
-                call,
-                trace,
-                context_fallbacks=context_fallbacks,
-                context_check=context_check,
-            ),
-        )
-        if outcome is None:
-            return Response(status_code=CLIENT_CLOSED)
-        raw, parsed = outcome.result
-        request.scope["grid.usage"] = parsed.get("usage")
-        headers = _grid_headers(request, outcome.deployment, trace, started)
-        return Response(raw, headers=headers, media_type="application/json")
-
-    tap = _usage_tap(endpoint, body)
-
-    async def open_stream(dep: Deployment):
-        return await state.client_for(dep).open_stream(dep, endpoint, body, request_id)
+    def judged(dep: Deployment, seconds: float, result: Any) -> None:
+        if not stream:  # a stream is judged when it ends (on_end below)
+            balancer.succeeded(dep, seconds, tokens=_total_tokens(result[1].get("usage")))
 
     outcome = await _unless_disconnected(
         request,
@@ -136,15 +117,21 @@ async def _proxy(request: Request, endpoint: str) -> Any:
             resolution.chain,
             snapshot.router,
             balancer,
-            open_stream,
+            attempt,
             trace,
             context_fallbacks=context_fallbacks,
             context_check=context_check,
-            judge_success=False,
+            on_success=judged,
         ),
     )
     if outcome is None:
         return Response(status_code=CLIENT_CLOSED)
+    if not stream:
+        raw, parsed = outcome.result
+        request.scope["grid.usage"] = parsed.get("usage")
+        headers = _grid_headers(request, outcome.deployment, trace, started)
+        return Response(raw, headers=headers, media_type="application/json")
+
     dep = outcome.deployment
     first_byte = time.monotonic() - outcome.started
     metrics.TTFT.labels(dep.group).observe(first_byte)
