@@ -27,6 +27,18 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Issue 7 (docs/performance.md): the peers side by side, the endurance run, the hot-path profile.
+.PHONY: bench-peers soak profile
+
+bench-peers: $(STAMP)
+	$(BIN)/python -m bench.peers
+
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak
+
+profile: $(STAMP)
+	$(BIN)/python -m bench.profile
+
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests bench
 	$(BIN)/ruff format --check gateway tests bench

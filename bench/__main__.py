@@ -29,13 +29,17 @@ from bench.upstream import INSTALL_HINT, Upstream, nginx_binary, start_upstream
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
+def main(
+    argv: list[str] | None = None, pool: list[scenarios.Scenario] | None = None, prog: str = "python -m bench"
+) -> int:
+    """Run the scenarios of `pool` (default: `scenarios.SCENARIOS`); `bench.peers` passes its own."""
+    pool = scenarios.SCENARIOS if pool is None else pool
+    args = _parse(argv, pool, prog)
     if args.list:
-        for s in scenarios.SCENARIOS:
-            print(f"{s.name:12} {s.summary}")
+        for s in pool:
+            print(f"{s.name:14} {s.summary}")
         return 0
-    chosen = scenarios.select(args.scenarios)
+    chosen = scenarios.select(args.scenarios, pool)
     settings = _settings(args)
     _announce_tools(settings, len(chosen))
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -54,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print()
     print(report.table(rows))
+    print()
+    for line in report.lone_request(rows):
+        print(line)
+    print()
     for line in report.verdicts(rows, context["upstream"]["kind"]):
         print(line)
     output = Path(args.output)
@@ -79,7 +87,7 @@ def _run(
         runner = Runner(upstream, upstream_proc, settings, workdir)
         missing = grid.available()
         for scenario in chosen:
-            if scenario.via_gateway and missing:
+            if scenario.server == "grid" and scenario.via_gateway and missing:
                 print(f"- {scenario.name}: skipped ({missing})", flush=True)
                 continue
             if settings.quiet_wait > 0:
@@ -124,9 +132,9 @@ def _context(upstream: Upstream, settings: Settings) -> dict[str, Any]:
     }
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    names = ",".join(s.name for s in scenarios.SCENARIOS)
+def _parse(argv: list[str] | None, pool: list[scenarios.Scenario], prog: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    names = ",".join(s.name for s in pool)
     parser.add_argument("--scenarios", help=f"comma-separated, from: {names} (default: all)")
     parser.add_argument(
         "--duration",
@@ -173,6 +181,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         upstream=args.upstream,
         gateway_cpus={cpus[0]} if pin else None,
         other_cpus=set(cpus[1:]) if pin else None,
+        all_cpus=set(cpus) if pin else None,
     )
 
 
@@ -184,7 +193,8 @@ def _announce_tools(settings: Settings, count: int) -> None:
     if not wrk:
         print(f"wrk not found: using the built-in Python load generator; install it with: {INSTALL_HINT}")
     pin = (
-        f"gateway on CPU {sorted(settings.gateway_cpus)}, the rest on CPU {sorted(settings.other_cpus or [])}"
+        f"gateway on CPU {sorted(settings.gateway_cpus)} (several workers: on all CPUs), the rest on CPU"
+        f" {sorted(settings.other_cpus or [])}"
         if settings.gateway_cpus
         else "not pinned"
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import resource
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,3 +81,32 @@ def wait_quiet(max_wait: float, threshold_pct: float = 5.0, window: float = 1.0)
         busy = 100 * (machine_busy_seconds() - busy0) / capacity
         if busy < threshold_pct or time.monotonic() >= deadline:
             return busy
+
+
+_SPEED_LOOP = """
+import time
+def loop():
+    t = time.perf_counter(); x = 0
+    for i in range(1_000_000):
+        x += i * i
+    return time.perf_counter() - t
+print(min(loop() for _ in range(5)) * 1000)
+"""
+
+
+def speed_check(cpus: set[int] | None) -> float | None:
+    """Milliseconds a fixed Python loop takes on `cpus` (best of 5): the speed of the host right now.
+
+    On a VM the host's other tenants slow every vCPU down without any process of this machine being
+    busy, so `OtherLoad` cannot see it; this can. Lower is faster; compare rows and runs with it."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _SPEED_LOOP],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        )
+        return float(done.stdout.strip())
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,15 @@ def write_config(workdir: Path, name: str, config: dict[str, Any]) -> Path:
     return path
 
 
-def start(config_path: Path, workdir: Path, workers: int, cpus: set[int] | None) -> tuple[Proc, int]:
-    """Start the gateway on a free port and wait until it reports ready."""
+def start(
+    config_path: Path, workdir: Path, workers: int, cpus: set[int] | None, wrapper: Sequence[str] = ()
+) -> tuple[Proc, int]:
+    """Start the gateway on a free port and wait until it reports ready. `wrapper` runs it through
+    another module (`-m bench.profiled OUT --`, which profiles it) instead of `-m gateway`."""
     port = free_port()
     argv = [
         sys.executable,
-        "-m",
-        "gateway",
+        *(wrapper or ["-m", "gateway"]),
         "serve",
         "--config",
         str(config_path),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from bench.payloads import sse_events
 from bench.stats import percentile
+from bench.target import Headers
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Probe:
     path: str
     body: bytes
     key: str
+    headers: Headers = ()
 
 
 def measure(probe: Probe, requests: int, warmup: int) -> LatencyResult:
@@ -38,6 +40,7 @@ def measure(probe: Probe, requests: int, warmup: int) -> LatencyResult:
     headers = {"Content-Type": "application/json"}
     if probe.key:
         headers["Authorization"] = f"Bearer {probe.key}"
+    headers.update(probe.headers)
     try:
         for _ in range(warmup):
             _one(conn, probe, headers)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.procs import Proc
+from bench.target import Headers
 
 LUA_SCRIPT = Path(__file__).with_name("wrk_post.lua")
 
@@ -39,6 +40,7 @@ class LoadSpec:
     key: str
     connections: int
     duration: float
+    headers: Headers = ()
 
 
 def wrk_binary() -> str | None:
@@ -71,7 +73,8 @@ def _run_wrk(spec: LoadSpec, duration: float, workdir: Path, cpus: set[int] | No
         str(LUA_SCRIPT),
         spec.url,
     ]
-    env = dict(os.environ, BENCH_BODY=spec.body.decode(), BENCH_KEY=spec.key)
+    extra = "".join(f"{name}: {value}\n" for name, value in spec.headers)
+    env = dict(os.environ, BENCH_BODY=spec.body.decode(), BENCH_KEY=spec.key, BENCH_HEADERS=extra)
     log = workdir / "wrk.log"
     proc = Proc("wrk", argv, log, cpus=cpus, env=env).start()
     try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 
 MODEL = "bench-model"
-STREAM_CHUNKS = 20
+STREAM_CHUNKS = 20  # the default stream: about what a short real answer streams
+LONG_STREAM_CHUNKS = 200  # the relay-throughput stream: many small events per response
 
 
 def chat_request(model: str, stream: bool) -> bytes:

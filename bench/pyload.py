@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from bench.load import LoadResult, LoadSpec
 from bench.stats import percentile
+from bench.target import Headers
 
 
 def run(spec: LoadSpec, duration: float) -> LoadResult:
@@ -26,7 +27,7 @@ def run(spec: LoadSpec, duration: float) -> LoadResult:
 
 async def _run(spec: LoadSpec, duration: float) -> LoadResult:
     url = urlsplit(spec.url)
-    request = build_request(url.hostname or "127.0.0.1", url.path, spec.body, spec.key)
+    request = build_request(url.hostname or "127.0.0.1", url.path, spec.body, spec.key, spec.headers)
     latencies: list[float] = []
     errors = [0]
     start = time.perf_counter()
@@ -48,7 +49,7 @@ async def _run(spec: LoadSpec, duration: float) -> LoadResult:
     )
 
 
-def build_request(host: str, path: str, body: bytes, key: str) -> bytes:
+def build_request(host: str, path: str, body: bytes, key: str, extra: Headers = ()) -> bytes:
     headers = [
         f"POST {path} HTTP/1.1",
         f"Host: {host}",
@@ -57,6 +58,7 @@ def build_request(host: str, path: str, body: bytes, key: str) -> bytes:
     ]
     if key:
         headers.append(f"Authorization: Bearer {key}")
+    headers += [f"{name}: {value}" for name, value in extra]
     return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
 
 

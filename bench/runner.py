@@ -1,17 +1,20 @@
-"""Run one scenario: load with wrk, RSS, then the sequential probe; compare with the direct baseline."""
+"""Run one scenario: load with wrk (and the server's CPU), RSS, then the sequential probe; compare with
+the direct baseline."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import grid, latency, payloads
-from bench.cpu import OtherLoad
+from bench.cpu import OtherLoad, speed_check, tree_cpu_seconds
 from bench.load import LoadResult, LoadSpec, run_load
 from bench.procs import Proc
 from bench.scenarios import Scenario
+from bench.target import Target
 from bench.upstream import Upstream
 
 NOISY_PCT = 5.0
@@ -27,6 +30,9 @@ class Settings:
     upstream: str  # "auto", "nginx" or "mock"
     gateway_cpus: set[int] | None  # where a one-worker gateway runs; None = anywhere
     other_cpus: set[int] | None  # nginx, wrk and this harness
+    # Where a multi-worker gateway runs: every CPU, placed by the scheduler. It must be set explicitly:
+    # a child inherits the harness's own pinning (to `other_cpus`) otherwise.
+    all_cpus: set[int] | None = None
 
 
 @dataclass
@@ -37,11 +43,15 @@ class Row:
     summary: str
     load: LoadResult
     seq: latency.LatencyResult
+    server: str = "grid"  # what served the row: grid, litellm, portkey, or the upstream (direct)
+    workers: int = 1
     added_ms: float | None = None
     ttfb_added_ms: float | None = None
     chunks_per_s: float | None = None
     rss_mb: float | None = None
+    server_cpu_pct: float | None = None  # CPU the server (all its processes) used during the load run
     other_cpu_pct: float = 0.0  # CPU (share of all cores) used by processes outside the bench
+    host_check_ms: float | None = None  # a fixed Python loop on the gateway's CPU: the host's speed
     notes: list[str] = field(default_factory=list)
 
 
@@ -53,32 +63,59 @@ class Runner:
         self.upstream_proc = upstream_proc
         self.settings = settings
         self.workdir = workdir
-        self._baselines: dict[bool, latency.LatencyResult] = {}
+        self._baselines: dict[tuple[bool, int], latency.LatencyResult] = {}
 
     def run(self, scenario: Scenario) -> Row:
-        body = payloads.chat_request(scenario.model, scenario.stream)
-        with self._target(scenario) as (port, path, key, proc):
+        host_check = speed_check(self.settings.gateway_cpus)
+        model = "bench-model" if scenario.server == "portkey" else scenario.model
+        body = payloads.chat_request(model, scenario.stream)
+        with self._target(scenario) as target:
             spec = LoadSpec(
-                url=f"http://127.0.0.1:{port}{path}",
+                url=f"http://127.0.0.1:{target.port}{target.path}",
                 body=body,
-                key=key,
+                key=target.key,
                 connections=self.settings.connections,
                 duration=self.settings.duration,
+                headers=target.headers,
             )
+            proc = target.proc
             watched = [self.upstream_proc, *([proc] if proc else [])]
             with OtherLoad(watched) as other:
-                load = run_load(spec, self.workdir, self.settings.other_cpus, self.settings.warmup)
+                load, cpu = self._load(spec, proc)
                 rss = proc.rss_bytes() / 2**20 if proc else None
-                seq = self._sequential(latency.Probe(port, path, body, key))
-        row = Row(scenario.name, scenario.summary, load, seq, rss_mb=rss, other_cpu_pct=other.percent)
+                probe = latency.Probe(target.port, target.path, body, target.key, target.headers)
+                seq = self._sequential(probe)
+        row = Row(
+            scenario.name,
+            scenario.summary,
+            load,
+            seq,
+            server=scenario.server if scenario.via_gateway else "upstream",
+            workers=scenario.workers,
+            rss_mb=rss,
+            server_cpu_pct=cpu,
+            other_cpu_pct=other.percent,
+            host_check_ms=host_check,
+        )
+        key = (scenario.stream, scenario.chunks)
         if not scenario.via_gateway:
-            self._baselines[scenario.stream] = seq
+            self._baselines[key] = seq
         else:
-            self._compare(row, self.baseline(scenario.stream, body))
+            self._compare(row, self.baseline(scenario, body))
         if scenario.stream:
             row.chunks_per_s = load.rps * seq.events
         row.notes += warnings(row)
         return row
+
+    def _load(self, spec: LoadSpec, proc: Proc | None) -> tuple[LoadResult, float | None]:
+        """The load run, and the server's CPU over it (% of one core; the warm-up is left out)."""
+        if self.settings.warmup > 0:
+            run_load(spec, self.workdir, self.settings.other_cpus, self.settings.warmup)
+        cpu0, wall0 = (tree_cpu_seconds(proc.pid) if proc else 0.0), time.monotonic()
+        load = run_load(spec, self.workdir, self.settings.other_cpus, 0)
+        if proc is None:
+            return load, None
+        return load, 100 * (tree_cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - wall0)
 
     def _compare(self, row: Row, base: latency.LatencyResult) -> None:
         """Fill in what the gateway adds on top of the upstream's own sequential latency."""
@@ -90,30 +127,38 @@ class Runner:
                     f"the client got {row.seq.events} SSE events per response, the upstream sent {base.events}"
                 )
 
-    def baseline(self, stream: bool, body: bytes) -> latency.LatencyResult:
-        """The upstream's own sequential latency, measured once per kind (JSON / SSE)."""
-        if stream not in self._baselines:
-            path = self.upstream.chat_path(stream)
-            self._baselines[stream] = self._sequential(latency.Probe(self.upstream.port, path, body, ""))
-        return self._baselines[stream]
+    def baseline(self, scenario: Scenario, body: bytes) -> latency.LatencyResult:
+        """The upstream's own sequential latency, measured once per kind (JSON / SSE of N events)."""
+        key = (scenario.stream, scenario.chunks)
+        if key not in self._baselines:
+            path = self.upstream.chat_path(scenario.stream, scenario.chunks)
+            self._baselines[key] = self._sequential(latency.Probe(self.upstream.port, path, body, ""))
+        return self._baselines[key]
 
     def _sequential(self, probe: latency.Probe) -> latency.LatencyResult:
         warmup = max(50, self.settings.requests // 10)
         return latency.measure(probe, self.settings.requests, warmup)
 
     @contextlib.contextmanager
-    def _target(self, scenario: Scenario) -> Iterator[tuple[int, str, str, Proc | None]]:
-        """(port, path, key, gateway process) to aim at: the upstream itself or a fresh gateway."""
+    def _target(self, scenario: Scenario) -> Iterator[Target]:
+        """Where to aim: the upstream itself, a fresh gateway, or a peer (bench-peers)."""
         if scenario.config is None:
-            yield self.upstream.port, self.upstream.chat_path(scenario.stream), "", None
+            yield Target(self.upstream.port, self.upstream.chat_path(scenario.stream, scenario.chunks))
             return
-        config = grid.write_config(self.workdir, scenario.name, scenario.config(self.upstream))
-        cpus = self.settings.gateway_cpus if scenario.workers == 1 else None
-        proc, port = grid.start(config, self.workdir, scenario.workers, cpus)
+        cpus = self.settings.gateway_cpus if scenario.workers == 1 else self.settings.all_cpus
+        if scenario.server == "grid":
+            config = grid.write_config(self.workdir, scenario.name, scenario.config(self.upstream))
+            proc, port = grid.start(config, self.workdir, scenario.workers, cpus)
+            target = Target(port, "/v1/chat/completions", grid.MASTER_KEY, proc=proc)
+        else:
+            from bench import peers
+
+            target = peers.start(scenario, self.upstream, self.workdir, cpus)
         try:
-            yield port, "/v1/chat/completions", grid.MASTER_KEY, proc
+            yield target
         finally:
-            proc.stop()
+            if target.proc is not None:
+                target.proc.stop()
 
 
 def warnings(row: Row) -> list[str]:

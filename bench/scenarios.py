@@ -1,8 +1,9 @@
 """The benchmark scenarios: each is one small value saying what to run and against what.
 
-To add one, append a `Scenario` to `SCENARIOS`; `config` builds the gateway's YAML from the running
-upstream (None means wrk goes straight at the upstream, the reference every gateway row is compared
-with).
+To add one, append a `Scenario` to `SCENARIOS`; `config` builds the server's config from the running
+upstream (None means wrk goes straight at the upstream, the reference every other row is compared
+with). `server` says what runs that config: the gateway (`grid`), or a peer for `make bench-peers`
+(`litellm`, `portkey`; see `bench/peers.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench import payloads
 from bench.grid import MASTER_KEY
 from bench.upstream import Upstream
 
@@ -25,34 +27,87 @@ class Scenario:
     stream: bool = False
     model: str = "bench"
     workers: int = 1
+    chunks: int = payloads.STREAM_CHUNKS  # content events per upstream stream (20 or 200)
+    server: str = "grid"
 
     @property
     def via_gateway(self) -> bool:
         return self.config is not None
 
 
-def group_config(deployments: int, stream: bool = False, **router_settings: Any) -> ConfigBuilder:
+def _deployment(group: str, upstream: Upstream, dep_id: str, stream: bool = False, chunks: int = 20) -> dict:
+    return {
+        "model_name": group,
+        "litellm_params": {
+            "model": "openai/bench-model",
+            "api_base": upstream.api_base(stream, chunks),
+            "api_key": "sk-bench",
+        },
+        "model_info": {"id": dep_id},
+    }
+
+
+def _config(model_list: list[dict[str, Any]], **sections: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {"model_list": model_list, "general_settings": {"master_key": MASTER_KEY}}
+    config.update({k: v for k, v in sections.items() if v})
+    return config
+
+
+def group_config(
+    deployments: int, stream: bool = False, chunks: int = payloads.STREAM_CHUNKS, **router_settings: Any
+) -> ConfigBuilder:
     """A config with one model group `bench` of `deployments` deployments, all on the upstream."""
 
     def build(upstream: Upstream) -> dict[str, Any]:
         model_list = [
-            {
-                "model_name": "bench",
-                "litellm_params": {
-                    "model": "openai/bench-model",
-                    "api_base": upstream.api_base(stream),
-                    "api_key": "sk-bench",
-                },
-                "model_info": {"id": f"bench-{i + 1}"},
-            }
-            for i in range(deployments)
+            _deployment("bench", upstream, f"bench-{i + 1}", stream, chunks) for i in range(deployments)
         ]
-        config: dict[str, Any] = {"model_list": model_list, "general_settings": {"master_key": MASTER_KEY}}
-        if router_settings:
-            config["router_settings"] = dict(router_settings)
-        return config
+        return _config(model_list, router_settings=dict(router_settings))
 
     return build
+
+
+AUTO_GROUPS = ("bench-small", "bench-medium", "bench-large")
+
+
+def auto_config(upstream: Upstream) -> dict[str, Any]:
+    """Three groups with `model_routing.capabilities`; clients send `model="auto"` (docs/auto-routing.md).
+
+    The bench request ("Say hello in five words.", with a system prompt) is simple chat: the selector
+    analyses it, scores the three candidates and routes it, as it would in production."""
+    model_list = [_deployment(g, upstream, f"{g}-1") for g in AUTO_GROUPS]
+    capabilities = {
+        "bench-small": {
+            "quality": 0.6,
+            "tasks": {"general_chat": 0.7, "question_answering": 0.65, "summarization": 0.7},
+            "max_complexity": 0.6,
+            "input_cost_per_million": 0.15,
+            "output_cost_per_million": 0.6,
+        },
+        "bench-medium": {
+            "quality": 0.75,
+            "tasks": ["code_generation", "code_review", "creative_writing"],
+            "input_cost_per_million": 1.0,
+            "output_cost_per_million": 5.0,
+        },
+        "bench-large": {"quality": 0.9, "input_cost_per_million": 2.5, "output_cost_per_million": 10.0},
+    }
+    return _config(model_list, model_routing={"capabilities": capabilities, "tradeoff": 5})
+
+
+def experiment_config(upstream: Upstream) -> dict[str, Any]:
+    """Requests for `bench` are all enrolled (traffic_percentage 100) in an A/B experiment between the
+    groups `bench` (control) and `bench-b`; `unit: request` spreads them over both variants."""
+    model_list = [_deployment("bench", upstream, "bench-1"), _deployment("bench-b", upstream, "bench-b-1")]
+    experiment = {
+        "id": "bench-ab",
+        "models": ["bench", "bench-b"],
+        "weights": [50, 50],
+        "traffic_percentage": 100,
+        "unit": "request",
+        "status": "running",
+    }
+    return _config(model_list, model_routing={"experiments": [experiment]})
 
 
 SCENARIOS: list[Scenario] = [
@@ -62,19 +117,44 @@ SCENARIOS: list[Scenario] = [
         "gateway-3", "non-streaming, a group of 3 deployments, default strategy", config=group_config(3)
     ),
     Scenario(
+        "auto",
+        'model="auto": request analysis + selection among 3 groups',
+        config=auto_config,
+        model="auto",
+    ),
+    Scenario(
+        "experiment",
+        "every request enrolled in an A/B experiment between 2 groups",
+        config=experiment_config,
+    ),
+    Scenario(
+        "workers-2",
+        "non-streaming, --workers 2 on both CPUs (wrk and nginx stay on CPU 1)",
+        config=group_config(1),
+        workers=2,
+    ),
+    Scenario(
         "stream",
         "streaming through the gateway, 1 deployment, SSE of 20 chunks",
         config=group_config(1, stream=True),
         stream=True,
     ),
+    Scenario(
+        "stream-200",
+        "streaming, SSE of 200 small chunks: relay throughput",
+        config=group_config(1, stream=True, chunks=payloads.LONG_STREAM_CHUNKS),
+        stream=True,
+        chunks=payloads.LONG_STREAM_CHUNKS,
+    ),
 ]
 
 
-def select(names: str | None) -> list[Scenario]:
+def select(names: str | None, among: list[Scenario] | None = None) -> list[Scenario]:
     """The scenarios named (comma-separated), in the order given; all of them for None."""
+    pool = SCENARIOS if among is None else among
     if not names:
-        return list(SCENARIOS)
-    by_name = {s.name: s for s in SCENARIOS}
+        return list(pool)
+    by_name = {s.name: s for s in pool}
     unknown = [n for n in names.split(",") if n.strip() not in by_name]
     if unknown:
         raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(by_name)}")

@@ -28,13 +28,16 @@ class Upstream:
     port: int
     version: str
 
-    def api_base(self, stream: bool) -> str:
-        """The `api_base` a deployment uses; nginx picks SSE by path, the mock by the request body."""
-        prefix = "/stream" if stream and self.kind == "nginx" else ""
+    def api_base(self, stream: bool, chunks: int = payloads.STREAM_CHUNKS) -> str:
+        """The `api_base` a deployment uses; nginx picks SSE (and how many events) by path, the mock by
+        the request body (the mock streams one event per word whatever `chunks` says)."""
+        prefix = ""
+        if stream and self.kind == "nginx":
+            prefix = "/stream" if chunks == payloads.STREAM_CHUNKS else f"/stream{chunks}"
         return f"http://127.0.0.1:{self.port}{prefix}/v1"
 
-    def chat_path(self, stream: bool) -> str:
-        return self.api_base(stream).split(str(self.port), 1)[1] + "/chat/completions"
+    def chat_path(self, stream: bool, chunks: int = payloads.STREAM_CHUNKS) -> str:
+        return self.api_base(stream, chunks).split(str(self.port), 1)[1] + "/chat/completions"
 
 
 def nginx_binary() -> str | None:
@@ -44,12 +47,15 @@ def nginx_binary() -> str | None:
 
 
 def render_nginx_conf(prefix: Path, port: int) -> str:
+    long_set, long_vars = _nginx_pieces("long", payloads.chat_stream(payloads.LONG_STREAM_CHUNKS))
     values = {
         "PREFIX": str(prefix),
         "PORT": str(port),
         "CHAT": _nginx_quote(payloads.chat_completion()),
         "STREAM": _nginx_quote(payloads.chat_stream()),
         "MODELS": _nginx_quote(payloads.models_list()),
+        "LONG_STREAM_SET": long_set,
+        "LONG_STREAM_VARS": long_vars,
     }
     text = TEMPLATE.read_text()
     for name, value in values.items():
@@ -83,6 +89,14 @@ def start_upstream(workdir: Path, cpus: set[int] | None, kind: str = "auto") -> 
 def _nginx_quote(text: str) -> str:
     """`text` inside a single-quoted nginx string (nginx turns `\\n` back into a newline)."""
     return text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
+
+
+def _nginx_pieces(name: str, text: str, size: int = 2000) -> tuple[str, str]:
+    """`set` directives holding `text` in pieces under nginx's 4 KB limit per config string, and the
+    string that concatenates them again (`${long0}${long1}...`)."""
+    pieces = [text[i : i + size] for i in range(0, len(text), size)]
+    sets = "\n".join(f"            set ${name}{i} '{_nginx_quote(p)}';" for i, p in enumerate(pieces))
+    return sets, "".join(f"${{{name}{i}}}" for i in range(len(pieces)))
 
 
 def _nginx_version(binary: str) -> str:
