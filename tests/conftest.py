@@ -13,6 +13,18 @@ from tests.harness import GatewayProcess
 MASTER_KEY = "sk-grid-test-master"
 PROVIDER_KEY = "sk-provider-secret-123"
 
+# one function tool, as clients send it (the mock answers it with a call to it)
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
+
 
 @pytest.fixture(scope="session")
 def mock() -> Iterator[MockUpstream]:

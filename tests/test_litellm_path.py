@@ -14,20 +14,10 @@ import openai
 import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
-from tests.conftest import MASTER_KEY, PROVIDER_KEY
+from tests.conftest import MASTER_KEY, PROVIDER_KEY, TOOLS
 from tests.harness import GatewayProcess
 
 MESSAGES = "/v1/messages"
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather for a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
-]
 
 
 @pytest.fixture(scope="module")

@@ -19,20 +19,10 @@ import pytest
 import pytest_asyncio
 
 from gateway.mock_upstream.runner import MockUpstream
-from tests.conftest import MASTER_KEY, PROVIDER_KEY, deployment
+from tests.conftest import MASTER_KEY, PROVIDER_KEY, TOOLS, deployment
 from tests.harness import GatewayProcess
 
 CHAT = "/v1/chat/completions"
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather for a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
-]
 
 
 @pytest.fixture(scope="module")
