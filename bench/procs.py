@@ -168,3 +168,27 @@ def _libc() -> ctypes.CDLL | None:
         return ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
+
+
+def connections_by_process(pids: list[int], port: int) -> dict[int, int]:
+    """Established TCP connections to local `port` held by each of `pids` (from /proc: the sockets in
+    /proc/PID/fd matched by inode against /proc/net/tcp): how the kernel spread clients over workers."""
+    established: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+                established.add(inode)
+    counts = {}
+    for pid in pids:
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        counts[pid] = sum(1 for link in links if link.startswith("socket:[") and link[8:-1] in established)
+    return counts

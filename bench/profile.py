@@ -12,7 +12,8 @@ INFO, metrics and auth on) and writes a text summary:
 
 The summary has the share of samples by component (the code the sample was in: a gateway module, a
 library, the stdlib) and by function including callees. Outputs go to `.bench/`: `profile.txt` (the
-summary), and for pyinstrument `profile.pyisession` (open with `pyinstrument --load FILE -r html`).
+summary) and the raw samples: `profile.py-spy.txt` (collapsed stacks, with C frames: garbage collection
+and syscalls show up) or `profile.pyisession` (`pyinstrument --load FILE -r html` opens it).
 
     python -m bench.profile [--tool auto|py-spy|pyinstrument] [--scenario gateway] [--duration 15]
 """
@@ -56,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--scenario", default="gateway", help="a `make bench` scenario (default gateway)")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of profiled load (default 15)")
+    parser.add_argument(
+        "--native",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="py-spy: also sample C code, to see garbage collection and syscalls (slower sampling)",
+    )
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--top", type=int, default=30, help="functions to list (default 30)")
     parser.add_argument("--quiet-wait", type=float, default=30.0)
@@ -97,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.tool == "pyinstrument":
                 stacks, rps = _profile_pyinstrument(proc, spec, workdir, other_cpus, session)
             else:
-                stacks, rps = _profile_py_spy(proc, spec, workdir, other_cpus)
+                stacks, rps = _profile_py_spy(
+                    proc, spec, workdir, other_cpus, output.with_suffix(".py-spy.txt"), args.native
+                )
         finally:
             proc.stop()
     finally:
@@ -109,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     text = summarize(stacks, head, args.top)
     output.write_text(text)
     print(text)
-    print(f"written to {output}" + (f"; session: {session}" if args.tool == "pyinstrument" else ""))
+    extra = session if args.tool == "pyinstrument" else output.with_suffix(".py-spy.txt")
+    print(f"written to {output}; raw samples: {extra}")
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
@@ -147,11 +157,14 @@ def _pyinstrument_frame(identifier: str) -> Frame:
 
 
 def _profile_py_spy(
-    proc: Proc, spec: LoadSpec, workdir: Path, cpus: set[int] | None
+    proc: Proc, spec: LoadSpec, workdir: Path, cpus: set[int] | None, keep: Path, native: bool
 ) -> tuple[list[tuple[Stack, float]], float]:
     binary = _py_spy() or "py-spy"
     raw = workdir / "py-spy.txt"
-    argv = [binary, "record", "--pid", str(proc.pid), "--rate", "500", "--format", "raw"]
+    # Unwinding C stacks is slow: sample less often with --native, or the gateway does little else.
+    rate = "200" if native else "500"
+    argv = [binary, "record", "--pid", str(proc.pid), "--rate", rate, "--format", "raw"]
+    argv += ["--native"] if native else []
     argv += ["--output", str(raw), "--duration", str(round(spec.duration))]
     spy = Proc("py-spy", argv, workdir / "py-spy.log", cpus=cpus).start()
     time.sleep(0.5)
@@ -164,7 +177,7 @@ def _profile_py_spy(
         spy.stop()
     if not raw.exists():
         raise RuntimeError(f"py-spy wrote nothing:\n{spy.log_tail()}")
-    shutil.copyfile(raw, ROOT / ".bench" / "profile-py-spy.txt")  # collapsed stacks, for a flame graph
+    shutil.copyfile(raw, keep)  # the collapsed stacks, for a flame graph or a closer look
     return list(_parse_py_spy(raw.read_text().splitlines())), load.rps
 
 
@@ -240,10 +253,40 @@ def _outer(frame: Frame) -> bool:
     )
 
 
+def is_native(frame: Frame) -> bool:
+    """A C frame (py-spy --native): its file is a C source or a shared library, not Python."""
+    file = frame[1]
+    return bool(file) and not file.endswith(".py") and not file.startswith("<")
+
+
+def native_lines(stacks: list[tuple[Stack, float]], total: float, top: int) -> list[str]:
+    """With C frames: the C functions the samples were in, and garbage collection's share."""
+    leaves: Counter[str] = Counter()
+    gc = 0.0
+    for stack, weight in stacks:
+        if any(f[0].startswith("gc_collect") for f in stack):
+            gc += weight
+        tail = []
+        for frame in reversed(stack):
+            if not is_native(frame):
+                break
+            tail.append(frame[0])
+        if tail:
+            leaves[" < ".join(tail[:2]) if tail[0].endswith("DECREF") else tail[0]] += weight
+    lines = ["", "C code (py-spy --native): where the samples were, by C function (self)"]
+    lines.append(f"  {100 * gc / total:5.1f}%  garbage collection (gc_collect_main and below, all of it)")
+    lines += [f"  {100 * w / total:5.1f}%  {name}" for name, w in leaves.most_common(top)]
+    return lines
+
+
 def summarize(stacks: list[tuple[Stack, float]], head: str, top: int) -> str:
     total = sum(w for _, w in stacks)
     if total <= 0:
         return head + "\nno samples\n"
+    extra: list[str] = []
+    if any(is_native(f) for stack, _ in stacks[:200] for f in stack):
+        extra = native_lines(stacks, total, top // 2)
+        stacks = [(tuple(f for f in stack if not is_native(f)), w) for stack, w in stacks]
     own: Counter[str] = Counter()
     anywhere: Counter[str] = Counter()
     inclusive: Counter[tuple[str, str]] = Counter()
@@ -283,7 +326,7 @@ def summarize(stacks: list[tuple[Stack, float]], head: str, top: int) -> str:
         f"  {pct(w)}  {component(file)}:{line} {fn}"
         for (fn, file, line), w in lines_own.most_common(top // 2)
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + extra) + "\n"
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -18,6 +19,7 @@ TARGET_TTFT_ADDED_MS = 0.5
 TARGET_CHUNKS_PER_S = 50_000.0
 TARGET_VS_LITELLM = 25.0
 TARGET_VS_PORTKEY = 2.5
+HOST_SPREAD = 1.2  # a row whose host check is this far from the run's median gets a note
 
 
 def _num(digits: int) -> Callable[[float | None], str]:
@@ -38,7 +40,7 @@ COLUMNS: list[tuple[str, Callable[[Row], Any], Callable[[Any], str]]] = [
     ("RSS MB", lambda r: r.rss_mb, _num(1)),
     ("server CPU %", lambda r: r.server_cpu_pct, _num(0)),
     ("other CPU %", lambda r: r.other_cpu_pct, _num(0)),
-    ("host ms", lambda r: r.host_check_ms, _num(0)),
+    ("host ms", lambda r: None if r.host_check_ms is None else sum(r.host_check_ms) / 2, _num(0)),
 ]
 
 
@@ -56,7 +58,22 @@ def table(rows: Sequence[Row]) -> str:
     out += [line(c) for c in cells]
     for row in rows:
         out += [f"! {row.scenario}: {note}" for note in row.notes]
+    out += host_speed_notes(rows)
     return "\n".join(out)
+
+
+def host_speed_notes(rows: Sequence[Row]) -> list[str]:
+    """Rows measured while the host ran at a speed unlike the rest of the run's (a VM's neighbours)."""
+    checks = {r.scenario: sum(r.host_check_ms) / 2 for r in rows if r.host_check_ms}
+    if len(checks) < 3:
+        return []
+    typical = statistics.median(checks.values())
+    return [
+        f"! {name}: the host ran at {typical / ms:.0%} of its usual speed in this run (check loop {ms:.0f} ms,"
+        f" median {typical:.0f} ms): not comparable with the other rows as is"
+        for name, ms in checks.items()
+        if not typical / HOST_SPREAD <= ms <= typical * HOST_SPREAD
+    ]
 
 
 def lone_request(rows: Sequence[Row]) -> list[str]:
@@ -106,9 +123,11 @@ def verdicts(rows: Sequence[Row], upstream_kind: str) -> list[str]:
         )
     two = by_name.get("workers-2")
     if two is not None and gateway is not None and gateway.load.rps:
+        split = "/".join(str(n) for n in two.connections_per_worker or []) or "?"
         lines.append(
             f"two workers: {two.load.rps:,.0f} req/s = {two.load.rps / gateway.load.rps:.2f}x one worker"
-            f" (gateway CPU {two.server_cpu_pct or 0:.0f}% of one core, one worker {gateway.server_cpu_pct or 0:.0f}%)"
+            f" (gateway CPU {two.server_cpu_pct or 0:.0f}% of one core, one worker {gateway.server_cpu_pct or 0:.0f}%;"
+            f" connections per worker {split})"
         )
     for peer, target in (("litellm", TARGET_VS_LITELLM), ("portkey", TARGET_VS_PORTKEY)):
         row = by_name.get(peer)

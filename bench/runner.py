@@ -4,6 +4,7 @@ the direct baseline."""
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,12 +13,13 @@ from pathlib import Path
 from bench import grid, latency, payloads
 from bench.cpu import OtherLoad, speed_check, tree_cpu_seconds
 from bench.load import LoadResult, LoadSpec, run_load
-from bench.procs import Proc
+from bench.procs import Proc, connections_by_process, process_tree
 from bench.scenarios import Scenario
 from bench.target import Target
 from bench.upstream import Upstream
 
 NOISY_PCT = 5.0
+HOST_DRIFT = 1.2  # host check loop before / after a row differing by more than this: say so
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,12 @@ class Row:
     chunks_per_s: float | None = None
     rss_mb: float | None = None
     server_cpu_pct: float | None = None  # CPU the server (all its processes) used during the load run
+    # Several workers: wrk's connections held by each worker during the load run, most first.
+    connections_per_worker: list[int] | None = None
     other_cpu_pct: float = 0.0  # CPU (share of all cores) used by processes outside the bench
-    host_check_ms: float | None = None  # a fixed Python loop on the gateway's CPU: the host's speed
+    # A fixed Python loop on the gateway's CPU before and after the row (ms; lower is faster): the
+    # speed of the host, which other tenants of a VM's host change without any local process busy.
+    host_check_ms: tuple[float, float] | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -66,7 +72,7 @@ class Runner:
         self._baselines: dict[tuple[bool, int], latency.LatencyResult] = {}
 
     def run(self, scenario: Scenario) -> Row:
-        host_check = speed_check(self.settings.gateway_cpus)
+        before = speed_check(self.settings.gateway_cpus)
         model = "bench-model" if scenario.server == "portkey" else scenario.model
         body = payloads.chat_request(model, scenario.stream)
         with self._target(scenario) as target:
@@ -81,7 +87,7 @@ class Runner:
             proc = target.proc
             watched = [self.upstream_proc, *([proc] if proc else [])]
             with OtherLoad(watched) as other:
-                load, cpu = self._load(spec, proc)
+                load, cpu, split = self._load(spec, proc, target.port, scenario.workers)
                 rss = proc.rss_bytes() / 2**20 if proc else None
                 probe = latency.Probe(target.port, target.path, body, target.key, target.headers)
                 seq = self._sequential(probe)
@@ -94,9 +100,12 @@ class Runner:
             workers=scenario.workers,
             rss_mb=rss,
             server_cpu_pct=cpu,
+            connections_per_worker=split,
             other_cpu_pct=other.percent,
-            host_check_ms=host_check,
         )
+        after = speed_check(self.settings.gateway_cpus)
+        if before is not None and after is not None:
+            row.host_check_ms = (before, after)
         key = (scenario.stream, scenario.chunks)
         if not scenario.via_gateway:
             self._baselines[key] = seq
@@ -107,15 +116,31 @@ class Runner:
         row.notes += warnings(row)
         return row
 
-    def _load(self, spec: LoadSpec, proc: Proc | None) -> tuple[LoadResult, float | None]:
-        """The load run, and the server's CPU over it (% of one core; the warm-up is left out)."""
+    def _load(
+        self, spec: LoadSpec, proc: Proc | None, port: int, workers: int
+    ) -> tuple[LoadResult, float | None, list[int] | None]:
+        """The load run, the server's CPU over it (% of one core; the warm-up is left out), and with
+        several workers how wrk's connections were spread over them (looked at half-way)."""
         if self.settings.warmup > 0:
             run_load(spec, self.workdir, self.settings.other_cpus, self.settings.warmup)
+        split: list[list[int]] = []
+        timer = None
+        if proc is not None and workers > 1:
+
+            def look() -> None:
+                workers_now = [p for p in process_tree(proc.pid) if p != proc.pid]
+                split.append(sorted(connections_by_process(workers_now, port).values(), reverse=True))
+
+            timer = threading.Timer(spec.duration / 2, look)
+            timer.start()
         cpu0, wall0 = (tree_cpu_seconds(proc.pid) if proc else 0.0), time.monotonic()
         load = run_load(spec, self.workdir, self.settings.other_cpus, 0)
+        if timer is not None:
+            timer.join()
         if proc is None:
-            return load, None
-        return load, 100 * (tree_cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - wall0)
+            return load, None, None
+        cpu = 100 * (tree_cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - wall0)
+        return load, cpu, ([n for n in split[0] if n] or [0]) if split else None
 
     def _compare(self, row: Row, base: latency.LatencyResult) -> None:
         """Fill in what the gateway adds on top of the upstream's own sequential latency."""
@@ -173,4 +198,17 @@ def warnings(row: Row) -> list[str]:
         )
     if row.load.errors:
         notes.append(f"{row.load.errors} errors (non-2xx or socket) during the load run")
+    split = row.connections_per_worker
+    if split is not None and row.workers > 1 and (len(split) < row.workers or max(split) > 2 * min(split)):
+        shown = "/".join(str(n) for n in split + [0] * (row.workers - len(split)))
+        notes.append(
+            f"wrk's connections were spread {shown} over the {row.workers} workers: they share one listening"
+            " socket, the first awake accepts, and a keep-alive connection stays where it landed"
+        )
+    if row.host_check_ms and max(row.host_check_ms) > HOST_DRIFT * min(row.host_check_ms):
+        before, after = row.host_check_ms
+        notes.append(
+            f"the host's speed changed while this was measured (check loop {before:.0f} ms before,"
+            f" {after:.0f} ms after): compare this row with care"
+        )
     return notes
