@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     install = "--no-install" not in args
     args = [a for a in args if a != "--no-install"]
-    if "--list" in args:
+    if {"--list", "-h", "--help"} & set(args):
         return bench_main(args, pool=PEER_SCENARIOS, prog="python -m bench.peers")
     missing = {"litellm": ensure_litellm(install), "portkey": ensure_portkey(install)}
     for server, why in missing.items():

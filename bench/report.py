@@ -134,6 +134,9 @@ def verdicts(rows: Sequence[Row], upstream_kind: str) -> list[str]:
         if row is not None and gateway is not None and row.load.rps:
             ratio = gateway.load.rps / row.load.rps
             lines.append(_verdict(f"GRID/{peer} req/s >= {target:g}x", ratio >= target, f"{ratio:.1f}x"))
+        row = by_name.get(f"{peer}-stream")
+        if row is not None and stream is not None and row.load.rps:
+            lines.append(f"GRID/{peer} streaming req/s: {stream.load.rps / row.load.rps:.1f}x (no target)")
     if lines and upstream_kind != "nginx":
         lines.append("(measured against the mock upstream, not nginx: targets do not apply)")
     return lines
