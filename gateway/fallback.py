@@ -130,13 +130,29 @@ async def run_chain(
 async def _run_group(group, router, balancer, attempt, trace: Trace, on_success):
     tried: set[str] = set()
     last: list[GatewayError] = []
+
+    async def once():
+        dep = balancer.pick(group, tried)
+        if dep is None:
+            raise _GroupUnavailable(group)
+        return await _attempt_group(group, dep, balancer, attempt, trace, on_success, tried, last)
+
     try:
+        # The first attempt runs without tenacity: nearly every request succeeds on it, and building
+        # and stepping a retry loop cost more than the rest of the chain. A retryable failure is
+        # handed to tenacity as its own first attempt, so numbering, backoff and stop are unchanged.
+        try:
+            return await once()
+        except GatewayError as exc:
+            if router.num_retries < 1 or not is_retryable(exc):
+                raise
+            first: GatewayError | None = exc
         async for retry in _retrying(router, router.num_retries):
             with retry:
-                dep = balancer.pick(group, tried)
-                if dep is None:
-                    raise _GroupUnavailable(group)
-                return await _attempt_group(group, dep, balancer, attempt, trace, on_success, tried, last)
+                if first is not None:
+                    failed, first = first, None
+                    raise failed
+                return await once()
     except _GroupUnavailable:
         if last:
             raise last[-1] from None
@@ -158,7 +174,7 @@ async def _attempt_group(group, dep, balancer, attempt, trace, on_success, tried
             redact(exc, dep)  # before anything logs or stores the message
             elapsed = time.monotonic() - started
             trace.upstream_seconds += elapsed
-            metrics.UPSTREAM_LATENCY.labels(dep.id).observe(elapsed)
+            metrics.child(metrics.UPSTREAM_LATENCY, dep.id).observe(elapsed)
             status = getattr(exc, "upstream_status", None)
             balancer.failed(dep, status=status, retry_after=exc.retry_after, error=exc.message[:200])
             last.append(exc)
@@ -181,6 +197,6 @@ async def _attempt_group(group, dep, balancer, attempt, trace, on_success, tried
             raise
         elapsed = time.monotonic() - started
         trace.upstream_seconds += elapsed
-        metrics.UPSTREAM_LATENCY.labels(dep.id).observe(elapsed)
+        metrics.child(metrics.UPSTREAM_LATENCY, dep.id).observe(elapsed)
         on_success(dep, elapsed, result)
         return Outcome(result, dep, started)

@@ -134,7 +134,7 @@ async def _proxy(request: Request, endpoint: str) -> Any:
 
     dep = outcome.deployment
     first_byte = time.monotonic() - outcome.started
-    metrics.TTFT.labels(dep.group).observe(first_byte)
+    metrics.child(metrics.TTFT, dep.group).observe(first_byte)
     request.scope["grid.ttft"] = first_byte
     headers = _grid_headers(request, dep, trace, started)
 

@@ -16,14 +16,9 @@ from starlette.requests import Request
 from gateway.endpoints.auto import auto_route, watch_outcome
 from gateway.endpoints.common import client_key, key_allows
 from gateway.errors import InvalidRequest, PermissionDenied
+from gateway.override import requested_override
 from gateway.routing.resolve import Resolution
 from gateway.state import GatewayState
-
-OVERRIDE_HEADER = "x-grid-model-override"
-
-
-def requested_override(request: Request) -> str | None:
-    return request.query_params.get("override_model") or request.headers.get(OVERRIDE_HEADER) or None
 
 
 def choose(request: Request, state: GatewayState, body: dict[str, Any]) -> Resolution:
@@ -31,7 +26,7 @@ def choose(request: Request, state: GatewayState, body: dict[str, Any]) -> Resol
     request.scope["grid.asked"] = asked
     if asked is not None and not isinstance(asked, str):
         raise InvalidRequest("'model' must be a string.", param="model")
-    override = requested_override(request)
+    override = requested_override(request.scope)
     assignment = request.scope.get("grid.experiment")
     if assignment is not None and override is None:
         # the variant's model serves; `asked` stays what the client asked, for permissions and logs

@@ -12,8 +12,6 @@ A body that is not a JSON object enrols nothing: the endpoint answers its 400 as
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,10 +19,9 @@ from gateway.errors import GatewayError
 from gateway.experiments.config import SESSION_HEADER
 from gateway.experiments.registry import Assignment, ExperimentRegistry, ExperimentRun
 from gateway.middleware.respond import send_error
+from gateway.override import requested_override
 
 EXPERIMENT_HEADER = "x-grid-experiment"
-OVERRIDE_HEADER = b"x-grid-model-override"
-OVERRIDE_QUERY = "override_model"
 ELIGIBLE_PATHS = frozenset(
     {
         "/v1/chat/completions",
@@ -70,7 +67,7 @@ class ExperimentsMiddleware:
             return
         asked = model or self.registry.default_model
         found = self.registry.candidates(asked)
-        if found is None or _overridden(scope):
+        if found is None or requested_override(scope) is not None:
             return
         group, runs = found
         key = scope.get("grid.key")
@@ -124,17 +121,6 @@ def unit_of(run: ExperimentRun, scope: Scope, body: dict) -> str | None:
         return None
     request_id = scope.get("grid.request_id")
     return "request:" + request_id if request_id else None
-
-
-def _overridden(scope: Scope) -> bool:
-    """The same reading as the route step: a non-empty override header or query parameter."""
-    for name, value in scope["headers"]:
-        if name == OVERRIDE_HEADER and value:
-            return True
-    query = scope.get("query_string", b"")
-    if query and OVERRIDE_QUERY.encode() in query:
-        return any(k == OVERRIDE_QUERY and v for k, v in parse_qsl(query.decode("latin-1")))
-    return False
 
 
 def _parse(raw: bytes) -> dict | None:

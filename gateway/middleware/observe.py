@@ -87,7 +87,7 @@ class ObserveMiddleware:
 
 def record(scope: Scope, status: int, elapsed: float) -> None:
     endpoint = endpoint_label(scope["path"])
-    metrics.REQUEST_DURATION.labels(endpoint).observe(elapsed)
+    metrics.child(metrics.REQUEST_DURATION, endpoint).observe(elapsed)
     trace = scope.get("grid.trace")
     resolution = scope.get("grid.resolution")
     extra: dict = {"method": scope["method"], "path": scope["path"], "status": status}
@@ -95,23 +95,23 @@ def record(scope: Scope, status: int, elapsed: float) -> None:
     if resolution is not None:
         extra["model"] = resolution.asked
         if resolution.overridden:
-            metrics.OVERRIDES.labels(resolution.group).inc()
+            metrics.child(metrics.OVERRIDES, resolution.group).inc()
     elif isinstance(scope.get("grid.asked"), str):
         extra["model"] = scope["grid.asked"][:256]  # refused before routing (e.g. unknown model)
     if trace is None and endpoint in _UPSTREAM_ENDPOINTS:
         # refused before routing (400, 401, 403, 404, 413): counted, under a bounded label
-        metrics.REQUESTS.labels("unknown", "none", str(status)).inc()
+        metrics.child(metrics.REQUESTS, "unknown", "none", str(status)).inc()
     if trace is not None:
         served = trace.group or "unknown"
         deployment = trace.deployment.id if trace.deployment else "none"
         # a failed chain is counted under the group the client's request resolved to
         label = resolution.group if status >= 400 and resolution is not None else served
-        metrics.REQUESTS.labels(label, deployment, str(status)).inc()
+        metrics.child(metrics.REQUESTS, label, deployment, str(status)).inc()
         if trace.attempts:
             metrics.RETRY_ATTEMPTS.observe(trace.attempts)
             metrics.OVERHEAD.observe(max(elapsed - trace.upstream_seconds, 0.0))
         if trace.fallbacks and resolution is not None and status < 400:
-            metrics.FALLBACKS.labels(resolution.group, served).inc()
+            metrics.child(metrics.FALLBACKS, resolution.group, served).inc()
         _tokens(scope, served, _priced_model(trace.deployment))
         extra.update(
             model_served=trace.group,
@@ -155,9 +155,9 @@ def _tokens(scope: Scope, group: str, model: str | None) -> None:
     if not isinstance(prompt, int) or not isinstance(completion, int):
         return
     if prompt:
-        metrics.TOKENS.labels(group, "prompt").inc(prompt)
+        metrics.child(metrics.TOKENS, group, "prompt").inc(prompt)
     if completion:
-        metrics.TOKENS.labels(group, "completion").inc(completion)
+        metrics.child(metrics.TOKENS, group, "completion").inc(completion)
     prices = cost_per_token(model) if model else None
     if prices:
-        metrics.COST.labels(group).inc(prompt * prices[0] + completion * prices[1])
+        metrics.child(metrics.COST, group).inc(prompt * prices[0] + completion * prices[1])

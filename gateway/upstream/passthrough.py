@@ -7,10 +7,12 @@ own key, the request id, and the content type.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from gateway.config.model import Deployment
 from gateway.upstream import failures
@@ -24,6 +26,12 @@ def new_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=connector, json_serialize=lambda o: orjson.dumps(o).decode(), auto_decompress=True
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _url(api_base: str, endpoint: str) -> URL:
+    """The parsed upstream URL, built once per deployment and endpoint (parsing cost ~5 µs a call)."""
+    return URL(f"{api_base}/{endpoint}")
 
 
 def _headers(dep: Deployment, request_id: str, stream: bool) -> dict[str, str]:
@@ -47,7 +55,7 @@ class PassthroughClient:
         timeout = aiohttp.ClientTimeout(total=dep.timeout, sock_connect=min(CONNECT_TIMEOUT, dep.timeout))
         try:
             async with self.session.post(
-                f"{dep.api_base}/{endpoint}",
+                _url(dep.api_base, endpoint),
                 data=orjson.dumps(body),
                 headers=_headers(dep, request_id, False),
                 timeout=timeout,
@@ -77,7 +85,7 @@ class PassthroughClient:
         resp: aiohttp.ClientResponse | None = None
         try:
             resp = await self.session.post(
-                f"{dep.api_base}/{endpoint}",
+                _url(dep.api_base, endpoint),
                 data=orjson.dumps(body),
                 headers=_headers(dep, request_id, True),
                 timeout=timeout,
