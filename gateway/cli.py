@@ -85,6 +85,7 @@ def app_factory():
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gateway.http_protocol import GridHttpProtocol
     from gateway.logs import setup_logging
 
     setup_logging()
@@ -111,7 +112,8 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers if args.workers > 1 else None,
         loop="uvloop",
-        http="httptools",
+        http=GridHttpProtocol,  # httptools, each response's headers and body in one write
+        proxy_headers=False,  # nothing reads the client address: skip X-Forwarded-* parsing
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,

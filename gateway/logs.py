@@ -6,6 +6,7 @@ a request can be traced back to it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -53,6 +54,44 @@ class GridJsonFormatter(OrjsonFormatter):
             log_record["exception"] = log_record.pop("exc_info")
 
 
+class BatchedStreamHandler(logging.StreamHandler):
+    """A stream handler that writes once per event-loop iteration, not once per line.
+
+    Under load several requests finish in one iteration of the loop; their lines now leave in one
+    write() instead of one system call each. Lines are never held longer than the current iteration;
+    outside a running loop (start-up, other threads) every line is written at once, and the logging
+    module's exit hook flushes whatever is left."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._pending.append(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        if self._flush_on is not loop:
+            self._flush_on = loop
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self.lock:
+            self._flush_on = None
+            if self._pending:
+                text = "".join(self._pending)
+                self._pending.clear()
+                self.stream.write(text)
+            super().flush()
+
+
 def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
     # No line shows the caller's file, thread or process, so records need not look them up (the
     # logging HOWTO's "Optimization" switches): a frame walk and three lookups saved per line.
@@ -62,7 +101,7 @@ def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
     logging.logMultiprocessing = False
     level = (level or os.environ.get("GRID_LOG_LEVEL") or "INFO").upper()
     fmt = (fmt or os.environ.get("GRID_LOG_FORMAT") or "json").lower()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = BatchedStreamHandler(sys.stderr)
     if fmt == "text":
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     else:

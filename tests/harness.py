@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -69,6 +70,11 @@ class GatewayProcess:
         raise RuntimeError(f"gateway did not become ready:\n{self.logs()}")
 
     def logs(self) -> str:
+        """The log so far. The gateway writes its lines once per event-loop iteration: a round trip
+        through it first (to /metrics, which logs nothing) makes sure earlier lines are out."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"{self.url}/metrics", timeout=2)
         try:
             return self.log_path.read_text(errors="replace")
         except OSError:
