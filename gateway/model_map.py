@@ -71,14 +71,24 @@ def _candidates(model: str) -> tuple[str, ...]:
     return (model, name, f"{provider}/{name}")
 
 
+@lru_cache(maxsize=1024)
 def model_info(model: str) -> Mapping[str, Any] | None:
-    """The map's entry for `model` (e.g. "openai/gpt-4o-mini"), or None when it is not listed."""
+    """The map's entry for `model` (e.g. "openai/gpt-4o-mini"), or None when it is not listed.
+
+    Remembered: the context-window check and the cost metric ask for every request, per deployment,
+    and the entries are read-only views."""
     table = load_map()
     for key in _candidates(model):
         entry = table.get(key)
         if entry is not None:
             return entry
     return None
+
+
+def clear_caches() -> None:
+    """Forget the loaded map and every lookup made in it (tests that swap the file)."""
+    load_map.cache_clear()
+    model_info.cache_clear()
 
 
 def is_known(model: str) -> bool:

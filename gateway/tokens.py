@@ -46,18 +46,22 @@ def context_window(dep: Deployment) -> int | None:
     return model_map.context_window(base if isinstance(base, str) and base else dep.model)
 
 
-def too_long_for(group: str, deployments: Iterable[Deployment], tokens: int) -> ContextWindowExceeded | None:
-    """The error to act on when a prompt of `tokens` fits no deployment of `group`, else None.
-
-    A deployment with an unknown window might take it, so then the group is called as usual.
-    """
+def group_window(deployments: Iterable[Deployment]) -> int | None:
+    """The most prompt tokens some deployment of a group can take; None when any deployment's window
+    is unknown (it might take anything) or there is none. Computed once per config snapshot."""
     windows = [context_window(d) for d in deployments]
-    if not windows or tokens <= 0 or any(w is None or tokens <= w for w in windows):
+    if not windows or any(w is None for w in windows):
         return None
-    largest = max(w for w in windows if w is not None)
+    return max(windows)  # type: ignore[type-var]
+
+
+def too_long_for(group: str, window: int | None, tokens: int) -> ContextWindowExceeded | None:
+    """The error to act on when a prompt of `tokens` exceeds the group's `window`, else None."""
+    if window is None or tokens <= 0 or tokens <= window:
+        return None
     exc = ContextWindowExceeded(
         400,
-        f"This model's maximum context length is {largest} tokens, and the prompt is about {tokens} "
+        f"This model's maximum context length is {window} tokens, and the prompt is about {tokens} "
         f"tokens (model group '{group}'): the request was not sent.",
     )
     exc.code = "context_length_exceeded"

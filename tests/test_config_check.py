@@ -492,12 +492,12 @@ def test_model_map_missing_or_broken_file_is_empty(
     if content is not None:
         path.write_bytes(content)
     monkeypatch.setattr(model_map, "map_path", lambda: path)
-    model_map.load_map.cache_clear()
+    model_map.clear_caches()
     try:
         assert model_map.model_info("gpt-4o-mini") is None
         assert model_map.context_window("gpt-4o-mini") is None
     finally:
-        model_map.load_map.cache_clear()
+        model_map.clear_caches()
 
 
 def test_run_sync_without_a_loop() -> None:
@@ -506,3 +506,31 @@ def test_run_sync_without_a_loop() -> None:
         return 42
 
     assert validate.run_sync(answer) == 42
+
+
+def test_a_group_knows_its_context_window_once_every_deployment_does() -> None:
+    from gateway.config.loader import build_from_dict
+
+    def entry(group: str, model: str, info: dict | None = None) -> dict:
+        return {
+            "model_name": group,
+            "litellm_params": {"model": model, "api_base": "http://127.0.0.1:9/v1", "api_key": "k"},
+            "model_info": info or {},
+        }
+
+    problems = Problems()
+    snapshot = build_from_dict(
+        {
+            "model_list": [
+                entry("known", "openai/gpt-4"),  # 8192 in LiteLLM's map
+                entry("known", "openai/small", {"max_input_tokens": 50}),
+                entry("mixed", "openai/small", {"max_input_tokens": 50}),
+                entry("mixed", "openai/no-such-model"),  # unknown: might take anything
+            ]
+        },
+        {},
+        problems,
+    )
+    assert not problems.errors, problems.errors
+    assert snapshot.groups["known"].context_window == 8192
+    assert snapshot.groups["mixed"].context_window is None

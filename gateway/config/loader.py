@@ -19,6 +19,7 @@ from gateway.config.model import Deployment, ModelGroup, RouterSettings, Snapsho
 from gateway.config.problems import Problems
 from gateway.config.providers import default_api_base, default_path, split_model
 from gateway.config.values import Missing, integer, mapping, number, resolve_env, str_list
+from gateway.tokens import group_window
 
 
 class ConfigError(Exception):
@@ -208,7 +209,7 @@ def _model_list(
     for name, deps in by_group.items():
         live = [d for d in deps if not d.standby] or deps
         skipped += [(d.id, "standby: the group has a live deployment") for d in deps if d not in live]
-        groups[name] = ModelGroup(name, tuple(live))
+        groups[name] = ModelGroup(name, tuple(live), group_window(live))
     return groups, skipped, skipped_groups
 
 

@@ -50,6 +50,8 @@ class ModelGroup:
 
     name: str
     deployments: tuple[Deployment, ...]
+    # the most prompt tokens some deployment takes (gateway.tokens.group_window); None: unknown
+    context_window: int | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)

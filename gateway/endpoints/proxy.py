@@ -99,7 +99,7 @@ async def _proxy(request: Request, endpoint: str) -> Any:
 
     def context_check(group: str) -> GatewayError | None:
         found = snapshot.groups.get(group)
-        return too_long_for(group, found.deployments, prompt_tokens) if found else None
+        return too_long_for(group, found.context_window, prompt_tokens) if found else None
 
     tap = _usage_tap(endpoint, body) if stream else None
     method = "open_stream" if stream else "call"
