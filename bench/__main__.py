@@ -1,7 +1,8 @@
-"""`python -m bench [--scenarios direct,gateway] [--duration 10]`: run the scenarios, print the table.
+"""`python -m bench [--scenarios direct,gateway] [--repeat 4]`: run the scenarios, print the table.
 
-Starts nginx (or the mock upstream) once, then per scenario a fresh gateway; wrk measures throughput
-at 20 connections, a one-connection probe measures sequential latency. Everything it starts is
+Starts nginx (or the mock upstream) once, then per run a fresh gateway; wrk measures throughput
+at 20 connections, a one-connection probe measures sequential latency. `--repeat N` runs the
+scenarios in N interleaved rounds and reports medians (`bench/rounds.py`). Everything it starts is
 stopped on exit, Ctrl-C and errors included. Results also go to `.bench/results.json`.
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import grid, report, scenarios
+from bench import grid, report, rounds, scenarios
 from bench.cpu import wait_quiet
 from bench.load import wrk_binary
 from bench.runner import Row, Runner, Settings
@@ -28,20 +29,29 @@ from bench.upstream import INSTALL_HINT, Upstream, nginx_binary, start_upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# `make bench`: 4 rounds of 5 s runs, ~10 min in all. An even count runs every pair of scenarios as
+# often in one order as in the other (rounds.py), which matters: one run each swung gateway-3/gateway
+# from -10% to +8% with the order alone. Env BENCH_REPEAT / BENCH_DURATION override.
+DEFAULTS = {"repeat": 4, "duration": 5.0}
+
 
 def main(
-    argv: list[str] | None = None, pool: list[scenarios.Scenario] | None = None, prog: str = "python -m bench"
+    argv: list[str] | None = None,
+    pool: list[scenarios.Scenario] | None = None,
+    prog: str = "python -m bench",
+    defaults: dict[str, float] | None = None,
 ) -> int:
-    """Run the scenarios of `pool` (default: `scenarios.SCENARIOS`); `bench.peers` passes its own."""
+    """Run the scenarios of `pool` (default: `scenarios.SCENARIOS`); `bench.peers` passes its own
+    scenarios and `defaults` (repeat, duration)."""
     pool = scenarios.SCENARIOS if pool is None else pool
-    args = _parse(argv, pool, prog)
+    args = _parse(argv, pool, prog, DEFAULTS if defaults is None else defaults)
     if args.list:
         for s in pool:
             print(f"{s.name:14} {s.summary}")
         return 0
     chosen = scenarios.select(args.scenarios, pool)
     settings = _settings(args)
-    _announce_tools(settings, len(chosen))
+    _announce_tools(settings, len(chosen), args.repeat)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
@@ -49,23 +59,26 @@ def main(
         os.sched_setaffinity(0, settings.other_cpus)
     workdir = Path(tempfile.mkdtemp(prefix="grid-bench-"))
     try:
-        rows, failures, context = _run(chosen, settings, workdir)
+        runs, failures, context = _run(rounds.schedule(chosen, args.repeat), settings, workdir)
     except KeyboardInterrupt:
         print(f"\ninterrupted; everything started was stopped; logs in {workdir}", file=sys.stderr)
         return 130
     except RuntimeError as exc:
         print(f"\nbench failed: {exc}\nlogs kept in {workdir}", file=sys.stderr)
         return 1
+    rows = rounds.medians(runs) if args.repeat > 1 else runs  # one round: a row per run, as listed
     print()
-    print(report.table(rows))
+    if args.repeat > 1:
+        print(f"medians over {args.repeat} rounds:")
+    print(report.table(rows, runs))
     print()
     for line in report.lone_request(rows):
         print(line)
     print()
-    for line in report.verdicts(rows, context["upstream"]["kind"]):
+    for line in report.verdicts(rows, context["upstream"]["kind"], runs):
         print(line)
     output = Path(args.output)
-    report.write_json(output, rows, context)
+    report.write_json(output, runs, context)
     print(f"\nJSON: {output}")
     for failure in failures:
         print(f"\nFAILED {failure}", file=sys.stderr)
@@ -77,40 +90,49 @@ def main(
 
 
 def _run(
-    chosen: list[scenarios.Scenario], settings: Settings, workdir: Path
+    order: list[tuple[int, scenarios.Scenario]], settings: Settings, workdir: Path
 ) -> tuple[list[Row], list[str], dict[str, Any]]:
-    """Run the scenarios; one that fails is reported and the others still run."""
+    """Run the scenarios in `order` ((round, scenario) pairs); one run that fails is reported and the
+    others still run."""
     upstream, upstream_proc = start_upstream(workdir, settings.other_cpus, settings.upstream)
-    rows: list[Row] = []
+    runs: list[Row] = []
     failures: list[str] = []
+    repeat = max(number for number, _ in order) if order else 1
     try:
         runner = Runner(upstream, upstream_proc, settings, workdir)
         missing = grid.available()
-        for scenario in chosen:
+        for number, scenario in order:
+            name = scenario.name if repeat == 1 else f"{scenario.name} [{number}/{repeat}]"
             if scenario.server == "grid" and scenario.via_gateway and missing:
-                print(f"- {scenario.name}: skipped ({missing})", flush=True)
+                print(f"- {name}: skipped ({missing})", flush=True)
                 continue
             if settings.quiet_wait > 0:
                 busy = wait_quiet(settings.quiet_wait)
                 if busy >= 5:
                     print(f"  (the machine is {busy:.0f}% busy with other work; measuring anyway)")
-            print(f"- {scenario.name}: {scenario.summary} ...", end=" ", flush=True)
+            summary = f" {scenario.summary}" if number == 1 else ""  # said once is enough
+            print(f"- {name}:{summary} ...", end=" ", flush=True)
             started = time.monotonic()
             try:
-                rows.append(runner.run(scenario))
-            except Exception as exc:  # one broken scenario must not lose the others' figures
+                runs.append(runner.run(scenario, number))
+            except Exception as exc:  # one broken run must not lose the others' figures
                 print("FAILED", flush=True)
                 if not isinstance(exc, RuntimeError):
                     traceback.print_exc()
-                failures.append(f"{scenario.name}: {type(exc).__name__}: {exc}")
+                failures.append(f"{name}: {type(exc).__name__}: {exc}")
                 continue
-            print(f"{rows[-1].load.rps:,.0f} req/s ({time.monotonic() - started:.0f}s)", flush=True)
+            print(f"{_progress(runs[-1])} ({time.monotonic() - started:.0f}s)", flush=True)
     finally:
         upstream_proc.stop()
-    return rows, failures, _context(upstream, settings)
+    return runs, failures, _context(upstream, settings, repeat)
 
 
-def _context(upstream: Upstream, settings: Settings) -> dict[str, Any]:
+def _progress(run: Row) -> str:
+    cpu = "" if run.cpu_us_per_req is None else f", {run.cpu_us_per_req:,.0f} CPU µs/req"
+    return f"{run.load.rps:,.0f} req/s{cpu}"
+
+
+def _context(upstream: Upstream, settings: Settings, repeat: int) -> dict[str, Any]:
     return {
         "machine": {
             "cpus": os.cpu_count(),
@@ -119,6 +141,7 @@ def _context(upstream: Upstream, settings: Settings) -> dict[str, Any]:
         },
         "upstream": {"kind": upstream.kind, "version": upstream.version},
         "settings": {
+            "repeat": repeat,
             "duration_s": settings.duration,
             "warmup_s": settings.warmup,
             "connections": settings.connections,
@@ -132,15 +155,26 @@ def _context(upstream: Upstream, settings: Settings) -> dict[str, Any]:
     }
 
 
-def _parse(argv: list[str] | None, pool: list[scenarios.Scenario], prog: str) -> argparse.Namespace:
+def _parse(
+    argv: list[str] | None, pool: list[scenarios.Scenario], prog: str, defaults: dict[str, float]
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     names = ",".join(s.name for s in pool)
     parser.add_argument("--scenarios", help=f"comma-separated, from: {names} (default: all)")
+    repeat = os.environ.get("BENCH_REPEAT", f"{defaults['repeat']:g}")
+    parser.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=repeat,
+        help="rounds of the scenarios, alternately forward and reversed; the table shows medians "
+        f"(env BENCH_REPEAT; default {repeat})",
+    )
+    duration = float(os.environ.get("BENCH_DURATION", defaults["duration"]))
     parser.add_argument(
         "--duration",
         type=float,
-        default=float(os.environ.get("BENCH_DURATION", "10")),
-        help="seconds per measured load run (env BENCH_DURATION; default 10)",
+        default=duration,
+        help=f"seconds per measured load run (env BENCH_DURATION; default {duration:g})",
     )
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up load before each run")
     parser.add_argument("--connections", type=int, default=20, help="concurrent connections (default 20)")
@@ -169,6 +203,13 @@ def _parse(argv: list[str] | None, pool: list[scenarios.Scenario], prog: str) ->
     return parser.parse_args(argv)
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     cpus = sorted(os.sched_getaffinity(0))
     pin = args.pin and len(cpus) >= 2
@@ -185,7 +226,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _announce_tools(settings: Settings, count: int) -> None:
+def _announce_tools(settings: Settings, count: int, repeat: int) -> None:
     """Say which tools run, and how to install the missing ones."""
     nginx, wrk = nginx_binary(), wrk_binary()
     if not nginx and settings.upstream != "mock":
@@ -199,9 +240,10 @@ def _announce_tools(settings: Settings, count: int) -> None:
         else "not pinned"
     )
     per_run = settings.warmup + settings.duration
+    rounds_text = "" if repeat == 1 else f" x {repeat} interleaved rounds"
     print(
-        f"bench: {count} scenario(s), {settings.connections} connections, {per_run:g}s load each "
-        f"+ {settings.requests} sequential requests; CPUs: {pin}"
+        f"bench: {count} scenario(s){rounds_text}, {settings.connections} connections, {per_run:g}s load"
+        f" each + {settings.requests} sequential requests; CPUs: {pin}"
     )
 
 

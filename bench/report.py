@@ -1,4 +1,7 @@
-"""The figures, as an aligned table for people and as JSON for machines, and the issue's targets."""
+"""The figures, as an aligned table for people and as JSON for machines, and the issue's targets.
+
+With `--repeat N` the table and the targets are on each scenario's medians (`bench/rounds.py`), the
+ratio targets on ratios taken round by round (`bench/paired.py`), and the JSON keeps every run."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench import paired
+from bench.rounds import medians
 from bench.runner import Row
 
 # The targets of issue 7, for one worker against nginx at 20 connections.
@@ -39,14 +44,27 @@ COLUMNS: list[tuple[str, Callable[[Row], Any], Callable[[Any], str]]] = [
     ("chunks/s", lambda r: r.chunks_per_s, _num(0)),
     ("RSS MB", lambda r: r.rss_mb, _num(1)),
     ("server CPU %", lambda r: r.server_cpu_pct, _num(0)),
+    ("CPU µs/req", lambda r: r.cpu_us_per_req, _num(0)),
     ("other CPU %", lambda r: r.other_cpu_pct, _num(0)),
     ("host ms", lambda r: None if r.host_check_ms is None else sum(r.host_check_ms) / 2, _num(0)),
 ]
 
 
-def table(rows: Sequence[Row]) -> str:
-    cells = [[fmt(get(row)) for _, get, fmt in COLUMNS] for row in rows]
-    heads = [name for name, _, _ in COLUMNS]
+# With --repeat: the lowest and highest req/s of a scenario's rounds, beside their median.
+SPREAD_COLUMN = (
+    "req/s min-max",
+    lambda r: r.rps_range,
+    lambda v: "-" if v is None else f"{v[0]:,.0f}-{v[1]:,.0f}",
+)
+
+
+def table(rows: Sequence[Row], runs: Sequence[Row] | None = None) -> str:
+    """`rows`: one per scenario (medians with --repeat); `runs`: every run, for the host speed notes."""
+    columns = list(COLUMNS)
+    if any(r.rps_range for r in rows):
+        columns.insert(2, SPREAD_COLUMN)
+    cells = [[fmt(get(row)) for _, get, fmt in columns] for row in rows]
+    heads = [name for name, _, _ in columns]
     widths = [max(len(c) for c in column) for column in zip(heads, *cells, strict=True)]
 
     def line(values: Sequence[str]) -> str:
@@ -58,21 +76,31 @@ def table(rows: Sequence[Row]) -> str:
     out += [line(c) for c in cells]
     for row in rows:
         out += [f"! {row.scenario}: {note}" for note in row.notes]
-    out += host_speed_notes(rows)
+    out += host_speed_notes(rows if runs is None else runs)
     return "\n".join(out)
 
 
-def host_speed_notes(rows: Sequence[Row]) -> list[str]:
-    """Rows measured while the host ran at a speed unlike the rest of the run's (a VM's neighbours)."""
-    checks = {r.scenario: sum(r.host_check_ms) / 2 for r in rows if r.host_check_ms}
+def host_speed_notes(runs: Sequence[Row]) -> list[str]:
+    """Runs measured while the host ran at a speed unlike the rest of the bench's (a VM's neighbours);
+    with --repeat one line per scenario, naming the rounds."""
+    checks = [(r, sum(r.host_check_ms) / 2) for r in runs if r.host_check_ms]
     if len(checks) < 3:
         return []
-    typical = statistics.median(checks.values())
+    typical = statistics.median(ms for _, ms in checks)
+    off = [(r, ms) for r, ms in checks if not typical / HOST_SPREAD <= ms <= typical * HOST_SPREAD]
+    if not any(r.round > 1 for r in runs):
+        return [
+            f"! {r.scenario}: the host ran at {typical / ms:.0%} of its usual speed in this run (check loop"
+            f" {ms:.0f} ms, median {typical:.0f} ms): not comparable with the other rows as is"
+            for r, ms in off
+        ]
+    speeds: dict[str, list[str]] = {}
+    for r, ms in off:
+        speeds.setdefault(r.scenario, []).append(f"round {r.round} ({typical / ms:.0%})")
     return [
-        f"! {name}: the host ran at {typical / ms:.0%} of its usual speed in this run (check loop {ms:.0f} ms,"
-        f" median {typical:.0f} ms): not comparable with the other rows as is"
-        for name, ms in checks.items()
-        if not typical / HOST_SPREAD <= ms <= typical * HOST_SPREAD
+        f"! {name}: the host's speed was off its usual (check loop median {typical:.0f} ms over all runs)"
+        f" in {', '.join(each)}: the medians soften this; compare single rounds with care"
+        for name, each in speeds.items()
     ]
 
 
@@ -94,8 +122,9 @@ def lone_request(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
-def verdicts(rows: Sequence[Row], upstream_kind: str) -> list[str]:
-    """The issue's targets, each checked against the row it is about (only meaningful against nginx)."""
+def verdicts(rows: Sequence[Row], upstream_kind: str, runs: Sequence[Row] | None = None) -> list[str]:
+    """The issue's targets, each checked against the row it is about (only meaningful against nginx);
+    the targets that compare two scenarios against their ratios round by round in `runs`."""
     by_name = {r.scenario: r for r in rows}
     lines = []
     gateway = by_name.get("gateway")
@@ -137,6 +166,7 @@ def verdicts(rows: Sequence[Row], upstream_kind: str) -> list[str]:
         row = by_name.get(f"{peer}-stream")
         if row is not None and stream is not None and row.load.rps:
             lines.append(f"GRID/{peer} streaming req/s: {stream.load.rps / row.load.rps:.1f}x (no target)")
+    lines += paired.verdict_lines(paired.paired_ratios(rows if runs is None else runs))
     if lines and upstream_kind != "nginx":
         lines.append("(measured against the mock upstream, not nginx: targets do not apply)")
     return lines
@@ -146,7 +176,11 @@ def _verdict(what: str, ok: bool, got: str) -> str:
     return f"target {what}: {'met' if ok else 'MISSED'} ({got})"
 
 
-def write_json(path: Path, rows: Sequence[Row], context: dict[str, Any]) -> None:
+def write_json(path: Path, runs: Sequence[Row], context: dict[str, Any]) -> None:
+    """Every run's raw figures (`round` says which); with --repeat also the medians and the ratios."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {**context, "results": [asdict(r) for r in rows]}
+    data = {**context, "results": [asdict(r) for r in runs]}
+    if any(r.round > 1 for r in runs):
+        data["medians"] = [asdict(r) for r in medians(runs)]
+    data["ratios"] = [paired.as_json(p) for p in paired.paired_ratios(runs)]
     path.write_text(json.dumps(data, indent=2) + "\n")

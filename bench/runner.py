@@ -52,6 +52,9 @@ class Row:
     chunks_per_s: float | None = None
     rss_mb: float | None = None
     server_cpu_pct: float | None = None  # CPU the server (all its processes) used during the load run
+    # The same CPU time divided by the requests wrk completed: what a request costs the server. Unlike
+    # req/s it barely moves when the scheduler or the host takes time away, so it is what we optimise.
+    cpu_us_per_req: float | None = None
     # Several workers: wrk's connections held by each worker during the load run, most first.
     connections_per_worker: list[int] | None = None
     other_cpu_pct: float = 0.0  # CPU (share of all cores) used by processes outside the bench
@@ -59,6 +62,8 @@ class Row:
     # speed of the host, which other tenants of a VM's host change without any local process busy.
     host_check_ms: tuple[float, float] | None = None
     notes: list[str] = field(default_factory=list)
+    round: int = 1  # which round of `--repeat` measured it; 0 on a row of medians over all rounds
+    rps_range: tuple[float, float] | None = None  # a row of medians: the lowest and highest req/s
 
 
 class Runner:
@@ -71,11 +76,11 @@ class Runner:
         self.workdir = workdir
         self._baselines: dict[tuple[bool, int], latency.LatencyResult] = {}
 
-    def run(self, scenario: Scenario) -> Row:
+    def run(self, scenario: Scenario, round: int = 1) -> Row:
         before = speed_check(self.settings.gateway_cpus)
         model = "bench-model" if scenario.server == "portkey" else scenario.model
         body = payloads.chat_request(model, scenario.stream)
-        with self._target(scenario) as target:
+        with self._target(scenario, round) as target:
             spec = LoadSpec(
                 url=f"http://127.0.0.1:{target.port}{target.path}",
                 body=body,
@@ -99,9 +104,11 @@ class Runner:
             server=scenario.server if scenario.via_gateway else "upstream",
             workers=scenario.workers,
             rss_mb=rss,
-            server_cpu_pct=cpu,
+            server_cpu_pct=None if cpu is None else 100 * cpu[0] / cpu[1],
+            cpu_us_per_req=None if cpu is None or not load.requests else 1e6 * cpu[0] / load.requests,
             connections_per_worker=split,
             other_cpu_pct=other.percent,
+            round=round,
         )
         after = speed_check(self.settings.gateway_cpus)
         if before is not None and after is not None:
@@ -118,9 +125,9 @@ class Runner:
 
     def _load(
         self, spec: LoadSpec, proc: Proc | None, port: int, workers: int
-    ) -> tuple[LoadResult, float | None, list[int] | None]:
-        """The load run, the server's CPU over it (% of one core; the warm-up is left out), and with
-        several workers how wrk's connections were spread over them (looked at half-way)."""
+    ) -> tuple[LoadResult, tuple[float, float] | None, list[int] | None]:
+        """The load run, the server's CPU over it as (CPU seconds, wall seconds; the warm-up left out),
+        and with several workers how wrk's connections were spread over them (looked at half-way)."""
         if self.settings.warmup > 0:
             run_load(spec, self.workdir, self.settings.other_cpus, self.settings.warmup)
         split: list[list[int]] = []
@@ -139,7 +146,7 @@ class Runner:
             timer.join()
         if proc is None:
             return load, None, None
-        cpu = 100 * (tree_cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - wall0)
+        cpu = (tree_cpu_seconds(proc.pid) - cpu0, time.monotonic() - wall0)
         return load, cpu, ([n for n in split[0] if n] or [0]) if split else None
 
     def _compare(self, row: Row, base: latency.LatencyResult) -> None:
@@ -165,14 +172,16 @@ class Runner:
         return latency.measure(probe, self.settings.requests, warmup)
 
     @contextlib.contextmanager
-    def _target(self, scenario: Scenario) -> Iterator[Target]:
-        """Where to aim: the upstream itself, a fresh gateway, or a peer (bench-peers)."""
+    def _target(self, scenario: Scenario, round: int) -> Iterator[Target]:
+        """Where to aim: the upstream itself, a fresh gateway, or a peer (bench-peers). Each round's
+        gateway gets its own config and log file, so `--keep-logs` keeps them all."""
         if scenario.config is None:
             yield Target(self.upstream.port, self.upstream.chat_path(scenario.stream, scenario.chunks))
             return
         cpus = self.settings.gateway_cpus if scenario.workers == 1 else self.settings.all_cpus
         if scenario.server == "grid":
-            config = grid.write_config(self.workdir, scenario.name, scenario.config(self.upstream))
+            name = scenario.name if round == 1 else f"{scenario.name}-r{round}"
+            config = grid.write_config(self.workdir, name, scenario.config(self.upstream))
             proc, port = grid.start(config, self.workdir, scenario.workers, cpus)
             target = Target(port, "/v1/chat/completions", grid.MASTER_KEY, proc=proc)
         else:
