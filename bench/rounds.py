@@ -75,7 +75,8 @@ def _median_value(base: Any, values: list[Any]) -> Any:
     present = [v for v in values if v is not None]
     if not present:
         return None
-    if isinstance(base, tuple) and all(isinstance(v, tuple) and len(v) == len(base) for v in present):
+    # A tuple figure (host check before/after): column by column, even if `base` lacks it.
+    if all(isinstance(v, tuple) and len(v) == len(present[0]) for v in present):
         return tuple(statistics.median(column) for column in zip(*present, strict=True))
     if isinstance(base, bool) or not all(isinstance(v, int | float) for v in present):
         return base
