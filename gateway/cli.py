@@ -114,6 +114,7 @@ def serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http=GridHttpProtocol,  # httptools, each response's headers and body in one write
         proxy_headers=False,  # nothing reads the client address: skip X-Forwarded-* parsing
+        server_header=False,  # no `server: uvicorn`: one header less to validate and send, and to reveal
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
