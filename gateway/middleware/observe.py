@@ -65,16 +65,17 @@ class ObserveMiddleware:
         recorded = False
 
         async def capture(message: Message) -> None:
-            # Recorded as the last body message is handed to the server: by the time the client has
-            # the whole answer, its log line and metrics exist (tests and scrapes can rely on that).
+            # Recorded right after the server took the last body message, in the same step: the
+            # client is not kept waiting for the bookkeeping, and any request that arrives after the
+            # answer (a scrape, a test) already sees the metrics.
             nonlocal status, recorded
             if message["type"] == "http.response.start":
                 status = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body") and not recorded:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body") and not recorded:
                 recorded = True
                 metrics.IN_FLIGHT.dec()
                 record(scope, status, time.monotonic() - started)
-            await send(message)
 
         metrics.IN_FLIGHT.inc()
         try:
