@@ -7,6 +7,8 @@ on first use, outside the project's environment:
 - LiteLLM's proxy: a side virtualenv `.bench/peers-venv` (`pip install 'litellm[proxy]'`), run as
   `litellm --config X --port N --num_workers 1`, offline (`LITELLM_LOCAL_MODEL_COST_MAP=True`, no
   telemetry, no database), with a master key like the gateway.
+- a bare Starlette + aiohttp pass-through (`bench/bare.py`), the yardstick issue 7 names: what
+  this stack costs with no gateway features at all;
 - Portkey's gateway (Node): `npm install @portkey-ai/gateway` into `.bench/portkey`, run as
   `node build/start-server.js --port=N --headless`; each request names its provider and upstream in
   `x-portkey-provider` / `x-portkey-custom-host` headers, as Portkey's docs say.
@@ -72,6 +74,10 @@ def _portkey_builder(upstream: Upstream) -> dict[str, Any]:
     return {}  # Portkey takes its routing from request headers (see `start`)
 
 
+def _no_config(upstream: Upstream) -> dict[str, Any]:
+    return {}  # the bare pass-through takes its upstream on the command line
+
+
 PEER_SCENARIOS: list[Scenario] = [
     Scenario("direct", "wrk straight at the upstream: the ceiling and the baseline"),
     Scenario("gateway", "GRID, non-streaming, 1 deployment", config=group_config(1)),
@@ -79,6 +85,12 @@ PEER_SCENARIOS: list[Scenario] = [
         "litellm", "LiteLLM proxy, non-streaming, 1 worker", config=_litellm_builder(False), server="litellm"
     ),
     Scenario("portkey", "Portkey gateway (Node), non-streaming", config=_portkey_builder, server="portkey"),
+    Scenario(
+        "bare",
+        "a bare Starlette + aiohttp pass-through (bench/bare.py): the floor on this stack",
+        config=_no_config,
+        server="bare",
+    ),
     Scenario("stream", "GRID, streaming, SSE of 20 chunks", config=group_config(1, stream=True), stream=True),
     Scenario(
         "litellm-stream",
@@ -117,6 +129,12 @@ def start(scenario: Scenario, upstream: Upstream, workdir: Path, cpus: set[int] 
         proc = Proc("litellm", argv, workdir / f"{scenario.name}.log", cpus=cpus, env=env).start()
         target = Target(port, "/v1/chat/completions", grid.MASTER_KEY, proc=proc)
         ready = "/health/liveliness"
+    elif scenario.server == "bare":
+        argv = [sys.executable, "-m", "bench.bare", "--upstream", upstream.api_base(scenario.stream)]
+        argv += ["--port", str(port)]
+        proc = Proc("bare", argv, workdir / f"{scenario.name}.log", cpus=cpus).start()
+        target = Target(port, "/v1/chat/completions", "", proc=proc)
+        ready = "/"
     elif scenario.server == "portkey":
         argv = [shutil.which("node") or "node", str(PORTKEY_SERVER), f"--port={port}", "--headless"]
         env = dict(os.environ, NODE_ENV="production")

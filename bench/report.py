@@ -166,6 +166,14 @@ def verdicts(rows: Sequence[Row], upstream_kind: str, runs: Sequence[Row] | None
         row = by_name.get(f"{peer}-stream")
         if row is not None and stream is not None and row.load.rps:
             lines.append(f"GRID/{peer} streaming req/s: {stream.load.rps / row.load.rps:.1f}x (no target)")
+    bare = by_name.get("bare")
+    if bare is not None and gateway is not None and bare.load.rps:
+        added = ""
+        if bare.added_ms is not None and gateway.added_ms is not None:
+            added = f"; lone request added {gateway.added_ms:.3f} ms vs the bare {bare.added_ms:.3f} ms"
+        lines.append(
+            f"GRID/bare pass-through req/s: {gateway.load.rps / bare.load.rps:.2f}x{added} (no target: the floor)"
+        )
     lines += paired.verdict_lines(paired.paired_ratios(rows if runs is None else runs))
     if lines and upstream_kind != "nginx":
         lines.append("(measured against the mock upstream, not nginx: targets do not apply)")
