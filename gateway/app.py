@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,6 +20,7 @@ from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.experiments.middleware import ExperimentsMiddleware
 from gateway.middleware.auth import AuthMiddleware
 from gateway.middleware.body_limit import BodyLimitMiddleware
+from gateway.middleware.hot_routes import HotRoutesMiddleware
 from gateway.middleware.observe import ObserveMiddleware
 from gateway.middleware.request_id import RequestIdMiddleware
 from gateway.state import GatewayState
@@ -26,13 +28,20 @@ from gateway.state import GatewayState
 log = logging.getLogger("grid.app")
 
 
+def _proxied() -> dict[str, Any]:
+    """The endpoints that go upstream, by path (with and without the /v1 prefix): POST only."""
+    endpoints = {
+        "/chat/completions": proxy.chat_completions,
+        "/completions": proxy.completions,
+        "/embeddings": proxy.embeddings,
+    }
+    return {prefix + path: handler for prefix in ("/v1", "") for path, handler in endpoints.items()}
+
+
 def _routes() -> list[Route]:
-    routes = []
+    routes = [Route(path, handler, methods=["POST"]) for path, handler in _proxied().items()]
     for prefix in ("/v1", ""):
         routes += [
-            Route(f"{prefix}/chat/completions", proxy.chat_completions, methods=["POST"]),
-            Route(f"{prefix}/completions", proxy.completions, methods=["POST"]),
-            Route(f"{prefix}/embeddings", proxy.embeddings, methods=["POST"]),
             Route(f"{prefix}/models", models.list_models, methods=["GET"]),
             Route(f"{prefix}/models/recommend", recommend.recommend, methods=["POST"]),
             Route(f"{prefix}/models/{{model_id:path}}", models.get_model, methods=["GET"]),
@@ -102,6 +111,8 @@ def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
             Middleware(AuthMiddleware, settings=lambda: state.snapshot.general),
             Middleware(BodyLimitMiddleware, limit=lambda: state.snapshot.general.max_body_bytes),
             Middleware(ExperimentsMiddleware, registry=state.experiments),
+            # innermost: the proxied endpoints skip the router (Route entries above serve 405s)
+            Middleware(HotRoutesMiddleware, routes=_proxied(), on_error=_error_response),
         ],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
