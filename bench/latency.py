@@ -8,12 +8,15 @@ first body bytes (TTFB) and checks every SSE event arrived.
 from __future__ import annotations
 
 import http.client
+import itertools
 import time
 from dataclasses import dataclass
 
-from bench.payloads import sse_events
+from bench.payloads import VARY_MARK, sse_events
 from bench.stats import percentile
 from bench.target import Headers
+
+_numbers = itertools.count(1)  # each body's running number (payloads.VARY_MARK)
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,9 @@ def _one(
     conn: http.client.HTTPConnection, probe: Probe, headers: dict[str, str]
 ) -> tuple[float, float, bytes]:
     """(total ms, first-body-bytes ms, body) of one request."""
+    body = probe.body.replace(VARY_MARK.encode(), str(next(_numbers)).encode())
     start = time.perf_counter()
-    conn.request("POST", probe.path, body=probe.body, headers=headers)
+    conn.request("POST", probe.path, body=body, headers=headers)
     response = conn.getresponse()
     first_chunk = response.read1(65536)
     first = time.perf_counter()

@@ -13,13 +13,19 @@ STREAM_CHUNKS = 20  # the default stream: about what a short real answer streams
 LONG_STREAM_CHUNKS = 200  # the relay-throughput stream: many small events per response
 
 
+# Replaced by a running number in every request wrk and the probe send (wrk_post.lua, latency.py): no
+# two bodies are alike, so nothing the gateway remembers by content (the selector's verdicts, say) can
+# answer a request for free, as it could if one body came back 100,000 times.
+VARY_MARK = "@N@"
+
+
 def chat_request(model: str, stream: bool) -> bytes:
-    """The request body clients send: small, like a typical short chat turn."""
+    """The request body clients send: small, like a typical short chat turn. It carries `VARY_MARK`."""
     body: dict[str, object] = {
         "model": model,
         "messages": [
             {"role": "system", "content": "You are a terse assistant."},
-            {"role": "user", "content": "Say hello in five words."},
+            {"role": "user", "content": f"Say hello in five words to visitor {VARY_MARK}."},
         ],
         "max_tokens": 32,
     }

@@ -1,6 +1,8 @@
--- GRID bench: every request is the same POST, set up by bench/load.py through the environment.
+-- GRID bench: every request is the same POST but for a running number, set up by bench/load.py
+-- through the environment. The body's "@N@" becomes the number (bench/payloads.py: VARY_MARK).
 wrk.method = "POST"
-wrk.body = os.getenv("BENCH_BODY")
+local template = os.getenv("BENCH_BODY")
+wrk.body = template
 wrk.headers["Content-Type"] = "application/json"
 local key = os.getenv("BENCH_KEY")
 if key ~= nil and key ~= "" then
@@ -11,5 +13,13 @@ local extra = os.getenv("BENCH_HEADERS")
 if extra ~= nil then
   for name, value in extra:gmatch("([^:\n]+):%s*([^\n]*)\n") do
     wrk.headers[name] = value
+  end
+end
+
+local counter = 0
+if template ~= nil and template:find("@N@", 1, true) then
+  request = function()
+    counter = counter + 1
+    return wrk.format(nil, nil, nil, (template:gsub("@N@", tostring(counter))))
   end
 end
