@@ -4,16 +4,26 @@ Calls `Selector.decide` directly (no server, no network) on chat bodies of 100 t
 (prose, code, other languages, system prompts, conversations), with the shipped config's candidates,
 and prints p50/p99/max per prompt size. Budget: p99 under 1 ms up to 8,000 characters.
 
+`--edge` measures instead what model="auto" adds to a whole request at the HTTP edge, in-process: the
+routing step (`route.choose`) and the access log's record of the request (which carries the route's
+fields and feeds the outcome back to the selector), for the `make bench` request with the `auto`
+scenario's config, against the same request to a fixed model (the `gateway` scenario).
+
     python -m bench.selector [--rounds 3000] [--passes 3] [--config config.yaml]
+    python -m bench.selector --edge [--rounds 20000]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import itertools
+import logging
+import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gateway.config.loader import load_config
@@ -97,6 +107,82 @@ def measure(selector: Selector, size: int, rounds: int, passes: int) -> list[flo
     return best
 
 
+def edge(rounds: int) -> int:
+    """`--edge`: microseconds per request of routing plus access log, auto against a fixed model; for
+    the bench request as `make bench` sends it (a running number in it: no two bodies alike) and for
+    one body sent again and again (retries, templated prompts)."""
+    import orjson
+    from starlette.requests import Request
+
+    from bench import payloads, scenarios
+    from bench.grid import MASTER_KEY
+    from bench.upstream import Upstream
+    from gateway.config.loader import build_from_dict
+    from gateway.config.problems import Problems
+    from gateway.config.validate import validate
+    from gateway.endpoints.route import choose
+    from gateway.fallback import Trace
+    from gateway.logs import setup_logging
+    from gateway.middleware.auth import match_key
+    from gateway.middleware.observe import record
+    from gateway.state import GatewayState
+
+    setup_logging()  # JSON lines at INFO, as served; written to /dev/null
+    logging.getLogger().handlers[0].setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the process
+    upstream = Upstream("nginx", 9, "")
+
+    def state_of(build: Callable[[Upstream], dict[str, Any]]) -> GatewayState:
+        problems = Problems()
+        snapshot = build_from_dict(build(upstream), {}, problems)
+        validate(snapshot, problems)
+        return GatewayState.create(snapshot)
+
+    def timed(state: GatewayState, model: str, new_each_time: bool) -> list[float]:
+        key = match_key(state.snapshot.general.keys, MASTER_KEY)
+        template = payloads.chat_request(model, False)
+        mark = payloads.VARY_MARK.encode()
+        times = []
+        for _ in range(rounds):
+            raw = template.replace(mark, str(next(numbers) if new_each_time else 1).encode())
+            body = orjson.loads(raw)
+            scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "query_string": b""}
+            scope.update(headers=[(b"content-type", b"application/json")], state={})
+            scope.update({"grid.key": key, "grid.raw_body": raw, "grid.request_id": "r"})
+            start = time.perf_counter()
+            resolution = choose(Request(scope), state, body)
+            routed = time.perf_counter()
+            dep = state.snapshot.groups[resolution.group].deployments[0]
+            scope["grid.resolution"] = resolution
+            scope["grid.trace"] = Trace(
+                attempts=1, group=resolution.group, deployment=dep, upstream_seconds=1e-3
+            )
+            scope["grid.usage"] = {"prompt_tokens": 24, "completion_tokens": 7}
+            logged = time.perf_counter()
+            record(scope, 200, 2e-3)
+            times.append(routed - start + time.perf_counter() - logged)
+        return times
+
+    numbers = itertools.count(1)  # each body's running number, as wrk_post.lua sets it
+    fixed, auto = state_of(scenarios.group_config(1)), state_of(scenarios.auto_config)
+    COUNTER.warm_up(wait=True)  # as a serving gateway has by then (the auto scenario's RSS includes it)
+    rows = [
+        ("fixed model (`gateway`)", fixed, "bench", True),  # the group every scenario but `auto` asks
+        ('model="auto" (`auto`: every body new)', auto, "auto", True),
+        ('model="auto", one body repeated', auto, "auto", False),
+    ]
+    print(f"routing + access log per request, in-process: median of {rounds} (after as many to warm up)\n")
+    print(f"{'':44} {'p50 us':>8} {'p99 us':>8} {'+p50 us':>8}")
+    base = None
+    for label, state, model, new in rows:
+        timed(state, model, new)
+        gc.collect()
+        times = timed(state, model, new)
+        p50 = percentile(times, 0.5) * 1e6
+        base = p50 if base is None else base
+        print(f"{label:44} {p50:>8.1f} {percentile(times, 0.99) * 1e6:>8.1f} {p50 - base:>8.1f}")
+    return 0
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -104,12 +190,18 @@ def percentile(values: list[float], q: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.selector", description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3000, help="decisions per prompt size and pass")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="decisions per prompt size and pass (3000); --edge: 20000"
+    )
     parser.add_argument(
         "--passes", type=int, default=3, help="passes per size; the one with the lowest p99 counts"
     )
     parser.add_argument("--config", default="config.yaml", help="whose model_routing to use")
+    parser.add_argument("--edge", action="store_true", help="what auto adds per request at the HTTP edge")
     args = parser.parse_args(argv)
+    if args.edge:
+        return edge(args.rounds or 20000)
+    args.rounds = args.rounds or 3000
     snapshot, _ = load_config(args.config, MOCK_ENV)
     selector = Selector(snapshot)
     if not selector.enabled:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+import yaml
 
 from gateway.config.loader import build_from_dict
 from gateway.config.problems import Problems
@@ -17,7 +20,9 @@ from gateway.selector import Selector, Unservable
 from gateway.selector.analysis import analyse
 from gateway.selector.capabilities import Profile, parse
 from gateway.selector.history import History
-from gateway.selector.scoring import Health, rank
+from gateway.selector.memo import Memo
+from gateway.selector.scoring import Health, Ranking, rank, unfit_reasons
+from gateway.selector.selector import route_reason
 from gateway.selector.sticky import Sessions
 from gateway.selector.tokens import COUNTER, TokenCounter, heuristic, load_encoding, tokenizer_dir
 
@@ -175,6 +180,33 @@ def test_unknown_capabilities_pass_the_filters():
     unknown = Profile("unknown")
     tools = chat("weather?", tools=[{"type": "function", "function": {"name": "w"}}])
     assert [c.group for c in rank(analyse(tools), [unknown], {}, 5).ranked] == ["unknown"]
+
+
+def test_the_ranking_filters_exactly_the_groups_unfit_reasons_names():
+    requests = [
+        chat("hi"),
+        chat("hi", max_tokens=900),
+        chat("x " * 2000),
+        chat("weather?", tools=[{"type": "function", "function": {"name": "w"}}]),
+        chat("list colours", response_format={"type": "json_schema", "json_schema": {"name": "c"}}),
+        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+    ]
+    profiles = [
+        Profile("unknown"),
+        Profile("small", context_window=1000, max_output_tokens=500),
+        Profile("no-tools", tools=False),
+        Profile("no-vision", vision=False, json_schema=False),
+        Profile("no-json", json=False),
+        CHEAP,
+        STRONG,
+    ]
+    for body in requests:
+        analysis = analyse(body)
+        ranking = rank(analysis, profiles, {}, 5)
+        rejected = {r.group: r.reasons for r in ranking.rejected}
+        for profile in profiles:
+            reasons = unfit_reasons(analysis, profile)
+            assert rejected.get(profile.group, ()) == reasons, (body, profile.group)
 
 
 def test_a_group_whose_breakers_are_all_open_is_filtered_but_not_unfit():
@@ -342,6 +374,102 @@ def test_reload_keeps_history_sessions_and_counts():
     assert selector.config.tradeoff == 0
     assert selector.history.stats()["cheap"]["requests"] == 1
     assert selector.sessions.get("s") == "cheap" and selector.stats()["decisions_total"] == 1
+
+
+def test_a_repeated_body_is_decided_exactly_as_a_new_one_whatever_changed_in_between():
+    clock = Clock()
+    snapshot, _ = snapshot_with(ROUTING)
+    remembered, fresh = Selector(snapshot, clock=clock), Selector(snapshot, clock=clock)
+    bodies = [
+        chat("hi"),
+        chat("Translate 'good night' into German", max_tokens=50),
+        chat("weather?", tools=[{"type": "function", "function": {"name": "w"}}]),
+        chat("Prove rigorously, step by step, that there are infinitely many primes."),
+    ]
+    # the groups' health changes between repeats: errors, latencies, a breaker, a key's permissions
+    changes = [
+        (always, always, None),
+        (always, always, ("cheap", 200, 0.3)),
+        (always, always, ("strong", 200, 0.1)),
+        (always, lambda g: g != "strong", None),
+        (lambda g: g != "cheap", always, ("cheap", 500, None)),
+        (always, always, ("strong", 200, 0.1)),
+    ]
+    for allowed, available, outcome in changes * 2:
+        clock.now += 7
+        if outcome is not None:
+            group, status, latency = outcome
+            for selector in (remembered, fresh):
+                selector.feedback(
+                    served=group, first=group, task="general_chat", status=status, latency=latency
+                )
+        for body in bodies:
+            want = from_scratch(fresh, body, allowed, available)
+            if not want.ranked:
+                with pytest.raises(Unservable):
+                    remembered.decide(body, allowed=allowed, available=available, key=orjson.dumps(body))
+                continue
+            got = remembered.decide(body, allowed=allowed, available=available, key=orjson.dumps(body))
+            assert got.ranking == want and got.chosen == want.ranked[0].group
+            assert got.header() == route_reason(got.analysis, want, got.chosen, False)
+    assert len(remembered.memo) == len(bodies)
+
+
+def from_scratch(selector: Selector, body: dict[str, Any], allowed, available) -> Ranking:
+    """The ranking `decide` must reach, computed with nothing remembered (the pure `rank`)."""
+    analysis = selector.analyse(body)
+    groups = [g for g in selector.candidates if allowed(g)]
+    health = {g: selector.history.health(g, analysis.task, available(g)) for g in groups}
+    profiles = [selector.config.profiles[g] for g in groups]
+    return rank(analysis, profiles, health, selector.config.tradeoff)
+
+
+def test_requests_of_one_outcome_share_a_plan_and_are_decided_as_if_alone():
+    snapshot, _ = snapshot_with(ROUTING)
+    selector, fresh = Selector(snapshot), Selector(snapshot)
+    for n in range(5):
+        body = chat(f"Say hello in five words to visitor {100 + n}.")  # new bodies, one outcome
+        got = selector.decide(body, allowed=always, available=always, key=orjson.dumps(body))
+        want = from_scratch(fresh, body, always, always)
+        assert got.ranking == want and got.header() == route_reason(got.analysis, want, got.chosen, False)
+    assert len(selector.memo) == 5 and len(selector.plans) == 1
+
+
+def test_shared_plans_rank_every_labelled_prompt_as_from_scratch():
+    snapshot, _ = snapshot_with(ROUTING)
+    selector, fresh = Selector(snapshot), Selector(snapshot)
+    for path in sorted((Path(__file__).parent / "data").glob("selector_prompts*.yaml")):
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")):
+            messages = item.get("messages") or [{"role": "user", "content": item["prompt"]}]
+            body = {"model": "auto", "messages": messages, "max_tokens": 300}
+            got = selector.decide(body, allowed=always, available=always)
+            assert got.ranking == from_scratch(fresh, body, always, always), item
+    assert 1 < len(selector.plans) < selector.stats()["decisions_total"]  # outcomes repeat: shared
+
+
+def test_the_memo_is_bounded_keeps_no_large_body_and_forgets_on_reload():
+    memo = Memo(entries=2, max_bytes=10)
+    analysis = analyse(chat("hi"))
+    for key in (b"a", b"b", b"c"):
+        memo.put(key, analysis)
+    assert len(memo) == 2 and memo.get(b"a") is None and memo.get(b"c") is analysis
+    memo.put(b"x" * 11, analysis)
+    assert memo.get(b"x" * 11) is None and memo.get(None) is None
+    snapshot, _ = snapshot_with(ROUTING)
+    selector = Selector(snapshot)
+    selector.decide(chat("hi"), allowed=always, available=always, key=b"hi")
+    assert len(selector.memo) == 1 and len(selector.plans) == 1
+    selector.reload(snapshot)
+    assert len(selector.memo) == len(selector.plans) == 0  # worked out with the old profiles
+
+
+def test_nothing_is_remembered_while_the_tokenizer_loads():
+    counter = TokenCounter()
+    counter._started = True  # loading: estimates are the heuristic's for now
+    snapshot, _ = snapshot_with(ROUTING)
+    selector = Selector(snapshot, counter=counter)
+    selector.decide(chat("hi"), allowed=always, available=always, key=b"hi")
+    assert len(selector.memo) == 0
 
 
 def test_feedback_records_a_fallback_as_a_failure_of_the_first_group_and_ignores_client_errors():

@@ -13,16 +13,17 @@ log middleware calls it through `scope["grid.feedback"]`, set here for every cha
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Scope
 
 from gateway import metrics
-from gateway.config.model import Snapshot
+from gateway.config.model import ApiKey, Snapshot
 from gateway.endpoints.common import client_key, key_allows
 from gateway.errors import InvalidRequest, ModelNotFound, NoHealthyDeployment, PermissionDenied
+from gateway.routing.balancer import Balancer
 from gateway.routing.breaker import BreakerState
 from gateway.routing.resolve import Resolution, resolve, resolver_for
 from gateway.selector import Decision, Selector, Unservable
@@ -34,6 +35,8 @@ SESSION_HEADER_RAW = SESSION_HEADER.encode()
 REASON_HEADER = "x-grid-route-reason"
 MAX_SESSION_ID = 256
 CHAT_PATHS = ("/chat/completions", "/v1/chat/completions")  # the candidates are chat models
+OPEN = BreakerState.OPEN
+MAX_RESOLUTIONS = 1024  # per snapshot
 
 
 def auto_route(
@@ -60,36 +63,59 @@ def auto_route(
     if override is not None and key is not None and not key.allow_override:
         raise PermissionDenied("This key may not override the model.")
     asked_as = name or AUTO_MODEL
-    names = _names_by_group(state)
+    allowed = _permitted(state.snapshot, key, asked_as)
+    if allowed is not _any and not any(allowed(g) for g in selector.candidates):
+        raise PermissionDenied(f"This key may not use the model '{asked_as}'.")
+    session = _session(request, body, key)
+    decision = _decide(selector, state, body, allowed, session, request.scope.get("grid.raw_body"))
+    _publish(request, decision)
+    return _resolution(state.snapshot, asked_as, decision, override is not None)
+
+
+def _any(group: str) -> bool:
+    return True
+
+
+def _permitted(snapshot: Snapshot, key: ApiKey | None, asked_as: str) -> Callable[[str], bool]:
+    """group -> whether the client key may use it: by the name asked, the group or one of its aliases."""
+    if key is None or not key.models:
+        return _any  # the common case (no model list): every candidate, nothing to look up per group
+    names = _names_for(snapshot)
 
     def allowed(group: str) -> bool:
-        return key is None or key_allows(key, asked_as, *names.get(group, (group,)))
+        return key_allows(key, asked_as, *names.get(group, (group,)))
 
-    if not any(allowed(g) for g in selector.candidates):
-        raise PermissionDenied(f"This key may not use the model '{asked_as}'.")
-    decision = _decide(selector, state, body, allowed, _session(request, body, key))
-    resolution = Resolution(asked_as, decision.chosen, _chain(state, decision), override is not None)
-    _publish(request, decision)
-    return resolution
+    return allowed
 
 
 def available_test(state: GatewayState) -> Callable[[str], bool]:
     """group -> whether some deployment of it can take a request (its breaker is not open)."""
-    balancer = state.balancer
-    groups = state.snapshot.groups
+    return _available_test(state.balancer, state.snapshot)
+
+
+@lru_cache(maxsize=4)
+def _available_test(balancer: Balancer, snapshot: Snapshot) -> Callable[[str], bool]:
+    """The test for one balancer and snapshot, built once (both hash by identity)."""
+    breaker = balancer.state
+    deployments = {
+        name: tuple(dep.id for dep in group.deployments) for name, group in snapshot.groups.items()
+    }
 
     def available(group: str) -> bool:
-        found = groups.get(group)
-        return found is not None and any(
-            balancer.state(dep.id) is not BreakerState.OPEN for dep in found.deployments
-        )
+        for dep_id in deployments.get(group, ()):  # noqa: SIM110 - a generator would cost more than the loop
+            if breaker(dep_id) is not OPEN:
+                return True
+        return False
 
     return available
 
 
-def _decide(selector: Selector, state: GatewayState, body, allowed, session) -> Decision:
+def _decide(selector: Selector, state: GatewayState, body, allowed, session, raw: bytes | None) -> Decision:
+    """The selector's decision; `raw` (the body as received) lets it recognise a repeated body."""
     try:
-        return selector.decide(body, allowed=allowed, available=available_test(state), session=session)
+        return selector.decide(
+            body, allowed=allowed, available=available_test(state), session=session, key=raw
+        )
     except Unservable as exc:
         rejected = exc.ranking.rejected
         cooling = [r.group for r in rejected if not r.unfit]
@@ -109,18 +135,37 @@ def _decide(selector: Selector, state: GatewayState, body, allowed, session) -> 
         ) from None
 
 
-def _chain(state: GatewayState, decision: Decision) -> tuple[str, ...]:
+def _resolution(snapshot: Snapshot, asked_as: str, decision: Decision, overridden: bool) -> Resolution:
+    """The resolution of an auto-routed request (see `_chain`). Its inputs repeat (the same groups in
+    the same order, request after request), so it is looked up rather than built each time."""
+    chosen, rejected = decision.chosen, decision.ranking.rejected
+    ranked = tuple([c.group for c in decision.ranking.ranked])
+    unfit = tuple([r.group for r in rejected if r.unfit]) if rejected else ()
+    key = (asked_as, chosen, ranked, unfit, overridden)
+    known = _resolutions(snapshot)
+    found = known.get(key)
+    if found is None:
+        if len(known) >= MAX_RESOLUTIONS:
+            known.clear()  # `asked_as` can be any name a client sends when auto_select is on
+        found = known[key] = Resolution(asked_as, chosen, _chain(snapshot, chosen, ranked, unfit), overridden)
+    return found
+
+
+@lru_cache(maxsize=4)
+def _resolutions(snapshot: Snapshot) -> dict[tuple, Resolution]:
+    """Auto-routed resolutions by their inputs, per snapshot (the few most recent: requests still
+    finishing on an old one after a reload keep theirs)."""
+    return {}
+
+
+def _chain(
+    snapshot: Snapshot, chosen: str, ranked: tuple[str, ...], unfit: tuple[str, ...]
+) -> tuple[str, ...]:
     """The chosen group, its configured fallbacks (less the candidates unfit for this request), then
-    the next-best candidates; no group twice."""
-    configured = resolve(state.snapshot, decision.chosen).chain[1:]
-    unfit = {r.group for r in decision.ranking.rejected if r.unfit}
-    chain = [decision.chosen, *(g for g in configured if g not in unfit), *decision.next_best]
+    the next-best candidates (`ranked`, best first); no group twice."""
+    configured = resolve(snapshot, chosen).chain[1:]
+    chain = [chosen, *(g for g in configured if g not in unfit), *ranked]
     return tuple(dict.fromkeys(chain))
-
-
-def _names_by_group(state: GatewayState) -> Mapping[str, tuple[str, ...]]:
-    """group -> the names a key's `models` may list for it: the group and its aliases."""
-    return _names_for(state.snapshot)
 
 
 def group_of(snapshot: Snapshot, name: str) -> str | None:
@@ -154,19 +199,23 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _publish(request: Request, decision: Decision) -> None:
+    """`x-grid-route-reason`, the decision for the access log, and `grid_auto_route_total`."""
+    scope = request.scope
     reason = decision.header()
-    headers = request.scope.get("grid.headers")
+    headers = scope.get("grid.headers")
     if headers is None:
-        headers = request.scope["grid.headers"] = {}
-    headers[REASON_HEADER] = reason
-    request.scope["grid.route"] = {
-        "task": decision.analysis.task,
+        scope["grid.headers"] = {REASON_HEADER: reason}
+    else:
+        headers[REASON_HEADER] = reason
+    task = decision.analysis.task
+    scope["grid.route"] = {
+        "task": task,
         "complexity": decision.analysis.complexity,
         "group": decision.chosen,
         "sticky": decision.sticky,
         "reason": reason,
     }
-    _route_counter(decision.analysis.task, decision.chosen).inc()
+    _route_counter(task, decision.chosen).inc()
 
 
 @lru_cache(maxsize=1024)
@@ -181,8 +230,7 @@ def _route_counter(task: str, group: str):
 def watch_outcome(request: Request, state: GatewayState) -> None:
     """Have the access log hand this chat request's outcome to the selector's history."""
     if state.selector.enabled and request.scope["path"] in CHAT_PATHS:
-        selector = state.selector
-        request.scope["grid.feedback"] = lambda scope, status: record_outcome(selector, scope, status)
+        request.scope["grid.feedback"] = partial(record_outcome, state.selector)
 
 
 def record_outcome(selector: Selector, scope: Scope, status: int) -> None:
@@ -191,9 +239,10 @@ def record_outcome(selector: Selector, scope: Scope, status: int) -> None:
     trace = scope.get("grid.trace")
     if trace is None or not trace.attempts:
         return  # nothing was sent upstream
-    if scope.get("grid.stream_end") == "error":
+    stream_end = scope.get("grid.stream_end")
+    if stream_end == "error":
         status = 502  # the stream failed after its headers went out
-    elif scope.get("grid.stream_end") == "disconnected":
+    elif stream_end == "disconnected":
         return  # the client left: no verdict on the group
     resolution = scope.get("grid.resolution")
     route = scope.get("grid.route")

@@ -45,11 +45,13 @@ TASK_BASE = {
 }
 LONG_PROMPT = 8000  # tokens: prompt length adds up to LENGTH_WEIGHT, logarithmically, until here
 LENGTH_WEIGHT = 0.25
+_LOG_LONG = math.log1p(LONG_PROMPT / 40)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Requirements:
-    """What any model serving the request must support."""
+    """What any model serving the request must support. (This and `Analysis` are values, built on
+    every new request: not frozen, for the reason `scoring` gives.)"""
 
     tools: bool = False  # `tools`/`functions` given, or the conversation already holds tool calls
     vision: bool = False  # an image part in a message
@@ -67,7 +69,7 @@ class Requirements:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Analysis:
     task: str
     complexity: float
@@ -128,7 +130,8 @@ def _read(body: Mapping[str, Any]) -> _Conversation:
             continue
         convo.turns += 1
         role = message.get("role")
-        text = _text_of(message.get("content"), convo)
+        content = message.get("content")
+        text = content if type(content) is str else _text_of(content, convo)
         if text:
             convo.texts.append(text)
         if role in ("system", "developer"):
@@ -210,7 +213,7 @@ def _complexity(task: str, signals: Signals, tokens: int, turns: int, requires: 
     (logarithmic: the 10th thousand tokens matter less than the first), words that make it harder or
     lighter, code and notation density, conversation depth, and structured-output demands."""
     value = TASK_BASE.get(task, 0.3)
-    value += LENGTH_WEIGHT * min(1.0, math.log1p(tokens / 40) / math.log1p(LONG_PROMPT / 40))
+    value += LENGTH_WEIGHT * min(1.0, math.log1p(tokens / 40) / _LOG_LONG)
     value += min(0.3, 0.07 * signals.hard) - min(0.15, 0.05 * signals.easy)
     if task in ("code_generation", "code_review"):
         value += 0.08 * signals.code

@@ -118,9 +118,10 @@ _SAYING = frozenset(
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf]")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Signals:
-    """What the classifier saw: the score per task and the structural evidence (for complexity)."""
+    """What the classifier saw: the score per task and the structural evidence (for complexity). A
+    value, built on every new request: not frozen, for the reason `scoring` gives."""
 
     scores: tuple[float, ...]
     code: float  # 0..1: how much of the turn is code
@@ -181,7 +182,7 @@ def _classify(last_user: str, system: str, history: tuple[str, ...], prior_code:
     _structure(scores, text, said, words, code, trace, math, question, prior_code, non_latin)
     if _persona(text):
         scores[ROLE] += 1.5
-    best = max(range(len(TASKS)), key=scores.__getitem__)
+    best = scores.index(max(scores[: len(TASKS)]))  # the first best, as max(range, key=...) gives
     if scores[best] < THRESHOLD:
         best = QA if question and scores[QA] >= scores[CHAT] else CHAT
     found = Signals(
@@ -197,29 +198,33 @@ def _classify(last_user: str, system: str, history: tuple[str, ...], prior_code:
     return TASKS[best], found
 
 
-def _add(scores: list[float], more: tuple[float, ...]) -> None:
-    for i, value in enumerate(more):
-        if value:
-            scores[i] += value
+def _add(scores: list[float], more: tuple[tuple[int, float], ...]) -> None:
+    for i, value in more:
+        scores[i] += value
+
+
+def _nonzero(scores: list[float]) -> tuple[tuple[int, float], ...]:
+    """The scores worth adding: most of a prompt's are zero (sparse, so `_add` touches only these)."""
+    return tuple((i, value) for i, value in enumerate(scores) if value)
 
 
 # System prompts repeat across an application's requests, and each request of a conversation resends
 # the earlier turns: their scores are remembered (a few hundred short strings at most).
 @lru_cache(maxsize=512)
-def _system_scores(system: str) -> tuple[float, ...]:
+def _system_scores(system: str) -> tuple[tuple[int, float], ...]:
     scores = [0.0] * SLOTS
     # "You are a/an ..." opens most system prompts: only a named persona there means roleplay
     scan(_words(system), SYSTEM_WEIGHT, scores, set(LEXICON.identity_ids))
     if _persona(system):
         scores[ROLE] += 3.0
-    return tuple(scores)
+    return _nonzero(scores)
 
 
 @lru_cache(maxsize=1024)
-def _turn_scores(turn: str) -> tuple[float, ...]:
+def _turn_scores(turn: str) -> tuple[tuple[int, float], ...]:
     scores = [0.0] * SLOTS
     scan(_words(turn), HISTORY_WEIGHT, scores, set())
-    return tuple(scores)
+    return _nonzero(scores)
 
 
 def _read_turn(text: str, scores: list[float], seen: set[int]) -> tuple[str, list[str], list[str]]:
@@ -357,6 +362,6 @@ def _persona(text: str) -> bool:
         lead = _BE_NAMED.match(text)
         if lead and lead.group(1) not in _NOT_PERSONAS:
             return True
-    if not any(gate in low for gate in _PERSONA_GATES):
+    if not any(map(low.__contains__, _PERSONA_GATES)):
         return False
     return any(m.group(1) or m.group(2) not in _NOT_PERSONAS for m in _PERSONA.finditer(text))

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.selector.scoring import Health
+from gateway.selector.scoring import NEUTRAL, Health
 
 ALPHA = 0.3  # weight of the newest sample in the moving averages
 MIN_TASK_SAMPLES = 3
-_NEUTRAL, _UNAVAILABLE = Health(), Health(available=False)  # groups without history (immutable)
+_UNAVAILABLE = Health(available=False)  # a group without history whose breakers are all open
 
 
 @dataclass(slots=True)
@@ -35,12 +35,15 @@ class Track:
 
     def add(self, now: float, latency: float | None, error: bool) -> None:
         self.requests += 1
-        self.errors += int(error)
-        self.error_rate += ALPHA * ((1.0 if error else 0.0) - self.error_rate)
-        if latency is not None and not error:
-            self.latency = (
-                latency if self.latency is None else self.latency + ALPHA * (latency - self.latency)
-            )
+        if error:
+            self.errors += 1
+            self.error_rate += ALPHA * (1.0 - self.error_rate)
+        else:
+            self.error_rate += ALPHA * (0.0 - self.error_rate)
+            if latency is not None:
+                self.latency = (
+                    latency if self.latency is None else self.latency + ALPHA * (latency - self.latency)
+                )
         self.updated = now
 
     def describe(self) -> dict[str, Any]:
@@ -62,16 +65,22 @@ class History:
     def record(self, group: str, task: str | None, *, latency: float | None, error: bool) -> None:
         """One outcome. `latency` is time to first byte (None when unknown or the request failed)."""
         now = self._clock()
-        self._groups.setdefault(group, Track()).add(now, latency, error)
+        track = self._groups.get(group)
+        if track is None:
+            track = self._groups[group] = Track()
+        track.add(now, latency, error)
         if task is not None:
-            self._tasks.setdefault((group, task), Track()).add(now, latency, error)
+            track = self._tasks.get((group, task))
+            if track is None:
+                track = self._tasks[(group, task)] = Track()
+            track.add(now, latency, error)
 
     def health(self, group: str, task: str | None, available: bool = True) -> Health:
         track = self._tasks.get((group, task)) if task is not None else None
         if track is None or track.requests < MIN_TASK_SAMPLES:
             track = self._groups.get(group)
         if track is None:
-            return _NEUTRAL if available else _UNAVAILABLE
+            return NEUTRAL if available else _UNAVAILABLE
         fresh = 0.5 ** (max(0.0, self._clock() - track.updated) / self.half_life)
         return Health(available, track.error_rate * fresh, track.latency, fresh)
 

@@ -187,6 +187,11 @@ def _matches(words: list[str], start: int, rest: tuple[str, ...]) -> bool:
 _NOTHING = (None, False, ())
 _WORD_CACHE: dict[str, tuple[tuple[int, Weights] | None, bool, tuple]] = {}
 WORD_CACHE_MAX = 50_000  # distinct words remembered (emptied when full: vocabulary is Zipfian)
+# Numbers are not Zipfian (every order number, amount and year is new) and no cue is one: they are
+# neither looked up nor remembered. (Phrases with a number, "in 50", are found from the word before.)
+_NUMBERS_ARE_CUES = any(
+    word.isdigit() for word in (*LEXICON.exact, *LEXICON.stems, *LEXICON.firsts, *LEXICON.loose)
+)
 
 
 def _lookup(word: str) -> tuple[tuple[int, Weights] | None, bool, tuple]:
@@ -215,6 +220,8 @@ def scan(
     for i, word in enumerate(words):
         known = cache.get(word)
         if known is None:
+            if word.isdigit() and not _NUMBERS_ARE_CUES:
+                continue
             if len(cache) >= WORD_CACHE_MAX:
                 cache.clear()
             known = cache[word] = _lookup(word)

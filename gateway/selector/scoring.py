@@ -52,7 +52,14 @@ TYPICAL_OUTPUT = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+# The values a decision builds (several per candidate, on every auto-routed request) are slots
+# dataclasses that are not frozen: a frozen dataclass's __init__ sets each field through
+# object.__setattr__ (~0.1 us a field), and a NamedTuple's fields are read through a descriptor the
+# interpreter does not specialise (~0.06 us a read). They are values all the same: nothing changes
+# one after it is built.
+
+
+@dataclass(slots=True)
 class Health:
     """A group's state for one decision (see `history`): breakers, recent errors and latency."""
 
@@ -62,10 +69,11 @@ class Health:
     freshness: float = 0.0  # 1: just measured ... 0: no (or very old) history
 
 
-_NEUTRAL = Health()
+NEUTRAL = Health()  # no history: neither penalised nor favoured
+_BREAKERS_OPEN = ("every deployment's breaker is open",)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Candidate:
     group: str
     score: float
@@ -76,17 +84,80 @@ class Candidate:
     reasons: tuple[str, ...]  # filled when ranked with explain=True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Rejection:
     group: str
     reasons: tuple[str, ...]
     unfit: bool  # rejected for what the request needs (not for a transient state like a breaker)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ranking:
     ranked: tuple[Candidate, ...]  # best first
     rejected: tuple[Rejection, ...]
+
+
+# Features a request may need and a profile may lack, as bits: one `&` is the whole feature filter.
+TOOLS, VISION, JSON, JSON_SCHEMA = 1, 2, 4, 8
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One candidate's profile flattened for one task: what `rank` reads per request. Built once per
+    config (`rows`), so a decision does no profile lookups (`Selector` keeps one table per task)."""
+
+    profile: Profile
+    group: str
+    match: float  # see `task_quality`
+    quality: float  # the group's quality for the task
+    max_complexity: float
+    input_cost: float  # USD per token, 0 when unknown
+    output_cost: float
+    priced: bool  # some price is known
+    window: int | None
+    max_output: int | None
+    lacks: int  # the features (bits above) it is known not to have
+
+
+def rows(profiles: Sequence[Profile], task: str) -> tuple[Row, ...]:
+    """`profiles` as the rows `prepare` reads for requests of `task`."""
+    return tuple(_row(profile, task) for profile in profiles)
+
+
+def _row(profile: Profile, task: str) -> Row:
+    match, quality = task_quality(profile, task)
+    lacks = (
+        (TOOLS if profile.tools is False else 0)
+        | (VISION if profile.vision is False else 0)
+        | (JSON if profile.json is False else 0)
+        | (JSON_SCHEMA if profile.json_schema is False else 0)
+    )
+    return Row(
+        profile,
+        profile.group,
+        match,
+        quality,
+        profile.max_complexity,
+        profile.input_cost or 0.0,
+        profile.output_cost or 0.0,
+        profile.input_cost is not None or profile.output_cost is not None,
+        profile.context_window,
+        profile.max_output_tokens,
+        lacks,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A ranking before recent performance is applied: what depends only on the request, the config
+    and which groups are up (the hard filters, prices, quality fit and cheapness). A repeated body's
+    is kept for as long as every candidate is up (see `memo`)."""
+
+    # row, estimated cost, score before performance, and its sort entry at full performance (the
+    # candidate as it ranks when recent performance takes nothing off: no need to build it again)
+    passing: tuple[tuple[Row, float | None, float, tuple], ...]
+    rejected: tuple[Rejection, ...]
+    best: Ranking  # the ranking when recent performance takes nothing off any candidate
 
 
 def rank(
@@ -100,37 +171,123 @@ def rank(
     """Filter and score `profiles` for `analysis`; ties go to higher quality, then lower cost, then name.
 
     `explain` fills each candidate's `reasons` (for people; a routing decision does not need them).
+    In two steps, `prepare` and `finish`, so that the first can be kept for a repeated request (the
+    `Selector` does, from tables of rows built once per config).
     """
-    passing: list[tuple[Profile, Health, float | None]] = []
+    prepared = prepare(analysis, rows(profiles, analysis.task), tradeoff, health)
+    return finish(analysis, prepared, health, explain=explain)
+
+
+def prepare(
+    analysis: Analysis, table: Sequence[Row], tradeoff: float, health: Mapping[str, Health] | None = None
+) -> Prepared:
+    """Everything of the ranking but recent performance; `health` None: every group is up. Runs on
+    every request that is not a repeat, so it reads flat rows, and the score's parts (see the module
+    docstring) are written out here rather than called."""
+    need = analysis.requires
+    max_tokens = need.max_tokens or 0
+    tokens = analysis.prompt_tokens
+    wanted = tokens + max_tokens
+    needs = (
+        (TOOLS if need.tools else 0)
+        | (VISION if need.vision else 0)
+        | (JSON if need.json else 0)
+        | (JSON_SCHEMA if need.json_schema else 0)
+    )
+    answer = typical_answer(analysis)
+    passing: list[tuple[Row, float | None]] = []
     rejected: list[Rejection] = []
-    for profile in profiles:
-        state = health.get(profile.group, _NEUTRAL)
-        unfit = unfit_reasons(analysis, profile)
-        if unfit:
-            rejected.append(Rejection(profile.group, unfit, True))
-        elif not state.available:
-            rejected.append(Rejection(profile.group, ("every deployment's breaker is open",), False))
+    low = high = None
+    for row in table:
+        if (
+            needs & row.lacks
+            or (row.window is not None and wanted > row.window)
+            or (max_tokens and row.max_output is not None and max_tokens > row.max_output)
+        ):
+            rejected.append(Rejection(row.group, unfit_reasons(analysis, row.profile), True))
+            continue
+        if health is not None and not health.get(row.group, NEUTRAL).available:
+            rejected.append(Rejection(row.group, _BREAKERS_OPEN, False))
+            continue
+        cost = tokens * row.input_cost + answer * row.output_cost if row.priced else None
+        passing.append((row, cost))
+        if cost is not None:
+            if low is None or cost < low:
+                low = cost
+            if high is None or cost > high:
+                high = cost
+    weight = (tradeoff if 0.0 <= tradeoff <= 10.0 else min(10.0, max(0.0, tradeoff))) / 10.0
+    keep = 1 - weight
+    complexity = analysis.complexity
+    quality_needed = NEED_FLOOR + NEED_SPAN * complexity
+    low, high = low or 0.0, high or 0.0
+    one_price = high <= low or high <= 0  # every known cost is the same: all are the cheapest
+    span = math.log(high / low) if not one_price and low > 0 else 0.0
+    blended = []
+    for row, cost in passing:
+        # quality_fit: 1 when the quality meets the need with room to spare, falling fast with a
+        # shortfall (or with complexity above the group's ceiling); spare quality earns a little
+        quality, ceiling = row.quality, row.max_complexity
+        shortfall = (quality_needed - quality if quality_needed > quality else 0.0) + (
+            complexity - ceiling if complexity > ceiling else 0.0
+        )
+        fit = 1.0 - SHORTFALL_COST * shortfall
+        fit = (fit if fit > 0.0 else 0.0) * 0.8 + 0.2 * quality
+        # cheapness: 1 for the cheapest known cost down to DEAREST for the dearest, on a log scale
+        if cost is None:
+            cheap = UNKNOWN_COST
+        elif one_price:
+            cheap = CHEAPEST
+        elif low <= 0:  # a free candidate: compare the others linearly
+            cheap = CHEAPEST - (CHEAPEST - DEAREST) * cost / high
         else:
-            passing.append((profile, state, estimated_cost(analysis, profile)))
-    known = [cost for _, _, cost in passing if cost is not None]
-    low, high = (min(known), max(known)) if known else (0.0, 0.0)
-    fastest = min((h.latency for _, h, _ in passing if h.latency is not None), default=None)
-    weight = min(10.0, max(0.0, tradeoff)) / 10.0
-    candidates = []
-    for profile, state, cost in passing:
-        match, quality = task_quality(profile, analysis.task)
-        fit = quality_fit(quality, analysis.complexity, profile.max_complexity)
-        perf = performance(state, fastest)
-        score = ((1 - weight) * fit + weight * cheapness(cost, low, high)) * perf
-        reasons = _reasons(analysis, profile, match, quality, cost, state) if explain else ()
-        candidates.append(Candidate(profile.group, score, match, quality, cost, perf, reasons))
-    if len(candidates) > 1:
-        candidates.sort(key=_order)
-    return Ranking(tuple(candidates), tuple(rejected))
+            cheap = CHEAPEST - (CHEAPEST - DEAREST) * math.log(cost / low) / span
+        blend = keep * fit + weight * cheap
+        blended.append((row, cost, blend, _entry(row, blend, cost, 1.0, ())))
+    unfit = tuple(rejected)
+    return Prepared(tuple(blended), unfit, _ranking([entry for *_, entry in blended], unfit))
+
+
+def finish(
+    analysis: Analysis, prepared: Prepared, health: Mapping[str, Health], *, explain: bool = False
+) -> Ranking:
+    """Apply recent performance to a prepared ranking and sort it, best first. Every group in
+    `prepared.passing` must be up (`prepare` saw the same health, or a kept one assumed all up)."""
+    fastest = None
+    for row, _, _, _ in prepared.passing:
+        latency = health.get(row.group, NEUTRAL).latency
+        if latency is not None and (fastest is None or latency < fastest):
+            fastest = latency
+    scored = []
+    at_full = True
+    for row, cost, blend, at_best in prepared.passing:
+        state = health.get(row.group, NEUTRAL)
+        perf = 1.0 if state is NEUTRAL else performance(state, fastest)
+        if perf == 1.0 and not explain:
+            scored.append(at_best)
+            continue
+        at_full = False
+        reasons = _reasons(analysis, row.profile, row.match, row.quality, cost, state) if explain else ()
+        scored.append(_entry(row, blend * perf, cost, perf, reasons))
+    return prepared.best if at_full else _ranking(scored, prepared.rejected)
+
+
+def _ranking(scored: list[tuple], rejected: tuple[Rejection, ...]) -> Ranking:
+    if len(scored) > 1:
+        scored.sort()
+    return Ranking(tuple([entry[4] for entry in scored]), rejected)
+
+
+def _entry(row: Row, score: float, cost: float | None, perf: float, reasons: tuple[str, ...]) -> tuple:
+    """A candidate with its sort key, best first: ties go to higher quality, lower cost, then the
+    name (unique: a comparison of two entries never goes past it)."""
+    candidate = Candidate(row.group, score, row.match, row.quality, cost, perf, reasons)
+    return (-score, -row.quality, math.inf if cost is None else cost, row.group, candidate)
 
 
 def unfit_reasons(analysis: Analysis, profile: Profile) -> tuple[str, ...]:
-    """Why `profile` cannot serve the request at all; () when it can (as far as we know)."""
+    """Why `profile` cannot serve the request at all; () when it can (as far as we know). `prepare`
+    tests the same conditions on its rows, and asks this for the words only when one fails."""
     need = analysis.requires
     reasons = []
     window = profile.context_window
@@ -156,50 +313,26 @@ def unfit_reasons(analysis: Analysis, profile: Profile) -> tuple[str, ...]:
 
 def task_quality(profile: Profile, task: str) -> tuple[float, float]:
     """(capability match, quality for the task): a configured prior wins, then the group's tier."""
-    if profile.tasks is None:
+    tasks = profile.tasks
+    if tasks is None:
         return 0.5, profile.quality * GENERALIST
-    if task in profile.tasks:
-        prior = profile.tasks[task]
+    if task in tasks:
+        prior = tasks[task]
         return 1.0, profile.quality if prior is None else prior
     return 0.0, profile.quality * UNLISTED
 
 
-def quality_fit(quality: float, complexity: float, max_complexity: float = 1.0) -> float:
-    """1 when the quality meets the need with room to spare, falling fast with a shortfall."""
-    need = NEED_FLOOR + NEED_SPAN * complexity
-    shortfall = max(0.0, need - quality) + max(0.0, complexity - max_complexity)
-    return max(0.0, 1.0 - SHORTFALL_COST * shortfall) * 0.8 + 0.2 * quality
-
-
-def estimated_cost(analysis: Analysis, profile: Profile) -> float | None:
-    """USD for this request: prompt tokens, plus the task's typical answer (capped by max_tokens)."""
-    if profile.input_cost is None and profile.output_cost is None:
-        return None
+def typical_answer(analysis: Analysis) -> int:
+    """The answer's expected length in tokens: the task's typical one, capped by max_tokens."""
     answer = TYPICAL_OUTPUT.get(analysis.task, 300)
-    if analysis.requires.max_tokens:
-        answer = min(answer, analysis.requires.max_tokens)
-    return analysis.prompt_tokens * (profile.input_cost or 0.0) + answer * (profile.output_cost or 0.0)
-
-
-def cheapness(cost: float | None, low: float, high: float) -> float:
-    """1 for the cheapest known cost, down to DEAREST for the dearest (log scale); UNKNOWN_COST if None."""
-    if cost is None:
-        return UNKNOWN_COST
-    if high <= low or high <= 0:
-        return CHEAPEST
-    if low <= 0:  # a free candidate: compare the others linearly
-        return CHEAPEST - (CHEAPEST - DEAREST) * cost / high
-    return CHEAPEST - (CHEAPEST - DEAREST) * math.log(cost / low) / math.log(high / low)
-
-
-def _order(c: Candidate) -> tuple[float, float, float, str]:
-    return (-c.score, -c.quality, c.cost_usd if c.cost_usd is not None else math.inf, c.group)
+    limit = analysis.requires.max_tokens
+    return min(answer, limit) if limit else answer
 
 
 def performance(state: Health, fastest: float | None) -> float:
     """In (0, 1]: recent errors and slowness against the fastest candidate, faded by age."""
-    errors = min(1.0, max(0.0, state.error_rate))
-    value = (1.0 - errors) ** 2
+    errors = state.error_rate
+    value = 1.0 if errors <= 0.0 else (1.0 - min(1.0, errors)) ** 2
     if state.latency is not None and fastest is not None:
         speed = math.sqrt((fastest + LATENCY_SLACK) / (state.latency + LATENCY_SLACK))
         value *= 1.0 - (1.0 - speed) * state.freshness

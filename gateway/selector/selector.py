@@ -11,6 +11,7 @@ profiles and keeps the history, the sessions and the counts.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
@@ -20,8 +21,10 @@ from gateway.config.model import Snapshot
 from gateway.selector.analysis import Analysis, analyse, exact_tokens
 from gateway.selector.capabilities import RoutingConfig, parse
 from gateway.selector.history import History
-from gateway.selector.scoring import Ranking, rank
+from gateway.selector.memo import Memo, Plan, Plans
+from gateway.selector.scoring import Ranking, finish, prepare, rows
 from gateway.selector.sticky import Sessions
+from gateway.selector.taxonomy import TASKS
 from gateway.selector.tokens import COUNTER, TokenCounter
 
 HEADER_CANDIDATES = 3
@@ -39,31 +42,36 @@ class Unservable(Exception):
         self.ranking = ranking
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
+    """The chosen group and why (a value, like the scoring's: see there why it is not frozen)."""
+
     analysis: Analysis
     ranking: Ranking
     chosen: str
     sticky: bool = False
-
-    @property
-    def next_best(self) -> tuple[str, ...]:
-        return tuple(c.group for c in self.ranking.ranked if c.group != self.chosen)
+    reason: str | None = None  # the header, when already known (a repeated body's, see `memo`)
 
     def header(self) -> str:
         """`x-grid-route-reason`: short, ASCII (group names are restricted to header-safe characters)."""
-        top = ",".join(f"{c.group}:{c.score:.2f}" for c in self.ranking.ranked[:HEADER_CANDIDATES])
-        parts = [
-            f"task={self.analysis.task}",
-            f"complexity={self.analysis.complexity:.2f}",
-            f"chosen={self.chosen}",
-        ]
-        if self.sticky:
-            parts.append("sticky=1")
-        parts.append(f"candidates={top}")
-        if self.ranking.rejected:
-            parts.append("filtered=" + ",".join(r.group for r in self.ranking.rejected[:HEADER_CANDIDATES]))
-        return "; ".join(parts)
+        if self.reason is not None:
+            return self.reason
+        return route_reason(self.analysis, self.ranking, self.chosen, self.sticky)
+
+
+def route_reason(analysis: Analysis, ranking: Ranking, chosen: str, sticky: bool) -> str:
+    """The `x-grid-route-reason` of a decision (see `Decision.header`)."""
+    top = ""
+    for c in ranking.ranked[:HEADER_CANDIDATES]:
+        top += f",{c.group}:{c.score:.2f}"
+    kept = "; sticky=1" if sticky else ""
+    reason = (
+        f"task={analysis.task}; complexity={analysis.complexity:.2f}; chosen={chosen}{kept}; "
+        f"candidates={top[1:]}"
+    )
+    if ranking.rejected:
+        reason += "; filtered=" + ",".join([r.group for r in ranking.rejected[:HEADER_CANDIDATES]])
+    return reason
 
 
 class Selector:
@@ -78,6 +86,8 @@ class Selector:
         self.history = History(clock=clock)
         self.sessions = Sessions(0, 1, clock=clock)
         self.decisions: dict[str, dict[str, int]] = {}
+        self.memo = Memo()
+        self.plans = Plans()
         self.reload(snapshot)
 
     def reload(self, snapshot: Snapshot) -> None:
@@ -87,6 +97,12 @@ class Selector:
         self.history.half_life = config.history_half_life
         self.sessions.configure(config.session_ttl, config.session_max)
         self._profiles = tuple(config.profiles[g] for g in config.candidates)
+        self._rows = {task: rows(self._profiles, task) for task in TASKS}  # what `rank` reads, per task
+        windows = [p.context_window for p in self._profiles if p.context_window is not None]
+        # below this many tokens (prompt + max_tokens) no window is near: most requests skip the check
+        self._near_from = (1 - NEAR_WINDOW) * min(windows) - 1 if windows else math.inf
+        self.memo.clear()  # what they know was worked out with the old profiles
+        self.plans.clear()
 
     @property
     def enabled(self) -> bool:
@@ -107,6 +123,8 @@ class Selector:
 
     def _near_a_window(self, analysis: Analysis) -> bool:
         wanted = analysis.prompt_tokens + (analysis.requires.max_tokens or 0)
+        if wanted < self._near_from:
+            return False
         return any(
             p.context_window is not None and abs(wanted - p.context_window) <= NEAR_WINDOW * p.context_window
             for p in self._profiles
@@ -115,9 +133,35 @@ class Selector:
     def rank(
         self, analysis: Analysis, allowed: GroupTest, available: GroupTest, *, explain: bool = False
     ) -> Ranking:
-        profiles = [p for p in self._profiles if allowed(p.group)]
-        health = {p.group: self.history.health(p.group, analysis.task, available(p.group)) for p in profiles}
-        return rank(analysis, profiles, health, self.config.tradeoff, explain=explain)
+        """The candidates the key may use, ranked for `analysis`."""
+        return self._rank(analysis, allowed, available, explain)[0]
+
+    def _rank(
+        self, analysis: Analysis, allowed: GroupTest, available: GroupTest, explain: bool = False
+    ) -> tuple[Ranking, Plan | None]:
+        """The ranking, and the plan it was finished from when every candidate is allowed and up
+        (the common case: then the preparation is looked up, see `memo.Plans`)."""
+        table = []
+        health = {}
+        history, task = self.history, analysis.task
+        complete = not explain  # every candidate allowed and up: a kept preparation serves
+        for row in self._rows[task]:
+            group = row.group
+            if allowed(group):
+                table.append(row)
+                state = health[group] = history.health(group, task, available(group))
+                if not state.available:
+                    complete = False
+            else:
+                complete = False
+        if not complete:
+            prepared = prepare(analysis, table, self.config.tradeoff, health)
+            return finish(analysis, prepared, health, explain=explain), None
+        key = Plans.key(analysis)
+        plan = self.plans.get(key)
+        if plan is None:
+            plan = self.plans.put(key, prepare(analysis, table, self.config.tradeoff))
+        return finish(analysis, plan.prepared, health), plan
 
     def decide(
         self,
@@ -126,10 +170,19 @@ class Selector:
         allowed: GroupTest,
         available: GroupTest,
         session: Hashable | None = None,
+        key: Hashable | None = None,
     ) -> Decision:
-        """Choose a group for a request. Raises `Unservable` when every candidate is filtered out."""
-        analysis = self.analyse(body)
-        ranking = self.rank(analysis, allowed, available)
+        """Choose a group for a request. Raises `Unservable` when every candidate is filtered out.
+
+        `key` stands for the body's content (the edge passes its raw bytes): a body seen before is
+        not read again (see `memo`).
+        """
+        analysis = self.memo.get(key)
+        if analysis is None:
+            analysis = self.analyse(body)
+            if not self._counter.loading:  # estimates are the heuristic's only until it has loaded
+                self.memo.put(key, analysis)
+        ranking, plan = self._rank(analysis, allowed, available)
         if not ranking.ranked:
             raise Unservable(ranking)
         chosen, sticky = ranking.ranked[0].group, False
@@ -146,7 +199,13 @@ class Selector:
             self.sessions.put(session, chosen)
         by_group = self.decisions.setdefault(analysis.task, {})
         by_group[chosen] = by_group.get(chosen, 0) + 1
-        return Decision(analysis, ranking, chosen, sticky)
+        reason = None
+        if plan is not None and ranking is plan.prepared.best:
+            # the plan's best-case ranking again: so is its reason, but for the choice
+            reason = plan.reasons.get((chosen, sticky))
+            if reason is None:
+                reason = plan.reasons[(chosen, sticky)] = route_reason(analysis, ranking, chosen, sticky)
+        return Decision(analysis, ranking, chosen, sticky, reason)
 
     def recommend(
         self, body: Mapping[str, Any], *, allowed: GroupTest, available: GroupTest, limit: int

@@ -182,7 +182,9 @@ def math_density(text: str) -> float:
     """0..1: mathematical notation in `text`: operators between numbers and variables (`3x + 7 = 22`,
     `x^2`, `1/(1+x)`), LaTeX commands and math symbols."""
     text = text[:800]
-    hits = len(_MATH_SYMBOL.findall(text))
+    # every symbol has a non-ASCII character, a backslash, a bracket or " dx": most prose has none
+    maybe = not text.isascii() or "\\" in text or "(" in text or " dx" in text
+    hits = len(_MATH_SYMBOL.findall(text)) if maybe else 0
     if hits < 3:
         for match in _OPERATOR.finditer(text):
             if _is_math_operator(text, match.start()):

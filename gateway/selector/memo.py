@@ -1,0 +1,103 @@
+"""What the selector remembers between requests, so that it does not work the same thing out twice.
+
+- `Memo`: a body's analysis, by the body's raw bytes. Retries, health probes and templated prompts
+  send the very same body again; its analysis is a pure function of the body (and of the config,
+  which decides when a token estimate is recounted exactly), so a repeat costs a dictionary lookup
+  instead of reading the messages again. (The classifier also remembers short texts on its own,
+  `classifier.MEMO_CHARS`: that serves requests which share a prompt but not a body.)
+- `Plans`: the prepared ranking (`scoring.Prepared`: hard filters, prices, quality fit, cheapness)
+  for an analysis outcome (task, complexity, tokens, requirements), made with every candidate allowed
+  and up. It is a pure function of that outcome and the config, and outcomes repeat far more than
+  bodies do: short chats of one task and length share one. With it, the `x-grid-route-reason` of
+  decisions taken on its best-case ranking (nothing taken off for recent performance), by chosen
+  group and stickiness: nothing else in the reason can differ then.
+
+Recent performance and breakers, which change with every request, are applied afresh each time.
+Both are bounded (the oldest dropped first) and emptied on a config reload. Per process, like the
+rest of the selector's state.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+
+from gateway.selector.analysis import Analysis
+from gateway.selector.scoring import Prepared
+
+MEMO_BYTES = 4096  # larger bodies are seldom repeated, and would cost memory to keep
+MEMO_ENTRIES = 1024
+PLAN_ENTRIES = 4096
+
+
+class Memo:
+    def __init__(self, entries: int = MEMO_ENTRIES, max_bytes: int = MEMO_BYTES) -> None:
+        self.entries = entries
+        self.max_bytes = max_bytes
+        self._known: OrderedDict[Hashable, Analysis] = OrderedDict()  # oldest first: O(1) to drop
+
+    def get(self, key: Hashable | None) -> Analysis | None:
+        return self._known.get(key) if self._usable(key) else None
+
+    def put(self, key: Hashable | None, analysis: Analysis) -> None:
+        """Remember `analysis` for `key`, unless there is no key or the body is too large to keep."""
+        if self._usable(key):
+            if len(self._known) >= self.entries:
+                self._known.popitem(last=False)  # the oldest
+            self._known[key] = analysis
+
+    def _usable(self, key: Hashable | None) -> bool:
+        """A key to look up: not a large body's bytes (hashing them would cost more than it saves)."""
+        return key is not None and not (isinstance(key, (bytes, str)) and len(key) > self.max_bytes)
+
+    def clear(self) -> None:
+        self._known.clear()
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
+class Plan:
+    """A prepared ranking, and the reasons of decisions taken on its best case, by (chosen, sticky)."""
+
+    __slots__ = ("prepared", "reasons")
+
+    def __init__(self, prepared: Prepared) -> None:
+        self.prepared = prepared
+        self.reasons: dict[tuple[str, bool], str] = {}
+
+
+class Plans:
+    def __init__(self, entries: int = PLAN_ENTRIES) -> None:
+        self.entries = entries
+        self._plans: OrderedDict[tuple, Plan] = OrderedDict()
+
+    @staticmethod
+    def key(analysis: Analysis) -> tuple:
+        """Everything of an analysis that `scoring.prepare` reads."""
+        need = analysis.requires
+        return (
+            analysis.task,
+            analysis.complexity,
+            analysis.prompt_tokens,
+            need.max_tokens,
+            need.tools,
+            need.vision,
+            need.json,
+            need.json_schema,
+        )
+
+    def get(self, key: tuple) -> Plan | None:
+        return self._plans.get(key)
+
+    def put(self, key: tuple, prepared: Prepared) -> Plan:
+        if len(self._plans) >= self.entries:
+            self._plans.popitem(last=False)  # the oldest
+        plan = self._plans[key] = Plan(prepared)
+        return plan
+
+    def clear(self) -> None:
+        self._plans.clear()
+
+    def __len__(self) -> int:
+        return len(self._plans)
