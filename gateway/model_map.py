@@ -27,15 +27,21 @@ MAP_FILE = "model_prices_and_context_window_backup.json"
 _SPEC_ENTRY = "sample_spec"  # the file's documentation entry, not a model
 
 
-def map_path() -> Path | None:
-    """Where the installed LiteLLM keeps its bundled map, or None when LiteLLM is not installed."""
+def litellm_dir() -> Path | None:
+    """The installed LiteLLM package's folder, found without importing it; None when not installed."""
     try:
         spec = importlib.util.find_spec("litellm")
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.origin:
         return None
-    return Path(spec.origin).parent / MAP_FILE
+    return Path(spec.origin).parent
+
+
+def map_path() -> Path | None:
+    """Where the installed LiteLLM keeps its bundled map, or None when LiteLLM is not installed."""
+    package = litellm_dir()
+    return package / MAP_FILE if package is not None else None
 
 
 @lru_cache(maxsize=1)

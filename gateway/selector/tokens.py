@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import logging
 import threading
 from pathlib import Path
 from typing import Any
+
+from gateway.model_map import litellm_dir
 
 log = logging.getLogger("grid.selector")
 
@@ -71,13 +72,8 @@ ENCODINGS = (
 
 def tokenizer_dir() -> Path | None:
     """Where the installed LiteLLM keeps its tokenizer files, or None without LiteLLM."""
-    try:
-        spec = importlib.util.find_spec("litellm")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin:
-        return None
-    return Path(spec.origin).parent.joinpath(*TOKENIZER_DIR)
+    package = litellm_dir()
+    return package.joinpath(*TOKENIZER_DIR) if package is not None else None
 
 
 def load_encoding(directory: Path | None = None) -> Any | None:
