@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import itertools
 import logging
 import os
 import statistics
@@ -137,49 +136,48 @@ def edge(rounds: int) -> int:
         validate(snapshot, problems)
         return GatewayState.create(snapshot)
 
-    def timed(state: GatewayState, model: str, new_each_time: bool) -> list[float]:
+    def one(state: GatewayState, template: bytes, number: int) -> float:
+        """Seconds of one request's routing and access-log record."""
+        raw = template.replace(payloads.VARY_MARK.encode(), str(number).encode())
+        body = orjson.loads(raw)
+        scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "query_string": b""}
+        scope.update(headers=[(b"content-type", b"application/json")], state={})
         key = match_key(state.snapshot.general.keys, MASTER_KEY)
-        template = payloads.chat_request(model, False)
-        mark = payloads.VARY_MARK.encode()
-        times = []
-        for _ in range(rounds):
-            raw = template.replace(mark, str(next(numbers) if new_each_time else 1).encode())
-            body = orjson.loads(raw)
-            scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "query_string": b""}
-            scope.update(headers=[(b"content-type", b"application/json")], state={})
-            scope.update({"grid.key": key, "grid.raw_body": raw, "grid.request_id": "r"})
-            start = time.perf_counter()
-            resolution = choose(Request(scope), state, body)
-            routed = time.perf_counter()
-            dep = state.snapshot.groups[resolution.group].deployments[0]
-            scope["grid.resolution"] = resolution
-            scope["grid.trace"] = Trace(
-                attempts=1, group=resolution.group, deployment=dep, upstream_seconds=1e-3
-            )
-            scope["grid.usage"] = {"prompt_tokens": 24, "completion_tokens": 7}
-            logged = time.perf_counter()
-            record(scope, 200, 2e-3)
-            times.append(routed - start + time.perf_counter() - logged)
-        return times
+        scope.update({"grid.key": key, "grid.raw_body": raw, "grid.request_id": "r"})
+        start = time.perf_counter()
+        resolution = choose(Request(scope), state, body)
+        routed = time.perf_counter()
+        dep = state.snapshot.groups[resolution.group].deployments[0]
+        scope["grid.resolution"] = resolution
+        scope["grid.trace"] = Trace(attempts=1, group=resolution.group, deployment=dep, upstream_seconds=1e-3)
+        scope["grid.usage"] = {"prompt_tokens": 24, "completion_tokens": 7}
+        logged = time.perf_counter()
+        record(scope, 200, 2e-3)
+        return routed - start + time.perf_counter() - logged
 
-    numbers = itertools.count(1)  # each body's running number, as wrk_post.lua sets it
     fixed, auto = state_of(scenarios.group_config(1)), state_of(scenarios.auto_config)
     COUNTER.warm_up(wait=True)  # as a serving gateway has by then (the auto scenario's RSS includes it)
+    # label, state, body (the group every scenario but `auto` asks for, or auto), a new body each time
     rows = [
-        ("fixed model (`gateway`)", fixed, "bench", True),  # the group every scenario but `auto` asks
-        ('model="auto" (`auto`: every body new)', auto, "auto", True),
-        ('model="auto", one body repeated', auto, "auto", False),
+        ("fixed model (`gateway`)", fixed, payloads.chat_request("bench", False), True),
+        ('model="auto" (`auto`: every body new)', auto, payloads.chat_request("auto", False), True),
+        ('model="auto", one body repeated', auto, payloads.chat_request("auto", False), False),
     ]
+    times: list[list[float]] = [[] for _ in rows]
+    gc.collect()
+    for n in range(2 * rounds):  # the kinds take turns, so the machine's ups and downs hit all alike
+        for i, (_, state, template, new) in enumerate(rows):
+            elapsed = one(state, template, n + 1 if new else 0)
+            if n >= rounds:  # the first half warms up
+                times[i].append(elapsed)
     print(f"routing + access log per request, in-process: median of {rounds} (after as many to warm up)\n")
     print(f"{'':44} {'p50 us':>8} {'p99 us':>8} {'+p50 us':>8}")
-    base = None
-    for label, state, model, new in rows:
-        timed(state, model, new)
-        gc.collect()
-        times = timed(state, model, new)
-        p50 = percentile(times, 0.5) * 1e6
-        base = p50 if base is None else base
-        print(f"{label:44} {p50:>8.1f} {percentile(times, 0.99) * 1e6:>8.1f} {p50 - base:>8.1f}")
+    base = percentile(times[0], 0.5)
+    for (label, *_), samples in zip(rows, times, strict=True):
+        p50 = percentile(samples, 0.5)
+        print(
+            f"{label:44} {p50 * 1e6:>8.1f} {percentile(samples, 0.99) * 1e6:>8.1f} {(p50 - base) * 1e6:>8.1f}"
+        )
     return 0
 
 

@@ -27,7 +27,7 @@ from gateway.selector.scoring import Prepared
 
 MEMO_BYTES = 4096  # larger bodies are seldom repeated, and would cost memory to keep
 MEMO_ENTRIES = 1024
-PLAN_ENTRIES = 4096
+PLAN_ENTRIES = 2048
 
 
 class Memo:
