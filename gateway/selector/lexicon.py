@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from gateway.selector import taxonomy
+from gateway.selector import complexity_cues, taxonomy
 from gateway.selector.taxonomy import TASKS
 
 LEAD_WORDS = 10  # the first words of a turn carry the request ("Translate ...", "Summarize ...")
@@ -93,7 +93,7 @@ class _Lexicon:
             for weight, cues in levels.items():
                 for cue in cues.split(","):
                     self._add(cue.strip(), INDEX[task], weight, exact, stems, phrases)
-        for index, cues in ((HARD, taxonomy.HARD_CUES), (EASY, taxonomy.EASY_CUES)):
+        for index, cues in ((HARD, complexity_cues.HARD_CUES), (EASY, complexity_cues.EASY_CUES)):
             for cue in cues.split(","):
                 self._add(cue.strip(), index, 1.0, exact, stems, phrases)
         for lang in taxonomy.LANGUAGES:
