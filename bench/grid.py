@@ -38,12 +38,19 @@ def write_config(workdir: Path, name: str, config: dict[str, Any]) -> Path:
 
 
 def start(
-    config_path: Path, workdir: Path, workers: int, cpus: set[int] | None, wrapper: Sequence[str] = ()
+    config_path: Path,
+    workdir: Path,
+    workers: int,
+    cpus: set[int] | None,
+    wrapper: Sequence[str] = (),
+    prefix: Sequence[str] = (),
 ) -> tuple[Proc, int]:
     """Start the gateway on a free port and wait until it reports ready. `wrapper` runs it through
-    another module (`-m bench.profiled OUT --`, which profiles it) instead of `-m gateway`."""
+    another module (`-m bench.profiled OUT --`, which profiles it) instead of `-m gateway`; `prefix`
+    runs the interpreter itself under another program (valgrind, for `bench/icount.py`)."""
     port = free_port()
     argv = [
+        *prefix,
         sys.executable,
         *(wrapper or ["-m", "gateway"]),
         "serve",
@@ -62,7 +69,7 @@ def start(
     log = workdir / f"gateway-{config_path.stem}.log"
     proc = Proc("gateway", argv, log, cpus=cpus, env=env).start()
     try:
-        _wait_ready(proc, port, timeout=60.0)
+        _wait_ready(proc, port, timeout=300.0 if prefix else 60.0)
     except BaseException:
         proc.stop()
         raise

@@ -122,6 +122,24 @@ def test_open_deployments_receive_no_picks():
     assert set(serve(b, "g", 30)) == {"b"}
 
 
+def test_any_open_counts_open_breakers_until_they_close():
+    b, clock = balancer(deployment("g", "a"), deployment("g", "b"), allowed_fails=1, cooldown_time=5)
+    assert not b.any_open
+    fail_n(b, "a", 1, status=500)
+    assert b.any_open
+    clock.now += 5
+    assert b.state("a") is BreakerState.HALF_OPEN and not b.any_open  # read after its cooldown
+    probe = b.pick("g", exclude=("b",))
+    b.started(probe)
+    b.failed(probe, status=500)
+    assert b.any_open
+    clock.now += 5
+    probe = b.pick("g", exclude=("b",))
+    b.started(probe)
+    b.succeeded(probe, 0.1)
+    assert not b.any_open
+
+
 def test_nothing_to_pick_when_all_are_open():
     b, _ = balancer(deployment("g", "a"), allowed_fails=1)
     fail_n(b, "a", 1)  # connect error / timeout

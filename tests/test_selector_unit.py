@@ -16,7 +16,7 @@ import yaml
 from gateway.config.loader import build_from_dict
 from gateway.config.problems import Problems
 from gateway.config.validate import validate
-from gateway.selector import Selector, Unservable
+from gateway.selector import Selector, Unservable, signals
 from gateway.selector.analysis import analyse
 from gateway.selector.capabilities import Profile, parse
 from gateway.selector.history import History
@@ -270,6 +270,44 @@ def test_history_keeps_moving_averages_per_group_and_task_and_fades_with_age():
     assert stats["requests"] == 4 and stats["errors"] == 3 and stats["tasks"]["math"]["requests"] == 3
 
 
+def test_the_board_changes_only_with_news_or_as_history_fades():
+    clock = Clock()
+    history = History(half_life=64, clock=clock)  # a fade step of 1 s
+    for _ in range(4):
+        history.record("a", "math", latency=1.0, error=False)
+    epoch, board = history.board("math")
+    assert board["a"].latency == 1.0 and history.board("math") == (epoch, board)
+    history.record("a", "math", latency=1.05, error=False)  # the average moves 1.5%: no news
+    assert history.board("math")[0] == epoch
+    history.record("a", "math", latency=2.0, error=False)  # it moves ~30%: news
+    epoch, board = history.board("math")
+    assert board["a"].latency == pytest.approx(1.0 + 0.3 * 0.05 + 0.3 * (2.0 - 1.015))
+    history.record("a", "math", latency=None, error=True)  # an error is news too
+    assert history.board("math")[0] > epoch and history.board("math")[1]["a"].error_rate > 0.2
+    epoch, board = history.board("math")
+    clock.now += 0.5
+    assert history.board("math")[0] == epoch  # within a fade step: the same board
+    clock.now += 0.6
+    later = history.board("math")
+    assert later[0] > epoch and later[1]["a"].freshness < board["a"].freshness
+
+
+def test_a_kept_ranking_follows_the_history_and_the_breakers():
+    snapshot, _ = snapshot_with(ROUTING)
+    selector = Selector(snapshot)
+    body = chat("Prove that the square root of 2 is irrational, step by step.")
+    first = selector.decide(body)
+    assert selector.decide(body).ranking is first.ranking  # kept: nothing new
+    for _ in range(5):  # the chosen group starts failing
+        selector.feedback(
+            served=first.chosen, first=first.chosen, task=first.analysis.task, status=502, latency=None
+        )
+    moved = selector.decide(body)
+    assert moved.chosen != first.chosen and moved.header() != first.header()
+    down = selector.decide(body, available=lambda g: g != moved.chosen)
+    assert down.chosen not in (moved.chosen,) and [r.group for r in down.ranking.rejected] == [moved.chosen]
+
+
 def test_sessions_expire_after_their_ttl_and_stay_bounded():
     clock = Clock()
     sessions = Sessions(ttl=10, max_entries=2, clock=clock)
@@ -321,25 +359,21 @@ ROUTING = {
 }
 
 
-def always(group: str) -> bool:
-    return True
-
-
 def test_a_session_keeps_its_group_until_the_group_cannot_serve_it():
     snapshot, problems = snapshot_with(ROUTING)
     assert not problems.errors
     selector = Selector(snapshot)
-    first = selector.decide(chat("hi"), allowed=always, available=always, session="s")
+    first = selector.decide(chat("hi"), allowed=None, available=None, session="s")
     assert first.chosen == "cheap" and not first.sticky
     proof = chat("Prove rigorously, step by step, that there are infinitely many primes. Justify each step.")
-    assert selector.decide(proof, allowed=always, available=always).chosen == "strong"
-    kept = selector.decide(proof, allowed=always, available=always, session="s")
+    assert selector.decide(proof, allowed=None, available=None).chosen == "strong"
+    kept = selector.decide(proof, allowed=None, available=None, session="s")
     assert kept.chosen == "cheap" and kept.sticky and "sticky=1" in kept.header()
     tools = chat("weather?", tools=[{"type": "function", "function": {"name": "w"}}])
-    moved = selector.decide(tools, allowed=always, available=always, session="s")
+    moved = selector.decide(tools, allowed=None, available=None, session="s")
     assert moved.chosen == "strong" and not moved.sticky  # cheap cannot call tools
-    assert selector.decide(chat("hi"), allowed=always, available=always, session="s").chosen == "strong"
-    down = selector.decide(chat("hi"), allowed=always, available=lambda g: g != "strong", session="s")
+    assert selector.decide(chat("hi"), allowed=None, available=None, session="s").chosen == "strong"
+    down = selector.decide(chat("hi"), allowed=None, available=lambda g: g != "strong", session="s")
     assert down.chosen == "cheap"  # unhealthy: every breaker of strong is open
     assert selector.sessions.stats()["hits"] == 2 and selector.sessions.stats()["reassigned"] == 2
 
@@ -347,7 +381,7 @@ def test_a_session_keeps_its_group_until_the_group_cannot_serve_it():
 def test_decisions_are_counted_and_the_header_is_short_ascii():
     snapshot, _ = snapshot_with(ROUTING)
     selector = Selector(snapshot)
-    decision = selector.decide(chat("Translate 'good night' into German"), allowed=always, available=always)
+    decision = selector.decide(chat("Translate 'good night' into German"), allowed=None, available=None)
     header = decision.header()
     assert header.isascii() and len(header) < 200
     assert header.startswith("task=translation; complexity=") and "chosen=cheap" in header
@@ -360,14 +394,14 @@ def test_every_candidate_filtered_raises_unservable_with_the_reasons():
     selector = Selector(snapshot)
     tools = chat("weather?", tools=[{"type": "function", "function": {"name": "w"}}])
     with pytest.raises(Unservable) as info:
-        selector.decide(tools, allowed=lambda g: g == "cheap", available=always)
+        selector.decide(tools, allowed=lambda g: g == "cheap", available=None)
     assert info.value.ranking.rejected[0].reasons == ("no tool calling",)
 
 
 def test_reload_keeps_history_sessions_and_counts():
     snapshot, _ = snapshot_with(ROUTING)
     selector = Selector(snapshot)
-    selector.decide(chat("hi"), allowed=always, available=always, session="s")
+    selector.decide(chat("hi"), allowed=None, available=None, session="s")
     selector.feedback(served="cheap", first="cheap", task="general_chat", status=200, latency=0.1)
     changed, _ = snapshot_with({**ROUTING, "tradeoff": 0})
     selector.reload(changed)
@@ -388,12 +422,12 @@ def test_a_repeated_body_is_decided_exactly_as_a_new_one_whatever_changed_in_bet
     ]
     # the groups' health changes between repeats: errors, latencies, a breaker, a key's permissions
     changes = [
-        (always, always, None),
-        (always, always, ("cheap", 200, 0.3)),
-        (always, always, ("strong", 200, 0.1)),
-        (always, lambda g: g != "strong", None),
-        (lambda g: g != "cheap", always, ("cheap", 500, None)),
-        (always, always, ("strong", 200, 0.1)),
+        (None, None, None),
+        (None, None, ("cheap", 200, 0.3)),
+        (None, None, ("strong", 200, 0.1)),
+        (None, lambda g: g != "strong", None),
+        (lambda g: g != "cheap", None, ("cheap", 500, None)),
+        (None, None, ("strong", 200, 0.1)),
     ]
     for allowed, available, outcome in changes * 2:
         clock.now += 7
@@ -418,8 +452,8 @@ def test_a_repeated_body_is_decided_exactly_as_a_new_one_whatever_changed_in_bet
 def from_scratch(selector: Selector, body: dict[str, Any], allowed, available) -> Ranking:
     """The ranking `decide` must reach, computed with nothing remembered (the pure `rank`)."""
     analysis = selector.analyse(body)
-    groups = [g for g in selector.candidates if allowed(g)]
-    health = {g: selector.history.health(g, analysis.task, available(g)) for g in groups}
+    groups = [g for g in selector.candidates if allowed is None or allowed(g)]
+    health = {g: selector.history.health(g, analysis.task, available is None or available(g)) for g in groups}
     profiles = [selector.config.profiles[g] for g in groups]
     return rank(analysis, profiles, health, selector.config.tradeoff)
 
@@ -429,8 +463,8 @@ def test_requests_of_one_outcome_share_a_plan_and_are_decided_as_if_alone():
     selector, fresh = Selector(snapshot), Selector(snapshot)
     for n in range(5):
         body = chat(f"Say hello in five words to visitor {100 + n}.")  # new bodies, one outcome
-        got = selector.decide(body, allowed=always, available=always, key=orjson.dumps(body))
-        want = from_scratch(fresh, body, always, always)
+        got = selector.decide(body, allowed=None, available=None, key=orjson.dumps(body))
+        want = from_scratch(fresh, body, None, None)
         assert got.ranking == want and got.header() == route_reason(got.analysis, want, got.chosen, False)
     assert len(selector.memo) == 5 and len(selector.plans) == 1
 
@@ -442,8 +476,8 @@ def test_shared_plans_rank_every_labelled_prompt_as_from_scratch():
         for item in yaml.safe_load(path.read_text(encoding="utf-8")):
             messages = item.get("messages") or [{"role": "user", "content": item["prompt"]}]
             body = {"model": "auto", "messages": messages, "max_tokens": 300}
-            got = selector.decide(body, allowed=always, available=always)
-            assert got.ranking == from_scratch(fresh, body, always, always), item
+            got = selector.decide(body, allowed=None, available=None)
+            assert got.ranking == from_scratch(fresh, body, None, None), item
     assert 1 < len(selector.plans) < selector.stats()["decisions_total"]  # outcomes repeat: shared
 
 
@@ -457,7 +491,7 @@ def test_the_memo_is_bounded_keeps_no_large_body_and_forgets_on_reload():
     assert memo.get(b"x" * 11) is None and memo.get(None) is None
     snapshot, _ = snapshot_with(ROUTING)
     selector = Selector(snapshot)
-    selector.decide(chat("hi"), allowed=always, available=always, key=b"hi")
+    selector.decide(chat("hi"), allowed=None, available=None, key=b"hi")
     assert len(selector.memo) == 1 and len(selector.plans) == 1
     selector.reload(snapshot)
     assert len(selector.memo) == len(selector.plans) == 0  # worked out with the old profiles
@@ -468,7 +502,7 @@ def test_nothing_is_remembered_while_the_tokenizer_loads():
     counter._started = True  # loading: estimates are the heuristic's for now
     snapshot, _ = snapshot_with(ROUTING)
     selector = Selector(snapshot, counter=counter)
-    selector.decide(chat("hi"), allowed=always, available=always, key=b"hi")
+    selector.decide(chat("hi"), allowed=None, available=None, key=b"hi")
     assert len(selector.memo) == 0
 
 
@@ -579,4 +613,11 @@ def test_the_shipped_config_validates_with_auto_routing():
     assert not problems.errors
     selector = Selector(snapshot)
     assert selector.candidates == ("gpt-4o-mini", "claude-haiku-4-5", "gpt-4o")
-    assert selector.decide(chat("hi"), allowed=always, available=always).chosen == "gpt-4o-mini"
+    assert selector.decide(chat("hi"), allowed=None, available=None).chosen == "gpt-4o-mini"
+
+
+def test_every_trace_mark_holds_a_core_and_a_trace_is_found_by_its_mark():
+    for mark in signals.TRACE_MARKS:
+        assert any(core in mark.lower() for core in signals.TRACE_CORES), mark
+        assert signals.has_trace(f"it printed {mark} and stopped")
+    assert not signals.has_trace("The exit was closed, so we found another way out.")

@@ -112,9 +112,11 @@ def _available_test(balancer: Balancer, snapshot: Snapshot) -> Callable[[str], b
 
 def _decide(selector: Selector, state: GatewayState, body, allowed, session, raw: bytes | None) -> Decision:
     """The selector's decision; `raw` (the body as received) lets it recognise a repeated body."""
+    # None: every candidate (the key lists no models) / every one is up (no breaker is open)
+    available = available_test(state) if state.balancer.any_open else None
     try:
         return selector.decide(
-            body, allowed=allowed, available=available_test(state), session=session, key=raw
+            body, allowed=None if allowed is _any else allowed, available=available, session=session, key=raw
         )
     except Unservable as exc:
         rejected = exc.ranking.rejected

@@ -69,6 +69,7 @@ class Balancer:
         self._members: dict[str, _Member] = {}
         self._routable: dict[str, tuple[_Member, ...]] = {}
         self._listed: dict[str, tuple[_Member, ...]] = {}
+        self._open = 0  # breakers in the OPEN state (kept by `_set`): 0 lets a reader skip them all
         self.reload(snapshot)
 
     def reload(self, snapshot: Snapshot) -> None:
@@ -97,6 +98,7 @@ class Balancer:
         self._choose = CHOOSERS.get(strategy)
         self._policy = BreakerPolicy.from_router(snapshot.router)
         self._members = members
+        self._open = sum(m.breaker.state is BreakerState.OPEN for m in members.values())
         self._listed = listed
         # Weight 0 drains a deployment: it is left out of picking altogether.
         self._routable = {name: tuple(m for m in row if m.dep.weight > 0) for name, row in listed.items()}
@@ -234,6 +236,7 @@ class Balancer:
             return
         m.breaker = new
         if new.state is not old.state:
+            self._open += (new.state is BreakerState.OPEN) - (old.state is BreakerState.OPEN)
             log.warning(
                 "breaker for deployment %s is now %s",
                 m.dep.id,
@@ -247,6 +250,11 @@ class Balancer:
                     log.exception("breaker state listener failed")
 
     # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def any_open(self) -> bool:
+        """Whether some breaker is open (or was, and has not been read since its cooldown ended)."""
+        return self._open > 0
 
     def state(self, dep_id: str) -> BreakerState:
         """The breaker state of a deployment now. Raises KeyError for an unknown id."""

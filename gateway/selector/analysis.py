@@ -15,7 +15,7 @@ import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -80,84 +80,109 @@ class Analysis:
     signals: Signals
 
 
-@dataclass(slots=True)
-class _Conversation:
+class _Conversation(NamedTuple):
     """The parts of the messages the analysis reads, gathered in one pass."""
 
-    last_user: str = ""
-    system: str = ""
-    earlier_users: list[str] | None = None
-    prior_code: bool = False
-    texts: list[str] | None = None
-    images: int = 0
-    low_images: int = 0
-    tool_traffic: bool = False
-    turns: int = 0
+    last_user: str
+    system: str
+    earlier_users: list[str]
+    prior_code: bool  # an assistant turn holds a code fence
+    texts: list[str]  # every message's text, for the token count
+    images: int
+    low_images: int  # ... of them at "low" detail
+    tool_traffic: bool  # tool calls or tool results in the conversation
+    turns: int
 
 
+# Every request that is not a repeat is read here: one pass, in locals, few calls (each costs).
 def analyse(body: Mapping[str, Any], counter: TokenCounter = COUNTER) -> Analysis:
     """Task, complexity, token estimate and requirements of a chat (or legacy completion) request."""
-    convo = _read(body)
-    task, signals = classify(convo.last_user, convo.system, convo.earlier_users or (), convo.prior_code)
-    tokens, exact = _tokens(body, convo, counter)
-    requires = _requirements(body, convo)
-    complexity = _complexity(task, signals, tokens, convo.turns, requires)
-    return Analysis(task, complexity, tokens, exact, requires, convo.turns, signals)
+    last_user, system, earlier, prior_code, texts, images, low_images, tool_traffic, turns = _read(body)
+    task, signals = classify(last_user, system, earlier, prior_code)
+    get = body.get
+    tools = get("tools") or get("functions")
+    tools = tools if isinstance(tools, list) and tools else None
+    counted, exact = counter.estimate(texts[0] if len(texts) == 1 else "\n".join(texts))
+    tokens = counted + _overhead(tools, turns, images, low_images)
+    fmt = get("response_format")
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    limit = get("max_completion_tokens")
+    if not _positive_int(limit):
+        limit = get("max_tokens")
+    requires = Requirements(
+        tools is not None or tool_traffic,
+        images > 0,
+        kind == "json_object" or kind == "json_schema",
+        kind == "json_schema",
+        limit if _positive_int(limit) else None,
+    )
+    complexity = _complexity(task, signals, tokens, turns, requires)
+    return Analysis(task, complexity, tokens, exact, requires, turns, signals)
 
 
 def exact_tokens(body: Mapping[str, Any], counter: TokenCounter = COUNTER) -> int:
     """The prompt's token count, exactly: for the rare prompt close to a context window."""
     convo = _read(body)
-    return _overhead(body, convo) + counter.count("\n".join(convo.texts or ()))
+    tools = body.get("tools") or body.get("functions")
+    tools = tools if isinstance(tools, list) and tools else None
+    return _overhead(tools, convo.turns, convo.images, convo.low_images) + counter.count(
+        "\n".join(convo.texts)
+    )
 
 
 def _read(body: Mapping[str, Any]) -> _Conversation:
-    convo = _Conversation(earlier_users=[], texts=[])
     messages = body.get("messages")
     if not isinstance(messages, list):
         prompt = body.get("prompt")
         if isinstance(prompt, list):
             prompt = "\n".join(p for p in prompt if isinstance(p, str))
         if isinstance(prompt, str):
-            convo.last_user = prompt
-            convo.texts.append(prompt)
-            convo.turns = 1
-        return convo
+            return _Conversation(prompt, "", [], False, [prompt], 0, 0, False, 1)
+        return _Conversation("", "", [], False, [], 0, 0, False, 0)
     systems: list[str] = []
     users: list[str] = []
+    texts: list[str] = []
+    images = low_images = turns = 0
+    prior_code = tool_traffic = False
     for message in messages:
         if not isinstance(message, dict):
             continue
-        convo.turns += 1
+        turns += 1
         role = message.get("role")
         content = message.get("content")
-        text = content if type(content) is str else _text_of(content, convo)
+        if type(content) is str:
+            text = content
+        else:
+            text, seen, low = _text_of(content)
+            images += seen
+            low_images += low
         if text:
-            convo.texts.append(text)
-        if role in ("system", "developer"):
-            systems.append(text)
-        elif role == "user":
+            texts.append(text)
+        if role == "user":
             users.append(text)
+        elif role == "system" or role == "developer":
+            systems.append(text)
         elif role == "assistant":
             if message.get("tool_calls") or message.get("function_call"):
-                convo.tool_traffic = True
+                tool_traffic = True
             if "```" in text:
-                convo.prior_code = True
-        elif role in ("tool", "function"):
-            convo.tool_traffic = True
+                prior_code = True
+        elif role == "tool" or role == "function":
+            tool_traffic = True
+    system = (systems[0] if len(systems) == 1 else "\n".join(s for s in systems if s)) if systems else ""
     if users:
-        convo.last_user = users[-1]
-        convo.earlier_users = users[:-1]
-    convo.system = "\n".join(s for s in systems if s)
-    return convo
+        return _Conversation(
+            users[-1], system, users[:-1], prior_code, texts, images, low_images, tool_traffic, turns
+        )
+    return _Conversation("", system, [], prior_code, texts, images, low_images, tool_traffic, turns)
 
 
-def _text_of(content: Any, convo: _Conversation) -> str:
-    if isinstance(content, str):
-        return content
+def _text_of(content: Any) -> tuple[str, int, int]:
+    """The text of a list of content parts, and its images (all, and at "low" detail)."""
     if not isinstance(content, list):
-        return ""
+        return "", 0, 0
     texts = []
+    images = low = 0
     for part in content:
         if not isinstance(part, dict):
             continue
@@ -165,43 +190,22 @@ def _text_of(content: Any, convo: _Conversation) -> str:
         if kind in ("text", "input_text") and isinstance(part.get("text"), str):
             texts.append(part["text"])
         elif kind in ("image_url", "input_image", "image"):
-            convo.images += 1
+            images += 1
             detail = part.get("image_url") if isinstance(part.get("image_url"), dict) else part
             if isinstance(detail, dict) and detail.get("detail") == "low":
-                convo.low_images += 1
-    return " ".join(texts)
+                low += 1
+    return " ".join(texts), images, low
 
 
-def _overhead(body: Mapping[str, Any], convo: _Conversation) -> int:
-    tokens = convo.turns * MESSAGE_OVERHEAD + REPLY_PRIMER
-    tokens += (convo.images - convo.low_images) * IMAGE_TOKENS + convo.low_images * IMAGE_TOKENS_LOW
-    tools = body.get("tools") or body.get("functions")
-    if isinstance(tools, list) and tools:
+def _overhead(tools: list | None, turns: int, images: int, low_images: int) -> int:
+    """The prompt's tokens besides its texts: per message, the reply primer, images, tool schemas."""
+    tokens = turns * MESSAGE_OVERHEAD + REPLY_PRIMER
+    if images:
+        tokens += (images - low_images) * IMAGE_TOKENS + low_images * IMAGE_TOKENS_LOW
+    if tools is not None:
         with contextlib.suppress(TypeError):  # not JSON-serialisable: the upstream will say so
             tokens += int(len(orjson.dumps(tools)) / JSON_CHARS_PER_TOKEN)
     return tokens
-
-
-def _tokens(body: Mapping[str, Any], convo: _Conversation, counter: TokenCounter) -> tuple[int, bool]:
-    text = "\n".join(convo.texts or ())
-    counted, exact = counter.estimate(text)
-    return _overhead(body, convo) + counted, exact
-
-
-def _requirements(body: Mapping[str, Any], convo: _Conversation) -> Requirements:
-    tools = body.get("tools") or body.get("functions")
-    fmt = body.get("response_format")
-    kind = fmt.get("type") if isinstance(fmt, dict) else None
-    limit = body.get("max_completion_tokens")
-    if not _positive_int(limit):
-        limit = body.get("max_tokens")
-    return Requirements(
-        tools=bool(isinstance(tools, list) and tools) or convo.tool_traffic,
-        vision=convo.images > 0,
-        json=kind in ("json_object", "json_schema"),
-        json_schema=kind == "json_schema",
-        max_tokens=limit if _positive_int(limit) else None,
-    )
 
 
 def _positive_int(value: Any) -> bool:
@@ -213,14 +217,17 @@ def _complexity(task: str, signals: Signals, tokens: int, turns: int, requires: 
     (logarithmic: the 10th thousand tokens matter less than the first), words that make it harder or
     lighter, code and notation density, conversation depth, and structured-output demands."""
     value = TASK_BASE.get(task, 0.3)
-    value += LENGTH_WEIGHT * min(1.0, math.log1p(tokens / 40) / _LOG_LONG)
-    value += min(0.3, 0.07 * signals.hard) - min(0.15, 0.05 * signals.easy)
-    if task in ("code_generation", "code_review"):
+    length = math.log1p(tokens / 40) / _LOG_LONG
+    value += LENGTH_WEIGHT * (length if length < 1.0 else 1.0)
+    hard, easy = 0.07 * signals.hard, 0.05 * signals.easy
+    value += (hard if hard < 0.3 else 0.3) - (easy if easy < 0.15 else 0.15)
+    if task == "code_generation" or task == "code_review":
         value += 0.08 * signals.code
     value += 0.08 * signals.math
-    value += min(0.05, 0.01 * max(0, turns - 1))
+    if turns > 1:
+        value += 0.01 * (turns - 1) if turns < 6 else 0.05
     if requires.tools:
         value += 0.05
     if requires.json_schema:
         value += 0.05
-    return round(min(1.0, max(0.0, value)), 3)
+    return round(value if 0.0 <= value <= 1.0 else (0.0 if value < 0.0 else 1.0), 3)

@@ -55,7 +55,6 @@ HISTORY_WEIGHT = 0.35
 HISTORY_TURNS = 2
 HISTORY_CHARS = 300
 CODE_FLOOR = 0.2
-MEMO_CHARS = 1000  # requests up to this size (last turn + system prompt) have their verdict memoised
 THRESHOLD = 1.2  # below this best score nothing specific was asked: a question or a chat
 
 # --- structure -------------------------------------------------------------------------------------
@@ -65,7 +64,6 @@ _PERSONA = re.compile(
     r"\b(?i:you are|you're|du bist|tu es|eres|sei|você é)\s+(?:now\s+)?(?:called\s+|named\s+)?"
     r"((?:Captain|Dr\.?|Sir|Lady|Lord|Professor|Mr\.?|Mrs\.?|Ms\.?)\s+)?([A-Z][a-zà-ÿ]+)",
 )
-_PERSONA_GATES = ("you", "du bist", "tu es", "eres", "sei ", "ocê")
 _BE_STARTS = ("be ", "play ", "sé ", "sois ", "sei ", "spiel")
 _BE_NAMED = re.compile(r"\s*(?i:be|play|sé|sois|sei|spiel|spiele)\s+([A-Z][a-zà-ÿ]+)\b")
 _NOT_PERSONAS = frozenset(
@@ -146,23 +144,13 @@ def classify(
     """The task of a request: its last user turn, system prompt and earlier user turns.
 
     `prior_code`: the conversation already holds code (an assistant answer with a fence), so "it
-    crashes" is about that code. Returns the task and the signals behind it. Short requests are
-    remembered (templated prompts and retries repeat); long ones are not kept in memory.
+    crashes" is about that code. Returns the task and the signals behind it. (A body seen before is
+    not classified again: the selector remembers its analysis, see `memo`.)
     """
-    earlier = tuple(history[-HISTORY_TURNS:])
-    if len(last_user) + len(system) <= MEMO_CHARS:
-        return _classify_short(last_user, system, earlier, prior_code)
-    return _classify(last_user, system, earlier, prior_code)
+    return _classify(last_user, system, history[-HISTORY_TURNS:] if history else (), prior_code)
 
 
-@lru_cache(maxsize=2048)
-def _classify_short(
-    last_user: str, system: str, history: tuple[str, ...], prior_code: bool
-) -> tuple[str, Signals]:
-    return _classify(last_user, system, history, prior_code)
-
-
-def _classify(last_user: str, system: str, history: tuple[str, ...], prior_code: bool) -> tuple[str, Signals]:
+def _classify(last_user: str, system: str, history: Sequence[str], prior_code: bool) -> tuple[str, Signals]:
     scores = [0.0] * SLOTS
     seen: set[int] = set()
     text = last_user
@@ -238,7 +226,7 @@ def _read_turn(text: str, scores: list[float], seen: set[int]) -> tuple[str, lis
         scan(tail, DEEP_FACTOR, scores, seen, lead=0)
         return head_text + "\n" + tail_text, head, head + tail
     said = _unquoted(text)
-    split = _INSTRUCTION.match(said)
+    split = _INSTRUCTION.match(said) if ":" in said or "：" in said else None
     if split and _is_material(split.group(1), split.group(2)):
         # "Give me each speaker in this transcript: A: hi B: hello": what follows the colon is
         # material to work on, so its words are weaker evidence of what is asked
@@ -362,6 +350,8 @@ def _persona(text: str) -> bool:
         lead = _BE_NAMED.match(text)
         if lead and lead.group(1) not in _NOT_PERSONAS:
             return True
-    if not any(map(low.__contains__, _PERSONA_GATES)):
+    if not (
+        "you" in low or "du bist" in low or "tu es" in low or "eres" in low or "sei " in low or "ocê" in low
+    ):
         return False
     return any(m.group(1) or m.group(2) not in _NOT_PERSONAS for m in _PERSONA.finditer(text))

@@ -7,6 +7,11 @@ The task-level view is used once it has `MIN_TASK_SAMPLES`; before that the grou
 History fades: what it says counts less as it ages (`half_life`), so a group that was avoided after
 a bad minute, and therefore gets no new samples, drifts back to neutral and is tried again rather
 than being shunned forever. Per process, like the balancer's statistics; kept across reloads.
+
+Deciding reads a `board` (every group's health for one task) rather than each group's tracks: it is
+rebuilt only when the history has news, i.e. a moving average moved by more than `DRIFT` since it was
+last shown (or a track is new), or when `half_life / FADE_STEPS` seconds have passed (fading moves
+on). Its `epoch` says which board a ranking was finished with, so a ranking can be kept until then.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from gateway.selector.scoring import NEUTRAL, Health
 
 ALPHA = 0.3  # weight of the newest sample in the moving averages
 MIN_TASK_SAMPLES = 3
+DRIFT = 0.02  # a moving latency this much off (relative) the one last shown is news
+ERROR_DRIFT = 0.01  # ... and an error rate this much off (absolute)
+FADE_STEPS = 64  # boards are rebuilt at least this often per half-life (fading moves ~1% a step)
 _UNAVAILABLE = Health(available=False)  # a group without history whose breakers are all open
 
 
@@ -32,8 +40,11 @@ class Track:
     error_rate: float = 0.0
     latency: float | None = None  # seconds to the first byte
     updated: float = 0.0
+    shown_error: float = 0.0  # the error rate and latency when this track last made news
+    shown_latency: float | None = None
 
-    def add(self, now: float, latency: float | None, error: bool) -> None:
+    def add(self, now: float, latency: float | None, error: bool) -> bool:
+        """Count one outcome; True when it is news (see the module docstring)."""
         self.requests += 1
         if error:
             self.errors += 1
@@ -45,6 +56,15 @@ class Track:
                     latency if self.latency is None else self.latency + ALPHA * (latency - self.latency)
                 )
         self.updated = now
+        shown = self.shown_latency
+        if (
+            self.requests <= MIN_TASK_SAMPLES
+            or abs(self.error_rate - self.shown_error) > ERROR_DRIFT
+            or (self.latency != shown and (shown is None or abs(self.latency - shown) > DRIFT * shown))
+        ):
+            self.shown_error, self.shown_latency = self.error_rate, self.latency
+            return True
+        return False
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -61,6 +81,9 @@ class History:
         self._clock = clock
         self._groups: dict[str, Track] = {}
         self._tasks: dict[tuple[str, str], Track] = {}
+        self.epoch = 0  # counts the news (see `board`)
+        self._epoch_at = clock()
+        self._boards: dict[str | None, tuple[int, dict[str, Health]]] = {}
 
     def record(self, group: str, task: str | None, *, latency: float | None, error: bool) -> None:
         """One outcome. `latency` is time to first byte (None when unknown or the request failed)."""
@@ -68,12 +91,27 @@ class History:
         track = self._groups.get(group)
         if track is None:
             track = self._groups[group] = Track()
-        track.add(now, latency, error)
+        news = track.add(now, latency, error)
         if task is not None:
             track = self._tasks.get((group, task))
             if track is None:
                 track = self._tasks[(group, task)] = Track()
-            track.add(now, latency, error)
+            news = track.add(now, latency, error) or news
+        if news:
+            self.epoch += 1
+
+    def board(self, task: str) -> tuple[int, dict[str, Health]]:
+        """(epoch, every group with history -> its health for `task`, all assumed available); the
+        same board until there is news or fading has moved on."""
+        now = self._clock()
+        if now - self._epoch_at >= self.half_life / FADE_STEPS:
+            self._epoch_at = now
+            self.epoch += 1
+        kept = self._boards.get(task)
+        if kept is not None and kept[0] == self.epoch:
+            return kept
+        kept = self._boards[task] = (self.epoch, {group: self.health(group, task) for group in self._groups})
+        return kept
 
     def health(self, group: str, task: str | None, available: bool = True) -> Health:
         track = self._tasks.get((group, task)) if task is not None else None

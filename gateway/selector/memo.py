@@ -3,16 +3,16 @@
 - `Memo`: a body's analysis, by the body's raw bytes. Retries, health probes and templated prompts
   send the very same body again; its analysis is a pure function of the body (and of the config,
   which decides when a token estimate is recounted exactly), so a repeat costs a dictionary lookup
-  instead of reading the messages again. (The classifier also remembers short texts on its own,
-  `classifier.MEMO_CHARS`: that serves requests which share a prompt but not a body.)
+  instead of reading the messages again.
 - `Plans`: the prepared ranking (`scoring.Prepared`: hard filters, prices, quality fit, cheapness)
   for an analysis outcome (task, complexity, tokens, requirements), made with every candidate allowed
   and up. It is a pure function of that outcome and the config, and outcomes repeat far more than
-  bodies do: short chats of one task and length share one. With it, the `x-grid-route-reason` of
-  decisions taken on its best-case ranking (nothing taken off for recent performance), by chosen
-  group and stickiness: nothing else in the reason can differ then.
+  bodies do: short chats of one task and length share one. With it, the ranking finished with the
+  history's current board (`history.History.board`: recent performance, which is news only now and
+  then) and the `x-grid-route-reason` of decisions taken on that ranking, by chosen group and
+  stickiness: nothing else in the reason can differ then. Both are kept until the board changes.
 
-Recent performance and breakers, which change with every request, are applied afresh each time.
+Breakers are read afresh for every request; when one is open, the ranking is finished afresh too.
 Both are bounded (the oldest dropped first) and emptied on a config reload. Per process, like the
 rest of the selector's state.
 """
@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 
 from gateway.selector.analysis import Analysis
-from gateway.selector.scoring import Prepared
+from gateway.selector.scoring import Prepared, Ranking
 
 MEMO_BYTES = 4096  # larger bodies are seldom repeated, and would cost memory to keep
 MEMO_ENTRIES = 1024
@@ -58,13 +58,20 @@ class Memo:
 
 
 class Plan:
-    """A prepared ranking, and the reasons of decisions taken on its best case, by (chosen, sticky)."""
+    """A prepared ranking; the ranking finished with the history board of `epoch`, and the reasons of
+    decisions taken on it, by (chosen, sticky)."""
 
-    __slots__ = ("prepared", "reasons")
+    __slots__ = ("prepared", "epoch", "finished", "reasons")
 
     def __init__(self, prepared: Prepared) -> None:
         self.prepared = prepared
+        self.epoch = -1
+        self.finished: Ranking | None = None
         self.reasons: dict[tuple[str, bool], str] = {}
+
+    def finish_with(self, epoch: int, finished: Ranking) -> None:
+        self.epoch, self.finished = epoch, finished
+        self.reasons = {}
 
 
 class Plans:

@@ -131,51 +131,61 @@ class Selector:
         )
 
     def rank(
-        self, analysis: Analysis, allowed: GroupTest, available: GroupTest, *, explain: bool = False
+        self,
+        analysis: Analysis,
+        allowed: GroupTest | None,
+        available: GroupTest | None,
+        *,
+        explain: bool = False,
     ) -> Ranking:
-        """The candidates the key may use, ranked for `analysis`."""
+        """The candidates the key may use, ranked for `analysis` (None for `allowed`: every
+        candidate; for `available`: every one is up)."""
         return self._rank(analysis, allowed, available, explain)[0]
 
     def _rank(
-        self, analysis: Analysis, allowed: GroupTest, available: GroupTest, explain: bool = False
+        self,
+        analysis: Analysis,
+        allowed: GroupTest | None,
+        available: GroupTest | None,
+        explain: bool = False,
     ) -> tuple[Ranking, Plan | None]:
-        """The ranking, and the plan it was finished from when every candidate is allowed and up
-        (the common case: then the preparation is looked up, see `memo.Plans`)."""
+        """The ranking, and the plan it was kept in when every candidate is allowed and up (the
+        common case: then the preparation and the finished ranking are looked up, see `memo`)."""
+        task = analysis.task
+        if allowed is None and available is None and not explain:
+            key = Plans.key(analysis)
+            plan = self.plans.get(key)
+            if plan is None:
+                plan = self.plans.put(key, prepare(analysis, self._rows[task], self.config.tradeoff))
+            epoch, board = self.history.board(task)
+            if plan.epoch != epoch:
+                plan.finish_with(epoch, finish(analysis, plan.prepared, board))
+            return plan.finished, plan
         table = []
         health = {}
-        history, task = self.history, analysis.task
-        complete = not explain  # every candidate allowed and up: a kept preparation serves
+        history = self.history
         for row in self._rows[task]:
             group = row.group
-            if allowed(group):
+            if allowed is None or allowed(group):
                 table.append(row)
-                state = health[group] = history.health(group, task, available(group))
-                if not state.available:
-                    complete = False
-            else:
-                complete = False
-        if not complete:
-            prepared = prepare(analysis, table, self.config.tradeoff, health)
-            return finish(analysis, prepared, health, explain=explain), None
-        key = Plans.key(analysis)
-        plan = self.plans.get(key)
-        if plan is None:
-            plan = self.plans.put(key, prepare(analysis, table, self.config.tradeoff))
-        return finish(analysis, plan.prepared, health), plan
+                health[group] = history.health(group, task, available is None or available(group))
+        prepared = prepare(analysis, table, self.config.tradeoff, health)
+        return finish(analysis, prepared, health, explain=explain), None
 
     def decide(
         self,
         body: Mapping[str, Any],
         *,
-        allowed: GroupTest,
-        available: GroupTest,
+        allowed: GroupTest | None = None,
+        available: GroupTest | None = None,
         session: Hashable | None = None,
         key: Hashable | None = None,
     ) -> Decision:
         """Choose a group for a request. Raises `Unservable` when every candidate is filtered out.
 
-        `key` stands for the body's content (the edge passes its raw bytes): a body seen before is
-        not read again (see `memo`).
+        `allowed` says which groups the client may use, `available` which can take a request now
+        (their breakers); None: all of them. `key` stands for the body's content (the edge passes
+        its raw bytes): a body seen before is not read again (see `memo`).
         """
         analysis = self.memo.get(key)
         if analysis is None:
@@ -200,15 +210,15 @@ class Selector:
         by_group = self.decisions.setdefault(analysis.task, {})
         by_group[chosen] = by_group.get(chosen, 0) + 1
         reason = None
-        if plan is not None and ranking is plan.prepared.best:
-            # the plan's best-case ranking again: so is its reason, but for the choice
+        if plan is not None:
+            # the plan's kept ranking again: so is its reason, but for the choice
             reason = plan.reasons.get((chosen, sticky))
             if reason is None:
                 reason = plan.reasons[(chosen, sticky)] = route_reason(analysis, ranking, chosen, sticky)
         return Decision(analysis, ranking, chosen, sticky, reason)
 
     def recommend(
-        self, body: Mapping[str, Any], *, allowed: GroupTest, available: GroupTest, limit: int
+        self, body: Mapping[str, Any], *, allowed: GroupTest | None, available: GroupTest | None, limit: int
     ) -> dict[str, Any]:
         """The body of `POST /models/recommend`: no session, no counts, no upstream."""
         analysis = self.analyse(body)

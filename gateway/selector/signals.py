@@ -70,9 +70,11 @@ _CODE_MARKS = (
     ("}", 0.15),
 )
 # Characters rare in prose but in nearly every piece of code; parentheses, #, + are common in prose.
-_CODE_GATE = re.compile(r"[;{}=<>\[\]$\\`|&]|\(\)|\n[ \t]|def |import |return ")
+# (One character class, then a few substrings: `re` scans a lone class at C speed, an alternation
+# of it with literals at every position.)
+_CODE_CHARS = re.compile(r"[;{}=<>\[\]$\\`|&]")
 # Substrings of error output and stack traces (case as they are printed).
-_TRACE_MARKS = (
+TRACE_MARKS = (
     "Traceback (most recent call last)",
     "Error:",
     "Error(",
@@ -97,7 +99,30 @@ _TRACE_MARKS = (
     "stack overflow",
     "Stack overflow",
 )
-_TRACE = re.compile("|".join(re.escape(mark) for mark in _TRACE_MARKS))
+_TRACE = re.compile("|".join(re.escape(mark) for mark in TRACE_MARKS))
+# Each mark, in lower case, holds one of these: a text with none of them holds no mark. Looking for
+# them (`in`, at memory speed) spares most texts the regex, whose alternation `re` tries at every
+# position (tests/test_selector_unit.py checks that every mark has its core).
+TRACE_CORES = (
+    "error",
+    "exception",
+    "traceback",
+    "warning:",
+    "fault",
+    "dumped",
+    "npm err",
+    "panic:",
+    "undefined",
+    "annot read",
+    "crashloop",
+    "exit code",
+    "nullpointer",
+    "sigsegv",
+    "module named",
+    "not found",
+    "eresolve",
+    "overflow",
+)
 _OPERATOR = re.compile(r"[+*/×÷^=−-]")
 _MATH_SYMBOLS = (
     "∑",
@@ -161,7 +186,15 @@ def probe(text: str) -> str:
 
 def code_strength(text: str) -> float:
     """0..1: how much of `text` looks like code (a fence alone is enough)."""
-    if not _CODE_GATE.search(text):
+    if not (
+        _CODE_CHARS.search(text)
+        or "()" in text
+        or "\n " in text
+        or "\n\t" in text
+        or "def " in text
+        or "import " in text
+        or "return " in text
+    ):
         return 0.0  # none of the characters code is made of: most prose, answered in a microsecond
     total = 0.0
     for mark, weight in _CODE_MARKS:
@@ -175,7 +208,11 @@ def code_strength(text: str) -> float:
 
 def has_trace(text: str) -> bool:
     """An error message or a stack trace."""
-    return _TRACE.search(text) is not None
+    low = text.lower()
+    for core in TRACE_CORES:
+        if core in low:
+            return _TRACE.search(text) is not None
+    return False
 
 
 def math_density(text: str) -> float:
@@ -185,7 +222,7 @@ def math_density(text: str) -> float:
     # every symbol has a non-ASCII character, a backslash, a bracket or " dx": most prose has none
     maybe = not text.isascii() or "\\" in text or "(" in text or " dx" in text
     hits = len(_MATH_SYMBOL.findall(text)) if maybe else 0
-    if hits < 3:
+    if hits < 3 and _OPERATOR.search(text):
         for match in _OPERATOR.finditer(text):
             if _is_math_operator(text, match.start()):
                 hits += 1
