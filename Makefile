@@ -28,7 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 # Issue 7 (docs/performance.md): the peers side by side, the endurance run, the hot-path profile.
-.PHONY: bench-peers soak profile
+.PHONY: bench-peers soak profile icount
 
 bench-peers: $(STAMP)
 	$(BIN)/python -m bench.peers
@@ -38,6 +38,10 @@ soak: $(STAMP)
 
 profile: $(STAMP)
 	$(BIN)/python -m bench.profile
+
+# Instructions per request under valgrind's callgrind: repeatable where timings are noisy.
+icount: $(STAMP)
+	$(BIN)/python -m bench.icount
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests bench
