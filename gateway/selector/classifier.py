@@ -309,10 +309,13 @@ def _quantities(
     scores[MATH] += 2.5 * (math * 0.3 if code else math)  # `i = 0` is code, not algebra
     if code:
         return
-    count = signals.numbers(words) - signals.enumerators(said)
+    at = signals.digit_positions(words)
+    if not at:
+        return
+    count = signals.numbers(words, at) - signals.enumerators(said)
     if count:
         scores[MATH] += min(1.2, 0.3 * count) + (1.6 if question and count >= 2 else 0.0)
-    if signals.arithmetic(words):
+    if signals.arithmetic(words, at):
         scores[MATH] += 2.5
 
 

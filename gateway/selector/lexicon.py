@@ -249,5 +249,15 @@ def scan(
                         scores[task] += weight * f
 
 
+# ASCII text: every byte that `\w` does not match ([A-Za-z0-9_]) becomes a space, and the words are
+# what `split` leaves: the same words as `_WORD.findall`, at a fraction of the cost.
+_NOT_WORD = bytes(
+    b if (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122 or b == 95) else 32 for b in range(256)
+)
+
+
 def words(text: str) -> list[str]:
-    return _WORD.findall(fold(text))
+    lowered = text.lower()
+    if lowered.isascii():
+        return lowered.encode().translate(_NOT_WORD).decode().split()
+    return _WORD.findall(fold(lowered))

@@ -254,13 +254,16 @@ def _is_math_operator(text: str, at: int) -> bool:
     return operands and len(before) == 1 and len(after) == 1 and (before.isascii() or before.isdigit())
 
 
-def numbers(words: list[str]) -> int:
-    """Numbers that are quantities ("12 apples"), not counts of answer parts ("3 bullets")."""
-    count = 0
-    for i, word in enumerate(words):
-        if word.isdigit() and (i + 1 == len(words) or words[i + 1] not in _NOT_COUNTED):
-            count += 1
-    return count
+def digit_positions(words: list[str]) -> list[int]:
+    """Where the numbers are among `words`: what `numbers` and `arithmetic` read (most have none)."""
+    return [i for i, word in enumerate(words) if word.isdigit()]
+
+
+def numbers(words: list[str], at: list[int]) -> int:
+    """Numbers that are quantities ("12 apples"), not counts of answer parts ("3 bullets"); `at`:
+    the `digit_positions` of `words`."""
+    last = len(words) - 1
+    return sum(1 for i in at if i == last or words[i + 1] not in _NOT_COUNTED)
 
 
 def enumerators(text: str) -> int:
@@ -268,10 +271,11 @@ def enumerators(text: str) -> int:
     return len(_ENUMERATOR.findall(text)) if ")" in text or ". " in text else 0
 
 
-def arithmetic(words: list[str]) -> bool:
-    """`17 times 23`, `100 divided by 4`."""
-    for i in range(len(words) - 2):
-        if words[i].isdigit() and words[i + 1] in _ARITH_WORDS:
+def arithmetic(words: list[str], at: list[int]) -> bool:
+    """`17 times 23`, `100 divided by 4`; `at`: the `digit_positions` of `words`."""
+    end = len(words) - 2
+    for i in at:
+        if i < end and words[i + 1] in _ARITH_WORDS:
             following = words[i + 3] if words[i + 2] == "by" and i + 3 < len(words) else words[i + 2]
             if following.isdigit():
                 return True
