@@ -100,8 +100,7 @@ def analyse(body: Mapping[str, Any], counter: TokenCounter = COUNTER) -> Analysi
     last_user, system, earlier, prior_code, texts, images, low_images, tool_traffic, turns = _read(body)
     task, signals = classify(last_user, system, earlier, prior_code)
     get = body.get
-    tools = get("tools") or get("functions")
-    tools = tools if isinstance(tools, list) and tools else None
+    tools = _tools(body)
     counted, exact = counter.estimate(texts[0] if len(texts) == 1 else "\n".join(texts))
     tokens = counted + _overhead(tools, turns, images, low_images)
     fmt = get("response_format")
@@ -123,11 +122,15 @@ def analyse(body: Mapping[str, Any], counter: TokenCounter = COUNTER) -> Analysi
 def exact_tokens(body: Mapping[str, Any], counter: TokenCounter = COUNTER) -> int:
     """The prompt's token count, exactly: for the rare prompt close to a context window."""
     convo = _read(body)
-    tools = body.get("tools") or body.get("functions")
-    tools = tools if isinstance(tools, list) and tools else None
-    return _overhead(tools, convo.turns, convo.images, convo.low_images) + counter.count(
+    return _overhead(_tools(body), convo.turns, convo.images, convo.low_images) + counter.count(
         "\n".join(convo.texts)
     )
+
+
+def _tools(body: Mapping[str, Any]) -> list | None:
+    """The request's tool (or legacy function) schemas; None when it gives none."""
+    tools = body.get("tools") or body.get("functions")
+    return tools if isinstance(tools, list) and tools else None
 
 
 def _read(body: Mapping[str, Any]) -> _Conversation:
