@@ -64,7 +64,7 @@ def auto_route(
         raise PermissionDenied("This key may not override the model.")
     asked_as = name or AUTO_MODEL
     allowed = _permitted(state.snapshot, key, asked_as)
-    if allowed is not _any and not any(allowed(g) for g in selector.candidates):
+    if allowed is not None and not any(allowed(g) for g in selector.candidates):
         raise PermissionDenied(f"This key may not use the model '{asked_as}'.")
     session = _session(request, body, key)
     decision = _decide(selector, state, body, allowed, session, request.scope.get("grid.raw_body"))
@@ -72,14 +72,11 @@ def auto_route(
     return _resolution(state.snapshot, asked_as, decision, override is not None)
 
 
-def _any(group: str) -> bool:
-    return True
-
-
-def _permitted(snapshot: Snapshot, key: ApiKey | None, asked_as: str) -> Callable[[str], bool]:
-    """group -> whether the client key may use it: by the name asked, the group or one of its aliases."""
+def _permitted(snapshot: Snapshot, key: ApiKey | None, asked_as: str) -> Callable[[str], bool] | None:
+    """group -> whether the client key may use it: by the name asked, the group or one of its
+    aliases; None when it may use every candidate (the common case: no model list on the key)."""
     if key is None or not key.models:
-        return _any  # the common case (no model list): every candidate, nothing to look up per group
+        return None
     names = _names_for(snapshot)
 
     def allowed(group: str) -> bool:
@@ -115,9 +112,7 @@ def _decide(selector: Selector, state: GatewayState, body, allowed, session, raw
     # None: every candidate (the key lists no models) / every one is up (no breaker is open)
     available = available_test(state) if state.balancer.any_open else None
     try:
-        return selector.decide(
-            body, allowed=None if allowed is _any else allowed, available=available, session=session, key=raw
-        )
+        return selector.decide(body, allowed=allowed, available=available, session=session, key=raw)
     except Unservable as exc:
         rejected = exc.ranking.rejected
         cooling = [r.group for r in rejected if not r.unfit]

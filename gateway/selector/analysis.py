@@ -172,7 +172,7 @@ def _read(body: Mapping[str, Any]) -> _Conversation:
                 prior_code = True
         elif role == "tool" or role == "function":
             tool_traffic = True
-    system = (systems[0] if len(systems) == 1 else "\n".join(s for s in systems if s)) if systems else ""
+    system = "\n".join([s for s in systems if s])
     if users:
         return _Conversation(
             users[-1], system, users[:-1], prior_code, texts, images, low_images, tool_traffic, turns

@@ -83,7 +83,7 @@ class History:
         self._tasks: dict[tuple[str, str], Track] = {}
         self.epoch = 0  # counts the news (see `board`)
         self._epoch_at = clock()
-        self._boards: dict[str | None, tuple[int, dict[str, Health]]] = {}
+        self._boards: dict[str, tuple[int, dict[str, Health]]] = {}
 
     def record(self, group: str, task: str | None, *, latency: float | None, error: bool) -> None:
         """One outcome. `latency` is time to first byte (None when unknown or the request failed)."""
