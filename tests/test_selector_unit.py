@@ -16,7 +16,7 @@ import yaml
 from gateway.config.loader import build_from_dict
 from gateway.config.problems import Problems
 from gateway.config.validate import validate
-from gateway.selector import Selector, Unservable, signals
+from gateway.selector import Selector, Unservable, classifier, lexicon, signals
 from gateway.selector.analysis import analyse
 from gateway.selector.capabilities import Profile, parse
 from gateway.selector.history import History
@@ -621,3 +621,34 @@ def test_every_trace_mark_holds_a_core_and_a_trace_is_found_by_its_mark():
         assert any(core in mark.lower() for core in signals.TRACE_CORES), mark
         assert signals.has_trace(f"it printed {mark} and stopped")
     assert not signals.has_trace("The exit was closed, so we found another way out.")
+
+
+def _classes(text: str) -> int:
+    return lexicon.scan(lexicon.words(text), 1.0, [0.0] * lexicon.SLOTS, set())
+
+
+def test_the_word_classes_that_gate_the_trace_and_persona_checks_let_every_one_through():
+    # a short turn read whole is checked for a trace or a persona only when its words hold a hint
+    for mark in signals.TRACE_MARKS:
+        text = f"it printed {mark} and stopped"
+        assert _classes(text) & classifier.TRACE_HINT, mark
+        assert classifier.classify(text)[1].trace, mark
+    personas = [
+        "You are Luna, a pirate captain.",
+        "you're Captain Hook now.",
+        "Du bist Hans, ein Bäcker.",
+        "Tu es Marie, une détective.",
+        "Eres Carmen, una cantante.",
+        "Sei Giulia, una cuoca.",
+        "Você é Ana, uma professora.",
+        "Be Socrates and question me.",
+        "Play Hamlet for me.",
+        "Sé Carmen.",
+        "Sois Marie.",
+        "Spiel Hans.",
+        "Spiele Hans.",
+    ]
+    for text in personas:
+        assert classifier._persona(text), text
+        assert _classes(text) & classifier.PERSONA_HINT, text
+    assert not _classes("Say hello in five words.") & (classifier.TRACE_HINT | classifier.PERSONA_HINT)

@@ -11,7 +11,10 @@ Where the cues are read, and how much they count:
 - the system prompt counts at `SYSTEM_WEIGHT` (it often states the task: "translate into German");
 - earlier user turns count at `HISTORY_WEIGHT` ("now make it shorter" continues the last task).
 Structure is read from a bounded probe of the last turn (`signals`), so the cost is bounded whatever
-the prompt's length.
+the prompt's length. What the structural checks need to know about the words (a programming language
+named, kin terms, a word of an error message, a number) comes with the cue lookup itself, as word
+classes (`lexicon.word_class`): no set is built over the words, and checks that cannot fire are not
+run.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from gateway.selector.lexicon import (
     LEAD_WORDS,
     LEXICON,
     MATH,
+    NUMBER,
     QA,
     REASON,
     ROLE,
@@ -42,6 +46,7 @@ from gateway.selector.lexicon import (
     SUMMARY,
     TRANSLATE,
     scan,
+    word_class,
 )
 from gateway.selector.lexicon import words as _words
 from gateway.selector.taxonomy import TASKS
@@ -65,6 +70,9 @@ _PERSONA = re.compile(
     r"((?:Captain|Dr\.?|Sir|Lady|Lord|Professor|Mr\.?|Mrs\.?|Ms\.?)\s+)?([A-Z][a-zà-ÿ]+)",
 )
 _BE_STARTS = ("be ", "play ", "sé ", "sois ", "sei ", "spiel")
+# words one of which a text must hold for `_persona` to find a persona in it (folded, as `scan` sees
+# them): the openings above, and a word of each "you are" of `_PERSONA`
+_PERSONA_WORDS = frozenset("be play se sois sei spiel spiele you bist tu eres voce".split())
 _BE_NAMED = re.compile(r"\s*(?i:be|play|sé|sois|sei|spiel|spiele)\s+([A-Z][a-zà-ÿ]+)\b")
 _NOT_PERSONAS = frozenset(
     "A An The ChatGPT Claude GPT Gemini Assistant AI Un Una Ein Eine Une Le La El Der Die Das Very Now "
@@ -82,7 +90,7 @@ _QUOTED = re.compile(
     r"[\s:(\[](?:'(?:[^'\n]|'(?=\w)){2,200}?'(?!\w)|\"[^\"\n]{2,200}\"|«[^»]{2,200}»|“[^”]{2,200}”|"
     r"„[^“”]{2,200}[“”]|「[^」]{1,200}」)"
 )
-_QUOTE_GATE = re.compile("['\"«“„「]")
+_QUOTE_GATE = signals.CharClass("'\"«“„「")
 _NON_LATIN = re.compile("[\u0250-\u1fff\u2e80-\uffff]")
 _INSTRUCTION = re.compile(r"([^:\n]{10,160}?)[:：]\s+(\S.{15,})", re.DOTALL)
 _DECIDING = frozenset(
@@ -114,6 +122,18 @@ _SAYING = frozenset(
     "say said saying says mean means meaning word phrase dice dit sagt diz dire decir sagen heisst".split()
 )
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf]")
+# which of these classes of words a turn holds, as `scan` reports them (bits of one int)
+PROGRAMMING = word_class(LEXICON.programming)
+LANGUAGES = word_class(LEXICON.languages)
+MAKING = word_class(_MAKING)
+SAYING = word_class(_SAYING)
+DECIDING = word_class(_DECIDING)
+OR = word_class(_OR)
+SECOND_PERSON = word_class(_SECOND_PERSON)
+KIN = word_class(_KIN)
+RELATION = word_class(signals.RELATION_WORDS)
+TRACE_HINT = word_class(frozenset(), signals.TRACE_WORD_PARTS)
+PERSONA_HINT = word_class(_PERSONA_WORDS)
 
 
 @dataclass(slots=True)
@@ -147,28 +167,27 @@ def classify(
     crashes" is about that code. Returns the task and the signals behind it. (A body seen before is
     not classified again: the selector remembers its analysis, see `memo`.)
     """
-    return _classify(last_user, system, history[-HISTORY_TURNS:] if history else (), prior_code)
-
-
-def _classify(last_user: str, system: str, history: Sequence[str], prior_code: bool) -> tuple[str, Signals]:
     scores = [0.0] * SLOTS
     seen: set[int] = set()
     text = last_user
-    said, head, words = _read_turn(text, scores, seen)
+    said, head, words, classes = _read_turn(text, scores, seen)
     if system:
         _add(scores, _system_scores(system[:SYSTEM_CHARS]))
-    for turn in history:
+    for turn in history[-HISTORY_TURNS:] if history else ():
         _add(scores, _turn_scores(turn[:HISTORY_CHARS]))
-    sample = signals.probe(text)
-    non_latin = _cjk_cues(sample, scores)
+    sample = text if len(text) <= signals.PROBE_CHARS else signals.probe(text)
+    non_latin = not sample.isascii() and _cjk_cues(sample, scores)
     code = signals.code_strength(sample)
     if code < CODE_FLOOR:
         code = 0.0  # an `=` or a `()` in prose is not code
-    trace = signals.has_trace(sample)
+    # A short turn without quotations was read whole: the words read are all its words, and their
+    # classes say whether an error trace or a persona can be there at all (most turns: neither).
+    whole = said is text and len(text) <= HEAD_CHARS + TAIL_CHARS
+    trace = (not whole or classes & TRACE_HINT != 0) and signals.has_trace(sample)
     math = signals.math_density(said)
     question = _is_question(said, head)
-    _structure(scores, text, said, words, code, trace, math, question, prior_code, non_latin)
-    if _persona(text):
+    _structure(scores, text, said, words, classes, code, trace, math, question, prior_code, non_latin)
+    if (not whole or classes & PERSONA_HINT) and _persona(text):
         scores[ROLE] += 1.5
     best = scores.index(max(scores[: len(TASKS)]))  # the first best, as max(range, key=...) gives
     if scores[best] < THRESHOLD:
@@ -215,37 +234,38 @@ def _turn_scores(turn: str) -> tuple[tuple[int, float], ...]:
     return _nonzero(scores)
 
 
-def _read_turn(text: str, scores: list[float], seen: set[int]) -> tuple[str, list[str], list[str]]:
-    """Scan the last user turn's cues; returns what was read (quotations removed), its first words
-    and all the words read."""
+def _read_turn(text: str, scores: list[float], seen: set[int]) -> tuple[str, list[str], list[str], int]:
+    """Scan the last user turn's cues; returns what was read (quotations removed), its first words,
+    all the words read and the word classes among them."""
     if len(text) > HEAD_CHARS + TAIL_CHARS:
         head_text, tail_text = _unquoted(text[:HEAD_CHARS]), _unquoted(text[-TAIL_CHARS:])
         head, tail = _words(head_text), _words(tail_text)
-        scan(head, 1.0, scores, seen)
+        classes = scan(head, 1.0, scores, seen)
         scan(tail[-LEAD_WORDS:], 1.0, scores, seen)  # an instruction after a paste ends the turn
-        scan(tail, DEEP_FACTOR, scores, seen, lead=0)
-        return head_text + "\n" + tail_text, head, head + tail
+        classes |= scan(tail, DEEP_FACTOR, scores, seen, lead=0)
+        return head_text + "\n" + tail_text, head, head + tail, classes
     said = _unquoted(text)
     split = _INSTRUCTION.match(said) if ":" in said or "：" in said else None
     if split and _is_material(split.group(1), split.group(2)):
         # "Give me each speaker in this transcript: A: hi B: hello": what follows the colon is
         # material to work on, so its words are weaker evidence of what is asked
         head, payload = _words(split.group(1)), _words(split.group(2))
-        scan(head, 1.0, scores, seen)
-        scan(payload, PAYLOAD_FACTOR, scores, seen, lead=0)
-        return said, head, head + payload
+        classes = scan(head, 1.0, scores, seen)
+        classes |= scan(payload, PAYLOAD_FACTOR, scores, seen, lead=0)
+        return said, head, head + payload, classes
     words = _words(said)
-    scan(words, 1.0, scores, seen)
-    return said, words, words
+    return said, words, words, scan(words, 1.0, scores, seen)
 
 
-def _structure(scores, text, said, words, code, trace, math, question, prior_code, non_latin) -> None:
+def _structure(
+    scores, text, said, words, classes, code, trace, math, question, prior_code, non_latin
+) -> None:
     """Evidence that needs no vocabulary. `text` is the whole last turn, `said` the part read for
-    cues (quotations removed: a quoted greeting is something to translate, not a greeting)."""
-    vocabulary = set(words)
-    programming = len(LEXICON.programming.intersection(vocabulary))
-    languages = len(LEXICON.languages.intersection(vocabulary))
-    making = not _MAKING.isdisjoint(words[: LEAD_WORDS + 2])
+    cues (quotations removed: a quoted greeting is something to translate, not a greeting);
+    `classes`: the word classes among `words` (most texts hold few: sets are built only for those)."""
+    programming = len(LEXICON.programming.intersection(words)) if classes & PROGRAMMING else 0
+    languages = len(LEXICON.languages.intersection(words)) if classes & LANGUAGES else 0
+    making = classes & MAKING and not _MAKING.isdisjoint(words[: LEAD_WORDS + 2])
     if code:
         scores[CR] += 2.4 * code
         scores[CG] += 1.0 * code
@@ -272,20 +292,20 @@ def _structure(scores, text, said, words, code, trace, math, question, prior_cod
         scores[TRANSLATE] = 0.0
     elif languages and said is not text:
         scores[TRANSLATE] += 1.5  # a quotation and a language: what is it in that language
-    if languages and not _SAYING.isdisjoint(vocabulary):
+    if languages and classes & SAYING:
         scores[TRANSLATE] += 1.5  # "how would a Spanish speaker say ...", "what does X mean in German"
-    _quantities(scores, said, words, math, code, question)
+    _quantities(scores, said, words, classes, math, code, question)
     if question:
         scores[QA] += 0.8
         if words and words[0] in _QUESTION_START:
             scores[QA] += 0.3
-        if not _DECIDING.isdisjoint(vocabulary) and not _OR.isdisjoint(vocabulary):
+        if classes & DECIDING and classes & OR:
             scores[ANALYSIS] += 1.5  # "should we X or Y?": a decision to weigh
-        if len(words) <= 10 and not _SECOND_PERSON.isdisjoint(vocabulary):
+        if len(words) <= 10 and classes & SECOND_PERSON:
             scores[CHAT] += 1.5  # "how are you?", "tu vas bien ?": about the assistant itself
-        if len(_KIN.intersection(vocabulary)) >= 2:
+        if classes & KIN and len(_KIN.intersection(words)) >= 2:
             scores[REASON] += 2.5  # "what is John to Mary's son's father?": a kinship riddle
-    if not signals.RELATION_WORDS.isdisjoint(vocabulary) and signals.relations(words) >= 2:
+    if classes & RELATION and signals.relations(words) >= 2:
         scores[REASON] += 2.5  # "A is taller than B", "all X are Y": a relational puzzle, a syllogism
     if "*" in text and _ACTION.search(text[: HEAD_CHARS + TAIL_CHARS]):
         scores[ROLE] += 4.0  # *pushes the door open*: acting out a scene
@@ -303,19 +323,19 @@ def _structure(scores, text, said, words, code, trace, math, question, prior_cod
 
 
 def _quantities(
-    scores: list[float], said: str, words: list[str], math: float, code: float, question: bool
+    scores: list[float], said: str, words: list[str], classes: int, math: float, code: float, question: bool
 ) -> None:
     """Notation, numbers and arithmetic words: evidence of a calculation."""
     scores[MATH] += 2.5 * (math * 0.3 if code else math)  # `i = 0` is code, not algebra
-    if code:
+    if code or not classes & NUMBER:
         return
-    at = signals.digit_positions(words)
-    if not at:
+    numbers, arithmetic = signals.quantities(words)
+    if numbers is None:
         return
-    count = signals.numbers(words, at) - signals.enumerators(said)
+    count = numbers - signals.enumerators(said)
     if count:
         scores[MATH] += min(1.2, 0.3 * count) + (1.6 if question and count >= 2 else 0.0)
-    if signals.arithmetic(words, at):
+    if arithmetic:
         scores[MATH] += 2.5
 
 
@@ -327,7 +347,7 @@ def _is_material(before: str, after: str) -> bool:
 
 def _unquoted(text: str) -> str:
     """`text` without its quotations (the same object when there is none)."""
-    if not _QUOTE_GATE.search(text):
+    if not _QUOTE_GATE.found_in(text):
         return text
     stripped = _QUOTED.sub(" ", " " + text)
     return text if len(stripped) == len(text) + 1 else stripped

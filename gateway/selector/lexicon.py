@@ -114,9 +114,9 @@ class _Lexicon:
         for stem, weights in stems.items():
             by_key.setdefault(stem[:STEM_KEY], []).append((stem, next(ids), tuple(weights.items())))
         self.stems = {key: tuple(sorted(v, key=lambda e: -len(e[0]))) for key, v in by_key.items()}
-        # phrases by their first two words ("how do"), or by the first word alone when the second
-        # is a stem ("unit test*")
-        bigrams: dict[str, list[tuple[tuple[str, ...], int, Weights]]] = {}
+        # phrases by their first word, then their second ("how" -> "do" -> ...), or by the first word
+        # alone when the second is a stem ("unit test*")
+        phrases_by: dict[str, dict[str, list[tuple[tuple[str, ...], int, Weights]]]] = {}
         loose: dict[str, list[tuple[tuple[str, ...], int, Weights]]] = {}
         identity: set[int] = set()
         for first, rests in phrases.items():
@@ -127,10 +127,11 @@ class _Lexicon:
                 if rest[0].endswith("*"):
                     loose.setdefault(first, []).append((rest, cue_id, tuple(weights.items())))
                 else:
-                    key = f"{first} {rest[0]}"
-                    bigrams.setdefault(key, []).append((rest[1:], cue_id, tuple(weights.items())))
-        self.bigrams = {k: tuple(v) for k, v in bigrams.items()}
-        self.firsts = frozenset(k.split(" ", 1)[0] for k in bigrams)
+                    seconds = phrases_by.setdefault(first, {})
+                    seconds.setdefault(rest[0], []).append((rest[1:], cue_id, tuple(weights.items())))
+        self.phrases = {
+            first: {k: tuple(v) for k, v in seconds.items()} for first, seconds in phrases_by.items()
+        }
         self.loose = {k: tuple(v) for k, v in loose.items()}
         self.identity_ids = frozenset(identity)
         self.languages = frozenset(taxonomy.LANGUAGES)
@@ -184,69 +185,100 @@ def _matches(words: list[str], start: int, rest: tuple[str, ...]) -> bool:
     return True
 
 
-_NOTHING = (None, False, ())
-_WORD_CACHE: dict[str, tuple[tuple[int, Weights] | None, bool, tuple]] = {}
+_NOTHING = (None, None, (), 0)
+_WORD_CACHE: dict[str, tuple[tuple[int, Weights] | None, dict | None, tuple, int]] = {}
 WORD_CACHE_MAX = 50_000  # distinct words remembered (emptied when full: vocabulary is Zipfian)
+_CLASSES: list[tuple[frozenset[str], tuple[str, ...]]] = [(frozenset(), ())]  # by bit (`word_class`)
+NUMBER = 1  # the class of bit 0: numbers (`str.isdigit`), known to `scan` without a lookup
+
+
+def word_class(members: frozenset[str], parts: tuple[str, ...] = ()) -> int:
+    """Register a class of words whose presence `scan` reports, so that a caller learns it without
+    set operations or substring searches over the text: the `members`, and every word holding one
+    of `parts` ("error" for "typeerror"). Returns the class's bit. Classes are registered at import,
+    before any text is scanned; a word's classes are worked out once, when it is first seen."""
+    if any(word.isdigit() for word in members):
+        raise ValueError("a word class holds no numbers: `scan` does not look numbers up")
+    _CLASSES.append((members, parts))
+    _WORD_CACHE.clear()
+    return 1 << (len(_CLASSES) - 1)
+
+
 # Numbers are not Zipfian (every order number, amount and year is new) and no cue is one: they are
 # neither looked up nor remembered. (Phrases with a number, "in 50", are found from the word before.)
 _NUMBERS_ARE_CUES = any(
-    word.isdigit() for word in (*LEXICON.exact, *LEXICON.stems, *LEXICON.firsts, *LEXICON.loose)
+    word.isdigit() for word in (*LEXICON.exact, *LEXICON.stems, *LEXICON.phrases, *LEXICON.loose)
 )
 
 
-def _lookup(word: str) -> tuple[tuple[int, Weights] | None, bool, tuple]:
-    """What the lexicon knows about one word: its cue (exact, else its longest stem), whether a
-    two-word phrase starts with it, and the phrases that start with it and go on with a stem."""
+def _lookup(word: str) -> tuple[tuple[int, Weights] | None, dict | None, tuple, int]:
+    """What the lexicon knows about one word: its cue (exact, else its longest stem), the phrases
+    that start with it by their second word, the phrases that start with it and go on with a stem,
+    and its word classes."""
     hit = LEXICON.exact.get(word)
     if hit is None and len(word) >= STEM_KEY:
         for stem, cue_id, weights in LEXICON.stems.get(word[:STEM_KEY], ()):
             if word.startswith(stem):
                 hit = (cue_id, weights)
                 break
-    found = (hit, word in LEXICON.firsts, LEXICON.loose.get(word, ()))
+    classes = 0
+    for bit, (members, parts) in enumerate(_CLASSES):
+        if word in members or any(part in word for part in parts):
+            classes |= 1 << bit
+    if word.isdigit():
+        classes |= NUMBER
+    found = (hit, LEXICON.phrases.get(word), LEXICON.loose.get(word, ()), classes)
     return _NOTHING if found == _NOTHING else found
 
 
-def scan(
-    words: list[str], factor: float, scores: list[float], seen: set[int], lead: int = LEAD_WORDS
-) -> None:
-    """Add the weights of every cue in `words` to `scores`; a cue counts once (`seen`).
+def scan(words: list[str], factor: float, scores: list[float], seen: set[int], lead: int = LEAD_WORDS) -> int:
+    """Add the weights of every cue in `words` to `scores`; a cue counts once (`seen`). Returns the
+    word classes (`word_class`) present among the words.
 
-    Per word: one lookup in a memo of what each word means to the lexicon (filled on first sight),
-    and one two-word phrase lookup for the few words that start a phrase.
+    Per word: one lookup in a memo of what each word means to the lexicon (filled on first sight);
+    for a word that starts phrases, one lookup of the next word among their second words.
     """
-    cache, bigrams = _WORD_CACHE, LEXICON.bigrams
+    cache = _WORD_CACHE
     last = len(words) - 1
+    lead_factor, deep_factor = factor * LEAD_BOOST, factor * DEEP_FACTOR
+    present = 0
     for i, word in enumerate(words):
         known = cache.get(word)
         if known is None:
             if word.isdigit() and not _NUMBERS_ARE_CUES:
+                present |= NUMBER
                 continue
             if len(cache) >= WORD_CACHE_MAX:
                 cache.clear()
             known = cache[word] = _lookup(word)
         if known is _NOTHING:
             continue
-        hit, first, loose = known
-        f = factor * LEAD_BOOST if i < lead else (factor if i < DEEP_WORDS else factor * DEEP_FACTOR)
-        if hit is not None and hit[0] not in seen:
+        hit, seconds, loose, classes = known
+        if classes:
+            present |= classes
+        if hit is not None and hit[0] in seen:
+            hit = None
+        entries = seconds.get(words[i + 1]) if seconds is not None and i < last else None
+        if hit is None and not entries and not loose:
+            continue  # most words that start a phrase are not followed by its second word
+        f = lead_factor if i < lead else (factor if i < DEEP_WORDS else deep_factor)
+        if hit is not None:
             seen.add(hit[0])
             for task, weight in hit[1]:
                 scores[task] += weight * f
-        if i < last:
-            if first:
-                entries = bigrams.get(word + " " + words[i + 1])
-                if entries:
-                    for rest, cue_id, weights in entries:
-                        if cue_id not in seen and (not rest or _matches(words, i + 2, rest)):
-                            seen.add(cue_id)
-                            for task, weight in weights:
-                                scores[task] += weight * f
+        if entries:
+            for rest, cue_id, weights in entries:
+                if cue_id not in seen and (not rest or _matches(words, i + 2, rest)):
+                    seen.add(cue_id)
+                    for task, weight in weights:
+                        scores[task] += weight * f
+        if loose and i < last:
             for rest, cue_id, weights in loose:
                 if cue_id not in seen and _matches(words, i + 1, rest):
                     seen.add(cue_id)
                     for task, weight in weights:
                         scores[task] += weight * f
+    return present
 
 
 # ASCII text: every byte that `\w` does not match ([A-Za-z0-9_]) becomes a space, and the words are
