@@ -172,9 +172,11 @@ def classify(
     text = last_user
     said, head, words, classes = _read_turn(text, scores, seen)
     if system:
-        _add(scores, _system_scores(system[:SYSTEM_CHARS]))
+        for i, value in _system_scores(system[:SYSTEM_CHARS]):
+            scores[i] += value
     for turn in history[-HISTORY_TURNS:] if history else ():
-        _add(scores, _turn_scores(turn[:HISTORY_CHARS]))
+        for i, value in _turn_scores(turn[:HISTORY_CHARS]):
+            scores[i] += value
     sample = text if len(text) <= signals.PROBE_CHARS else signals.probe(text)
     non_latin = not sample.isascii() and _cjk_cues(sample, scores)
     code = signals.code_strength(sample)
@@ -205,13 +207,8 @@ def classify(
     return TASKS[best], found
 
 
-def _add(scores: list[float], more: tuple[tuple[int, float], ...]) -> None:
-    for i, value in more:
-        scores[i] += value
-
-
 def _nonzero(scores: list[float]) -> tuple[tuple[int, float], ...]:
-    """The scores worth adding: most of a prompt's are zero (sparse, so `_add` touches only these)."""
+    """The scores worth adding: most of a prompt's are zero (sparse: adding touches only these)."""
     return tuple((i, value) for i, value in enumerate(scores) if value)
 
 

@@ -164,6 +164,7 @@ TRACE_WORD_PARTS = (
 _OPERATORS = "+*/×÷^=−-"
 _OPERATOR = re.compile("[" + re.escape(_OPERATORS) + "]")
 _ANY_OPERATOR = CharClass(_OPERATORS)
+_MATH_CHARS = CharClass(_OPERATORS + "\\(")  # an operator, or what an ASCII symbol starts with
 _MATH_SYMBOLS = (
     "∑",
     "∫",
@@ -262,8 +263,13 @@ def math_density(text: str) -> float:
     """0..1: mathematical notation in `text`: operators between numbers and variables (`3x + 7 = 22`,
     `x^2`, `1/(1+x)`), LaTeX commands and math symbols."""
     text = text[:800]
-    # every symbol has a non-ASCII character, a backslash, a bracket or " dx": most prose has none
-    maybe = not text.isascii() or "\\" in text or "(" in text or " dx" in text
+    if text.isascii():
+        if not _MATH_CHARS.found_in(text) and " dx" not in text:
+            return 0.0  # no operator and nothing a symbol is made of: most prose
+        # every symbol has a non-ASCII character, a backslash, a bracket or " dx"
+        maybe = "\\" in text or "(" in text or " dx" in text
+    else:
+        maybe = True
     hits = len(_MATH_SYMBOL.findall(text)) if maybe else 0
     if hits < 3 and _ANY_OPERATOR.found_in(text):
         for match in _OPERATOR.finditer(text):
