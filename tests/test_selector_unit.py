@@ -651,4 +651,9 @@ def test_the_word_classes_that_gate_the_trace_and_persona_checks_let_every_one_t
     for text in personas:
         assert classifier._persona(text), text
         assert _classes(text) & classifier.PERSONA_HINT, text
-    assert not _classes("Say hello in five words.") & (classifier.TRACE_HINT | classifier.PERSONA_HINT)
+    for keyword in ("def ", "import ", "return "):
+        text = f"then {keyword}value"
+        assert signals.code_strength(text) > 0, keyword
+        assert _classes(text) & classifier.CODE_HINT, keyword
+    hints = classifier.TRACE_HINT | classifier.PERSONA_HINT | classifier.CODE_HINT
+    assert not _classes("Say hello in five words.") & hints

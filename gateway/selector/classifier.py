@@ -133,6 +133,7 @@ SECOND_PERSON = word_class(_SECOND_PERSON)
 KIN = word_class(_KIN)
 RELATION = word_class(signals.RELATION_WORDS)
 TRACE_HINT = word_class(frozenset(), signals.TRACE_WORD_PARTS)
+CODE_HINT = word_class(frozenset(), signals.CODE_WORD_PARTS)
 PERSONA_HINT = word_class(_PERSONA_WORDS)
 
 
@@ -179,12 +180,13 @@ def classify(
             scores[i] += value
     sample = text if len(text) <= signals.PROBE_CHARS else signals.probe(text)
     non_latin = not sample.isascii() and _cjk_cues(sample, scores)
-    code = signals.code_strength(sample)
+    # A short turn without quotations was read whole: the words read are all its words, and their
+    # classes say whether code keywords, an error trace or a persona can be there at all (most
+    # turns: none of them).
+    whole = said is text and len(text) <= HEAD_CHARS + TAIL_CHARS
+    code = signals.code_strength(sample, not whole or classes & CODE_HINT != 0)
     if code < CODE_FLOOR:
         code = 0.0  # an `=` or a `()` in prose is not code
-    # A short turn without quotations was read whole: the words read are all its words, and their
-    # classes say whether an error trace or a persona can be there at all (most turns: neither).
-    whole = said is text and len(text) <= HEAD_CHARS + TAIL_CHARS
     trace = (not whole or classes & TRACE_HINT != 0) and signals.has_trace(sample)
     math = signals.math_density(said)
     question = _is_question(said, head)
@@ -344,8 +346,8 @@ def _is_material(before: str, after: str) -> bool:
 
 def _unquoted(text: str) -> str:
     """`text` without its quotations (the same object when there is none)."""
-    if not _QUOTE_GATE.found_in(text):
-        return text
+    if "'" not in text and '"' not in text and (text.isascii() or not _QUOTE_GATE.found_in(text)):
+        return text  # two searches for a character (memchr) answer most texts
     stripped = _QUOTED.sub(" ", " " + text)
     return text if len(stripped) == len(text) + 1 else stripped
 

@@ -228,16 +228,18 @@ def probe(text: str) -> str:
     return text[:PROBE_HEAD] + "\n" + text[-PROBE_TAIL:]
 
 
-def code_strength(text: str) -> float:
-    """0..1: how much of `text` looks like code (a fence alone is enough)."""
+CODE_WORD_PARTS = ("def", "import", "return")  # the words of the keywords `code_strength` looks for
+
+
+def code_strength(text: str, keywords: bool = True) -> float:
+    """0..1: how much of `text` looks like code (a fence alone is enough). `keywords=False`: the
+    caller knows that no word of `text` holds one of `CODE_WORD_PARTS`."""
     if not (
         _CODE_CHARS.found_in(text)
         or "()" in text
         or "\n " in text
         or "\n\t" in text
-        or "def " in text
-        or "import " in text
-        or "return " in text
+        or (keywords and ("def " in text or "import " in text or "return " in text))
     ):
         return 0.0  # none of the characters code is made of: most prose, answered in a microsecond
     total = 0.0
