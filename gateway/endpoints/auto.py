@@ -4,7 +4,7 @@ The selector (`gateway.selector`) is pure of HTTP; this module reads what it nee
 (the model asked, the override, the client key's permissions, the session), asks it, and turns the
 decision into a `Resolution` whose chain is: the chosen group, the group's own configured fallbacks,
 then the next-best candidates. It leaves `x-grid-route-reason` in `scope["grid.headers"]` and the
-decision in `scope["grid.route"]` for the access log, and counts `grid_auto_route_total`.
+`Decision` in `scope["grid.route"]` for the access log, and counts `grid_auto_route_total`.
 
 Afterwards, `record_outcome` feeds the request's outcome back into the selector's history; the access
 log middleware calls it through `scope["grid.feedback"]`, set here for every chat request.
@@ -135,16 +135,18 @@ def _decide(selector: Selector, state: GatewayState, body, allowed, session, raw
 def _resolution(snapshot: Snapshot, asked_as: str, decision: Decision, overridden: bool) -> Resolution:
     """The resolution of an auto-routed request (see `_chain`). Its inputs repeat (the same groups in
     the same order, request after request), so it is looked up rather than built each time."""
-    chosen, rejected = decision.chosen, decision.ranking.rejected
-    ranked = tuple([c.group for c in decision.ranking.ranked])
+    chosen, ranking = decision.chosen, decision.ranking
+    rejected = ranking.rejected
     unfit = tuple([r.group for r in rejected if r.unfit]) if rejected else ()
-    key = (asked_as, chosen, ranked, unfit, overridden)
+    key = (asked_as, chosen, ranking.groups, unfit, overridden)
     known = _resolutions(snapshot)
     found = known.get(key)
     if found is None:
         if len(known) >= MAX_RESOLUTIONS:
             known.clear()  # `asked_as` can be any name a client sends when auto_select is on
-        found = known[key] = Resolution(asked_as, chosen, _chain(snapshot, chosen, ranked, unfit), overridden)
+        found = known[key] = Resolution(
+            asked_as, chosen, _chain(snapshot, chosen, ranking.groups, unfit), overridden
+        )
     return found
 
 
@@ -181,18 +183,16 @@ def _names_for(snapshot: Snapshot) -> Mapping[str, tuple[str, ...]]:
 
 def _session(request: Request, body: Mapping[str, Any], key) -> tuple[str, str] | None:
     """The session a request belongs to (`x-session-id`, else the body's `user`), per client key."""
-    session = _header(request.scope, SESSION_HEADER_RAW) or body.get("user")
-    if not isinstance(session, str) or not session:
-        return None
+    session = None
+    for name, value in request.scope["headers"]:  # straight from the ASGI scope (lower-case names)
+        if name == SESSION_HEADER_RAW:
+            session = value.decode("latin-1")
+            break
+    if not session:
+        session = body.get("user")
+        if not isinstance(session, str) or not session:
+            return None
     return (key.name if key is not None else "", session[:MAX_SESSION_ID])
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    """One request header, read straight from the ASGI scope (names there are lower case)."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 def _publish(request: Request, decision: Decision) -> None:
@@ -204,15 +204,8 @@ def _publish(request: Request, decision: Decision) -> None:
         scope["grid.headers"] = {REASON_HEADER: reason}
     else:
         headers[REASON_HEADER] = reason
-    task = decision.analysis.task
-    scope["grid.route"] = {
-        "task": task,
-        "complexity": decision.analysis.complexity,
-        "group": decision.chosen,
-        "sticky": decision.sticky,
-        "reason": reason,
-    }
-    _route_counter(task, decision.chosen).inc()
+    scope["grid.route"] = decision  # the access log reads its task, complexity and reason
+    _route_counter(decision.analysis.task, decision.chosen).inc()
 
 
 @lru_cache(maxsize=1024)
@@ -236,21 +229,21 @@ def record_outcome(selector: Selector, scope: Scope, status: int) -> None:
     trace = scope.get("grid.trace")
     if trace is None or not trace.attempts:
         return  # nothing was sent upstream
-    stream_end = scope.get("grid.stream_end")
-    if stream_end == "error":
-        status = 502  # the stream failed after its headers went out
-    elif stream_end == "disconnected":
-        return  # the client left: no verdict on the group
-    resolution = scope.get("grid.resolution")
-    route = scope.get("grid.route")
     if scope.get("grid.stream"):
+        stream_end = scope.get("grid.stream_end")
+        if stream_end == "disconnected":
+            return  # the client left: no verdict on the group
+        if stream_end == "error":
+            status = 502  # the stream failed after its headers went out
         latency = scope.get("grid.ttft")
     else:
         latency = trace.upstream_seconds if trace.attempts == 1 else None
-    selector.feedback(
-        served=trace.group,
-        first=resolution.group if resolution is not None else None,
-        task=route["task"] if route else None,
-        status=status,
-        latency=latency,
+    resolution = scope.get("grid.resolution")
+    route = scope.get("grid.route")
+    selector.feedback(  # positional (served, first, task, status, latency): keywords cost per request
+        trace.group,
+        resolution.group if resolution is not None else None,
+        route.analysis.task if route is not None else None,
+        status,
+        latency,
     )

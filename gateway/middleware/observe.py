@@ -4,7 +4,8 @@ It runs outside auth, so refused requests are logged and counted too. Endpoints 
 in the scope: `grid.resolution` (what was asked, what it resolved to) and `grid.trace` (what the
 fallback chain did), `grid.usage` (token counts), `grid.ttft` and `grid.stream_end`; the experiments
 middleware leaves `grid.experiment`, whose variant's outcome is recorded here. Auto-routed requests
-carry `grid.route` (task, complexity, reason); `grid.feedback` hands the outcome to the selector.
+carry `grid.route` (the selector's decision: task, complexity, reason); `grid.feedback` hands the
+outcome to the selector.
 """
 
 from __future__ import annotations
@@ -129,8 +130,9 @@ def record(scope: Scope, status: int, elapsed: float) -> None:
     if "grid.experiment" in scope:
         record_outcome(scope, status, elapsed, extra)  # also adds `experiment` and `variant` to the log
     route = scope.get("grid.route")
-    if route is not None:  # model="auto": what the selector saw and why it chose the group
-        extra.update(task=route["task"], complexity=route["complexity"], route_reason=route["reason"])
+    if route is not None:  # model="auto": the selector's `Decision`, what it saw and why it chose
+        analysis = route.analysis
+        extra.update(task=analysis.task, complexity=analysis.complexity, route_reason=route.header())
     feedback = scope.get("grid.feedback")
     if feedback is not None:
         feedback(scope, status)  # the selector's performance history (gateway.endpoints.auto)

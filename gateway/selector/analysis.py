@@ -15,7 +15,7 @@ import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
@@ -80,18 +80,12 @@ class Analysis:
     signals: Signals
 
 
-class _Conversation(NamedTuple):
-    """The parts of the messages the analysis reads, gathered in one pass."""
-
-    last_user: str
-    system: str
-    earlier_users: list[str]
-    prior_code: bool  # an assistant turn holds a code fence
-    texts: list[str]  # every message's text, for the token count
-    images: int
-    low_images: int  # ... of them at "low" detail
-    tool_traffic: bool  # tool calls or tool results in the conversation
-    turns: int
+# The parts of the messages the analysis reads, gathered in one pass (`_read`), in this order:
+# last_user, system, earlier_users, prior_code (an assistant turn holds a code fence), texts (every
+# message's text, for the token count), images, low_images (... of them at "low" detail),
+# tool_traffic (tool calls or tool results in the conversation), turns. A plain tuple: a NamedTuple
+# costs three times as much to build, and the one reader that matters unpacks it at once.
+_Conversation = tuple[str, str, list[str], bool, list[str], int, int, bool, int]
 
 
 # Every request that is not a repeat is read here: one pass, in locals, few calls (each costs).
@@ -105,15 +99,18 @@ def analyse(body: Mapping[str, Any], counter: TokenCounter = COUNTER) -> Analysi
     tokens = counted + _overhead(tools, turns, images, low_images)
     fmt = get("response_format")
     kind = fmt.get("type") if isinstance(fmt, dict) else None
+    # max_completion_tokens, else max_tokens: a positive int (JSON's true and false are not)
     limit = get("max_completion_tokens")
-    if not _positive_int(limit):
+    if type(limit) is not int or limit <= 0:
         limit = get("max_tokens")
+        if type(limit) is not int or limit <= 0:
+            limit = None
     requires = Requirements(
         tools is not None or tool_traffic,
         images > 0,
         kind == "json_object" or kind == "json_schema",
         kind == "json_schema",
-        limit if _positive_int(limit) else None,
+        limit,
     )
     complexity = _complexity(task, signals, tokens, turns, requires)
     return Analysis(task, complexity, tokens, exact, requires, turns, signals)
@@ -121,10 +118,8 @@ def analyse(body: Mapping[str, Any], counter: TokenCounter = COUNTER) -> Analysi
 
 def exact_tokens(body: Mapping[str, Any], counter: TokenCounter = COUNTER) -> int:
     """The prompt's token count, exactly: for the rare prompt close to a context window."""
-    convo = _read(body)
-    return _overhead(_tools(body), convo.turns, convo.images, convo.low_images) + counter.count(
-        "\n".join(convo.texts)
-    )
+    _, _, _, _, texts, images, low_images, _, turns = _read(body)
+    return _overhead(_tools(body), turns, images, low_images) + counter.count("\n".join(texts))
 
 
 def _tools(body: Mapping[str, Any]) -> list | None:
@@ -140,8 +135,8 @@ def _read(body: Mapping[str, Any]) -> _Conversation:
         if isinstance(prompt, list):
             prompt = "\n".join(p for p in prompt if isinstance(p, str))
         if isinstance(prompt, str):
-            return _Conversation(prompt, "", [], False, [prompt], 0, 0, False, 1)
-        return _Conversation("", "", [], False, [], 0, 0, False, 0)
+            return prompt, "", [], False, [prompt], 0, 0, False, 1
+        return "", "", [], False, [], 0, 0, False, 0
     systems: list[str] = []
     users: list[str] = []
     texts: list[str] = []
@@ -164,7 +159,8 @@ def _read(body: Mapping[str, Any]) -> _Conversation:
         if role == "user":
             users.append(text)
         elif role == "system" or role == "developer":
-            systems.append(text)
+            if text:
+                systems.append(text)
         elif role == "assistant":
             if message.get("tool_calls") or message.get("function_call"):
                 tool_traffic = True
@@ -172,12 +168,10 @@ def _read(body: Mapping[str, Any]) -> _Conversation:
                 prior_code = True
         elif role == "tool" or role == "function":
             tool_traffic = True
-    system = "\n".join([s for s in systems if s])
+    system = "\n".join(systems)
     if users:
-        return _Conversation(
-            users[-1], system, users[:-1], prior_code, texts, images, low_images, tool_traffic, turns
-        )
-    return _Conversation("", system, [], prior_code, texts, images, low_images, tool_traffic, turns)
+        return users[-1], system, users[:-1], prior_code, texts, images, low_images, tool_traffic, turns
+    return "", system, [], prior_code, texts, images, low_images, tool_traffic, turns
 
 
 def _text_of(content: Any) -> tuple[str, int, int]:
@@ -209,10 +203,6 @@ def _overhead(tools: list | None, turns: int, images: int, low_images: int) -> i
         with contextlib.suppress(TypeError):  # not JSON-serialisable: the upstream will say so
             tokens += int(len(orjson.dumps(tools)) / JSON_CHARS_PER_TOKEN)
     return tokens
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _complexity(task: str, signals: Signals, tokens: int, turns: int, requires: Requirements) -> float:

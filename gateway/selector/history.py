@@ -42,27 +42,34 @@ class Track:
     updated: float = 0.0
     shown_error: float = 0.0  # the error rate and latency when this track last made news
     shown_latency: float | None = None
+    # a group's track: the group's tracks per task (found from it: no (group, task) key to build);
+    # one class for both, so that `add` always sees the same type (the interpreter specialises it)
+    tasks: dict[str, Track] | None = None
 
     def add(self, now: float, latency: float | None, error: bool) -> bool:
-        """Count one outcome; True when it is news (see the module docstring)."""
+        """Count one outcome; True when it is news (see the module docstring). Runs for every chat
+        request's outcome (twice when auto-routed: group and task), hence locals and few lines."""
         self.requests += 1
+        self.updated = now
+        rate = self.error_rate
         if error:
             self.errors += 1
-            self.error_rate += ALPHA * (1.0 - self.error_rate)
+            rate = self.error_rate = rate + ALPHA * (1.0 - rate)
         else:
-            self.error_rate += ALPHA * (0.0 - self.error_rate)
+            if rate:  # towards 0: x - ALPHA * x is x + ALPHA * (0.0 - x), to the bit
+                rate = self.error_rate = rate - ALPHA * rate
             if latency is not None:
-                self.latency = (
-                    latency if self.latency is None else self.latency + ALPHA * (latency - self.latency)
-                )
-        self.updated = now
-        shown = self.shown_latency
+                moving = self.latency
+                self.latency = latency if moving is None else moving + ALPHA * (latency - moving)
+        drift = rate - self.shown_error  # compared both ways: cheaper than abs()
+        moving, shown = self.latency, self.shown_latency
         if (
             self.requests <= MIN_TASK_SAMPLES
-            or abs(self.error_rate - self.shown_error) > ERROR_DRIFT
-            or (self.latency != shown and (shown is None or abs(self.latency - shown) > DRIFT * shown))
+            or drift > ERROR_DRIFT
+            or drift < -ERROR_DRIFT
+            or (moving != shown and (shown is None or abs(moving - shown) > DRIFT * shown))
         ):
-            self.shown_error, self.shown_latency = self.error_rate, self.latency
+            self.shown_error, self.shown_latency = rate, moving
             return True
         return False
 
@@ -80,23 +87,23 @@ class History:
         self.half_life = half_life
         self._clock = clock
         self._groups: dict[str, Track] = {}
-        self._tasks: dict[tuple[str, str], Track] = {}
         self.epoch = 0  # counts the news (see `board`)
         self._epoch_at = clock()
         self._boards: dict[str, tuple[int, dict[str, Health]]] = {}
 
-    def record(self, group: str, task: str | None, *, latency: float | None, error: bool) -> None:
+    def record(self, group: str, task: str | None, latency: float | None, error: bool) -> None:
         """One outcome. `latency` is time to first byte (None when unknown or the request failed)."""
         now = self._clock()
         track = self._groups.get(group)
         if track is None:
-            track = self._groups[group] = Track()
+            track = self._groups[group] = Track(tasks={})
         news = track.add(now, latency, error)
         if task is not None:
-            track = self._tasks.get((group, task))
-            if track is None:
-                track = self._tasks[(group, task)] = Track()
-            news = track.add(now, latency, error) or news
+            by_task = track.tasks.get(task)
+            if by_task is None:
+                by_task = track.tasks[task] = Track()
+            if by_task.add(now, latency, error):
+                news = True
         if news:
             self.epoch += 1
 
@@ -114,19 +121,23 @@ class History:
         return kept
 
     def health(self, group: str, task: str | None, available: bool = True) -> Health:
-        track = self._tasks.get((group, task)) if task is not None else None
-        if track is None or track.requests < MIN_TASK_SAMPLES:
-            track = self._groups.get(group)
-        if track is None:
+        found = self._groups.get(group)
+        if found is None:
             return NEUTRAL if available else _UNAVAILABLE
+        track: Track = found
+        if task is not None:
+            by_task = found.tasks.get(task)
+            if by_task is not None and by_task.requests >= MIN_TASK_SAMPLES:
+                track = by_task
         fresh = 0.5 ** (max(0.0, self._clock() - track.updated) / self.half_life)
         return Health(available, track.error_rate * fresh, track.latency, fresh)
 
     def stats(self) -> dict[str, Any]:
         """Per group: totals, moving averages and the same per task (for the admin API)."""
-        groups: dict[str, Any] = {}
-        for name, track in sorted(self._groups.items()):
-            groups[name] = {**track.describe(), "tasks": {}}
-        for (name, task), track in sorted(self._tasks.items()):
-            groups.setdefault(name, {**Track().describe(), "tasks": {}})["tasks"][task] = track.describe()
-        return groups
+        return {
+            name: {
+                **track.describe(),
+                "tasks": {task: by_task.describe() for task, by_task in sorted(track.tasks.items())},
+            }
+            for name, track in sorted(self._groups.items())
+        }

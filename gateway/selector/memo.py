@@ -28,6 +28,7 @@ from gateway.selector.scoring import Prepared, Ranking
 MEMO_BYTES = 4096  # larger bodies are seldom repeated, and would cost memory to keep
 MEMO_ENTRIES = 1024
 PLAN_ENTRIES = 2048
+_RAW = (bytes, str)  # keys that are a body's content, and can be too large to look up
 
 
 class Memo:
@@ -36,19 +37,20 @@ class Memo:
         self.max_bytes = max_bytes
         self._known: OrderedDict[Hashable, Analysis] = OrderedDict()  # oldest first: O(1) to drop
 
+    # Both look at the key first: no key, or a large body's bytes (hashing them would cost more than
+    # it saves), is not looked up nor kept. The test is written out in each (a call costs).
     def get(self, key: Hashable | None) -> Analysis | None:
-        return self._known.get(key) if self._usable(key) else None
+        if key is None or (isinstance(key, _RAW) and len(key) > self.max_bytes):
+            return None
+        return self._known.get(key)
 
     def put(self, key: Hashable | None, analysis: Analysis) -> None:
         """Remember `analysis` for `key`, unless there is no key or the body is too large to keep."""
-        if self._usable(key):
-            if len(self._known) >= self.entries:
-                self._known.popitem(last=False)  # the oldest
-            self._known[key] = analysis
-
-    def _usable(self, key: Hashable | None) -> bool:
-        """A key to look up: not a large body's bytes (hashing them would cost more than it saves)."""
-        return key is not None and not (isinstance(key, (bytes, str)) and len(key) > self.max_bytes)
+        if key is None or (isinstance(key, _RAW) and len(key) > self.max_bytes):
+            return
+        if len(self._known) >= self.entries:
+            self._known.popitem(last=False)  # the oldest
+        self._known[key] = analysis
 
     def clear(self) -> None:
         self._known.clear()

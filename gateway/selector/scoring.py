@@ -95,6 +95,7 @@ class Rejection:
 class Ranking:
     ranked: tuple[Candidate, ...]  # best first
     rejected: tuple[Rejection, ...]
+    groups: tuple[str, ...]  # the ranked groups' names, best first: a request's fallback order
 
 
 # Features a request may need and a profile may lack, as bits: one `&` is the whole feature filter.
@@ -275,7 +276,7 @@ def finish(
 def _ranking(scored: list[tuple], rejected: tuple[Rejection, ...]) -> Ranking:
     if len(scored) > 1:
         scored.sort()
-    return Ranking(tuple([entry[4] for entry in scored]), rejected)
+    return Ranking(tuple([entry[4] for entry in scored]), rejected, tuple([entry[3] for entry in scored]))
 
 
 def _entry(row: Row, score: float, cost: float | None, perf: float, reasons: tuple[str, ...]) -> tuple:

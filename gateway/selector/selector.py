@@ -50,7 +50,7 @@ class Decision:
     ranking: Ranking
     chosen: str
     sticky: bool = False
-    reason: str | None = None  # the header, when already known (a repeated body's, see `memo`)
+    reason: str | None = None  # the header (`decide` always gives it; worked out when not given)
 
     def header(self) -> str:
         """`x-grid-route-reason`: short, ASCII (group names are restricted to header-safe characters)."""
@@ -94,6 +94,9 @@ class Selector:
         """Adopt a new config (already validated); history, sessions and counts carry over."""
         config = parse(snapshot.model_routing, snapshot)
         self.config: RoutingConfig = config
+        # read on every chat request: attributes, not properties of the config (each a call)
+        self.enabled: bool = config.enabled
+        self.candidates: tuple[str, ...] = config.candidates
         self.history.half_life = config.history_half_life
         self.sessions.configure(config.session_ttl, config.session_max)
         self._profiles = tuple(config.profiles[g] for g in config.candidates)
@@ -104,27 +107,18 @@ class Selector:
         self.memo.clear()  # what they know was worked out with the old profiles
         self.plans.clear()
 
-    @property
-    def enabled(self) -> bool:
-        return self.config.enabled
-
-    @property
-    def candidates(self) -> tuple[str, ...]:
-        return self.config.candidates
-
     # -- deciding -------------------------------------------------------------------------------
 
     def analyse(self, body: Mapping[str, Any]) -> Analysis:
         """The request's analysis; a token estimate close to a candidate's window is made exact."""
         analysis = analyse(body, self._counter)
-        if not analysis.exact_tokens and self._near_a_window(analysis):
+        wanted = analysis.prompt_tokens + (analysis.requires.max_tokens or 0)
+        # below `_near_from` no window is near (most requests): the profiles are not looked at
+        if not analysis.exact_tokens and wanted >= self._near_from and self._near_a_window(wanted):
             analysis = replace(analysis, prompt_tokens=exact_tokens(body, self._counter), exact_tokens=True)
         return analysis
 
-    def _near_a_window(self, analysis: Analysis) -> bool:
-        wanted = analysis.prompt_tokens + (analysis.requires.max_tokens or 0)
-        if wanted < self._near_from:
-            return False
+    def _near_a_window(self, wanted: int) -> bool:
         return any(
             p.context_window is not None and abs(wanted - p.context_window) <= NEAR_WINDOW * p.context_window
             for p in self._profiles
@@ -209,8 +203,9 @@ class Selector:
             self.sessions.put(session, chosen)
         by_group = self.decisions.setdefault(analysis.task, {})
         by_group[chosen] = by_group.get(chosen, 0) + 1
-        reason = None
-        if plan is not None:
+        if plan is None:
+            reason = route_reason(analysis, ranking, chosen, sticky)
+        else:
             # the plan's kept ranking again: so is its reason, but for the choice
             reason = plan.reasons.get((chosen, sticky))
             if reason is None:
@@ -244,7 +239,7 @@ class Selector:
     # -- learning -------------------------------------------------------------------------------
 
     def feedback(
-        self, *, served: str | None, first: str | None, task: str | None, status: int, latency: float | None
+        self, served: str | None, first: str | None, task: str | None, status: int, latency: float | None
     ) -> None:
         """A finished request's outcome. `first` is the group the request was routed to, `served`
         the one that answered (or failed last): when they differ, `first` failed.
@@ -253,12 +248,15 @@ class Selector:
         """
         if served is None:
             return
-        failed = status >= 500 or status == 429
-        if not failed and status >= 400:
+        if status < 400:
+            failed = False
+        elif status >= 500 or status == 429:
+            failed = True
+        else:
             return
         if first is not None and first != served:
-            self.history.record(first, task, latency=None, error=True)
-        self.history.record(served, task, latency=None if failed else latency, error=failed)
+            self.history.record(first, task, None, True)
+        self.history.record(served, task, None if failed else latency, failed)
 
     def stats(self) -> dict[str, Any]:
         """The body of `GET /admin/model-selector/stats`."""
