@@ -499,7 +499,7 @@ def test_the_memo_is_bounded_keeps_no_large_body_and_forgets_on_reload():
 
 def test_nothing_is_remembered_while_the_tokenizer_loads():
     counter = TokenCounter()
-    counter._started = True  # loading: estimates are the heuristic's for now
+    counter.loading = True  # estimates are the heuristic's for now
     snapshot, _ = snapshot_with(ROUTING)
     selector = Selector(snapshot, counter=counter)
     selector.decide(chat("hi"), allowed=None, available=None, key=b"hi")

@@ -116,21 +116,22 @@ class TokenCounter:
         self._started = False
         self._done = threading.Event()
         self.name = "heuristic"
+        # Started and not done yet: estimates are the heuristic's for now, not for good. Read for
+        # every new body (an attribute: a property asking the Event would cost a thousand
+        # instructions a request); written only by `warm_up` and the loading thread.
+        self.loading = False
 
     @property
     def ready(self) -> bool:
         return self._encoding is not None
-
-    @property
-    def loading(self) -> bool:
-        """Started and not done yet: estimates are the heuristic's for now, not for good."""
-        return self._started and not self._done.is_set()
 
     def warm_up(self, *, wait: bool = False) -> None:
         """Load the encoding in a background thread (once); `wait` blocks until that is done."""
         with self._lock:
             start = not self._started
             self._started = True
+            if start:
+                self.loading = True
         if start:
             threading.Thread(target=self._load, name="grid-tokenizer", daemon=True).start()
         if wait:
@@ -145,6 +146,7 @@ class TokenCounter:
         if encoding is not None:
             self._encoding = encoding
             self.name = encoding.name
+        self.loading = False
         self._done.set()
 
     def count(self, text: str) -> int:
