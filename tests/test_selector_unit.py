@@ -657,3 +657,16 @@ def test_the_word_classes_that_gate_the_trace_and_persona_checks_let_every_one_t
         assert _classes(text) & classifier.CODE_HINT, keyword
     hints = classifier.TRACE_HINT | classifier.PERSONA_HINT | classifier.CODE_HINT
     assert not _classes("Say hello in five words.") & hints
+
+
+def test_quantities_counts_numbers_that_are_amounts_and_finds_arithmetic_between_two_numbers():
+    def quantities(text: str) -> tuple[int | None, bool]:
+        return signals.quantities(lexicon.words(text))
+
+    assert quantities("no numbers at all") == (None, False)
+    assert quantities("give me 3 bullets") == (0, False)  # a count of answer parts
+    assert quantities("I have 12 apples and 5") == (2, False)
+    assert quantities("what is 17 times 23") == (2, True)  # both numbers found, overlapping
+    assert quantities("100 divided by 4") == (2, True)
+    assert quantities("100 divided by") == (1, False)
+    assert quantities("7 times the fun") == (1, False)
