@@ -79,12 +79,12 @@ class CharClass:
 
     def __init__(self, chars: str) -> None:
         self._table = bytes(0 if chr(b) in chars else 1 for b in range(256))
-        self._regex = re.compile("[" + "".join(re.escape(c) for c in chars) + "]")
+        self.regex = re.compile("[" + "".join(re.escape(c) for c in chars) + "]")  # for non-ASCII text
 
     def found_in(self, text: str) -> bool:
         if text.isascii():
             return 0 in text.encode().translate(self._table)
-        return self._regex.search(text) is not None
+        return self.regex.search(text) is not None
 
 
 # Characters rare in prose but in nearly every piece of code; parentheses, #, + are common in prose.
@@ -162,8 +162,7 @@ TRACE_WORD_PARTS = (
     "overflow",
 )
 _OPERATORS = "+*/×÷^=−-"
-_OPERATOR = re.compile("[" + re.escape(_OPERATORS) + "]")
-_ANY_OPERATOR = CharClass(_OPERATORS)
+_OPERATOR = CharClass(_OPERATORS)
 _MATH_CHARS = CharClass(_OPERATORS + "\\(")  # an operator, or what an ASCII symbol starts with
 _MATH_SYMBOLS = (
     "∑",
@@ -273,8 +272,8 @@ def math_density(text: str) -> float:
     else:
         maybe = True
     hits = len(_MATH_SYMBOL.findall(text)) if maybe else 0
-    if hits < 3 and _ANY_OPERATOR.found_in(text):
-        for match in _OPERATOR.finditer(text):
+    if hits < 3 and _OPERATOR.found_in(text):
+        for match in _OPERATOR.regex.finditer(text):
             if _is_math_operator(text, match.start()):
                 hits += 1
                 if hits >= 3:
