@@ -303,7 +303,7 @@ def test_a_kept_ranking_follows_the_history_and_the_breakers():
             served=first.chosen, first=first.chosen, task=first.analysis.task, status=502, latency=None
         )
     moved = selector.decide(body)
-    assert moved.chosen != first.chosen and moved.header() != first.header()
+    assert moved.chosen != first.chosen and moved.reason != first.reason
     down = selector.decide(body, available=lambda g: g != moved.chosen)
     assert down.chosen not in (moved.chosen,) and [r.group for r in down.ranking.rejected] == [moved.chosen]
 
@@ -368,7 +368,7 @@ def test_a_session_keeps_its_group_until_the_group_cannot_serve_it():
     proof = chat("Prove rigorously, step by step, that there are infinitely many primes. Justify each step.")
     assert selector.decide(proof, allowed=None, available=None).chosen == "strong"
     kept = selector.decide(proof, allowed=None, available=None, session="s")
-    assert kept.chosen == "cheap" and kept.sticky and "sticky=1" in kept.header()
+    assert kept.chosen == "cheap" and kept.sticky and "sticky=1" in kept.reason
     tools = chat("weather?", tools=[{"type": "function", "function": {"name": "w"}}])
     moved = selector.decide(tools, allowed=None, available=None, session="s")
     assert moved.chosen == "strong" and not moved.sticky  # cheap cannot call tools
@@ -382,7 +382,7 @@ def test_decisions_are_counted_and_the_header_is_short_ascii():
     snapshot, _ = snapshot_with(ROUTING)
     selector = Selector(snapshot)
     decision = selector.decide(chat("Translate 'good night' into German"), allowed=None, available=None)
-    header = decision.header()
+    header = decision.reason
     assert header.isascii() and len(header) < 200
     assert header.startswith("task=translation; complexity=") and "chosen=cheap" in header
     assert "candidates=cheap:" in header and ",strong:" in header
@@ -445,7 +445,7 @@ def test_a_repeated_body_is_decided_exactly_as_a_new_one_whatever_changed_in_bet
                 continue
             got = remembered.decide(body, allowed=allowed, available=available, key=orjson.dumps(body))
             assert got.ranking == want and got.chosen == want.ranked[0].group
-            assert got.header() == route_reason(got.analysis, want, got.chosen, False)
+            assert got.reason == route_reason(got.analysis, want, got.chosen, False)
     assert len(remembered.memo) == len(bodies)
 
 
@@ -465,7 +465,7 @@ def test_requests_of_one_outcome_share_a_plan_and_are_decided_as_if_alone():
         body = chat(f"Say hello in five words to visitor {100 + n}.")  # new bodies, one outcome
         got = selector.decide(body, allowed=None, available=None, key=orjson.dumps(body))
         want = from_scratch(fresh, body, None, None)
-        assert got.ranking == want and got.header() == route_reason(got.analysis, want, got.chosen, False)
+        assert got.ranking == want and got.reason == route_reason(got.analysis, want, got.chosen, False)
     assert len(selector.memo) == 5 and len(selector.plans) == 1
 
 

@@ -198,7 +198,7 @@ def _session(request: Request, body: Mapping[str, Any], key) -> tuple[str, str] 
 def _publish(request: Request, decision: Decision) -> None:
     """`x-grid-route-reason`, the decision for the access log, and `grid_auto_route_total`."""
     scope = request.scope
-    reason = decision.header()
+    reason = decision.reason
     headers = scope.get("grid.headers")
     if headers is None:
         scope["grid.headers"] = {REASON_HEADER: reason}

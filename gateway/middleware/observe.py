@@ -132,7 +132,7 @@ def record(scope: Scope, status: int, elapsed: float) -> None:
     route = scope.get("grid.route")
     if route is not None:  # model="auto": the selector's `Decision`, what it saw and why it chose
         analysis = route.analysis
-        extra.update(task=analysis.task, complexity=analysis.complexity, route_reason=route.header())
+        extra.update(task=analysis.task, complexity=analysis.complexity, route_reason=route.reason)
     feedback = scope.get("grid.feedback")
     if feedback is not None:
         feedback(scope, status)  # the selector's performance history (gateway.endpoints.auto)

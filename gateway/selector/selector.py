@@ -49,18 +49,13 @@ class Decision:
     analysis: Analysis
     ranking: Ranking
     chosen: str
-    sticky: bool = False
-    reason: str | None = None  # the header (`decide` always gives it; worked out when not given)
-
-    def header(self) -> str:
-        """`x-grid-route-reason`: short, ASCII (group names are restricted to header-safe characters)."""
-        if self.reason is not None:
-            return self.reason
-        return route_reason(self.analysis, self.ranking, self.chosen, self.sticky)
+    sticky: bool
+    reason: str  # `x-grid-route-reason` (see `route_reason`)
 
 
 def route_reason(analysis: Analysis, ranking: Ranking, chosen: str, sticky: bool) -> str:
-    """The `x-grid-route-reason` of a decision (see `Decision.header`)."""
+    """The `x-grid-route-reason` of a decision: short, ASCII (group names are restricted to
+    header-safe characters)."""
     top = ""
     for c in ranking.ranked[:HEADER_CANDIDATES]:
         top += f",{c.group}:{c.score:.2f}"
