@@ -59,7 +59,7 @@ ASKS = (
 
 def bodies(size: int, count: int) -> list[dict[str, Any]]:
     """`count` different chat bodies whose text totals about `size` characters. Each is unique (a
-    request number in it), so no decision is served from the classifier's memo of repeated requests."""
+    request number in it), as real requests are."""
     made = []
     for n in range(count):
         ask = f"{ASKS[n % len(ASKS)]} (#{n})"
@@ -107,9 +107,8 @@ def measure(selector: Selector, size: int, rounds: int, passes: int) -> list[flo
 
 
 def edge(rounds: int) -> int:
-    """`--edge`: microseconds per request of routing plus access log, auto against a fixed model; for
-    the bench request as `make bench` sends it (a running number in it: no two bodies alike) and for
-    one body sent again and again (retries, templated prompts)."""
+    """`--edge`: microseconds per request of routing plus access log, auto against a fixed model, for
+    the bench request as `make bench` sends it (a running number in it: no two bodies alike)."""
     import orjson
     from starlette.requests import Request
 
@@ -157,17 +156,16 @@ def edge(rounds: int) -> int:
 
     fixed, auto = state_of(scenarios.group_config(1)), state_of(scenarios.auto_config)
     COUNTER.warm_up(wait=True)  # as a serving gateway has by then (the auto scenario's RSS includes it)
-    # label, state, body (the group every scenario but `auto` asks for, or auto), a new body each time
+    # label, state, body (the group every scenario but `auto` asks for, or auto)
     rows = [
-        ("fixed model (`gateway`)", fixed, payloads.chat_request("bench", False), True),
-        ('model="auto" (`auto`: every body new)', auto, payloads.chat_request("auto", False), True),
-        ('model="auto", one body repeated', auto, payloads.chat_request("auto", False), False),
+        ("fixed model (`gateway`)", fixed, payloads.chat_request("bench", False)),
+        ('model="auto" (`auto`)', auto, payloads.chat_request("auto", False)),
     ]
     times: list[list[float]] = [[] for _ in rows]
     gc.collect()
     for n in range(2 * rounds):  # the kinds take turns, so the machine's ups and downs hit all alike
-        for i, (_, state, template, new) in enumerate(rows):
-            elapsed = one(state, template, n + 1 if new else 0)
+        for i, (_, state, template) in enumerate(rows):
+            elapsed = one(state, template, n + 1)  # a new body each time
             if n >= rounds:  # the first half warms up
                 times[i].append(elapsed)
     print(f"routing + access log per request, in-process: median of {rounds} (after as many to warm up)\n")

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 import sys
-from datetime import UTC, datetime
+import time
 
 from pythonjsonlogger.orjson import OrjsonFormatter
 
@@ -28,6 +28,9 @@ class RequestIdFilter(logging.Filter):
 
 # attributes other libraries hang on records (uvicorn's ANSI copy, LiteLLM's redaction marker)
 _DROPPED = ("color_message", "litellm_redacted")
+# A record's own attributes, in the order `LogRecord.__init__` sets them: they come first in every
+# record's __dict__, before what `extra`, filters and formatters add.
+_OWN = tuple(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
 
 
 class GridJsonFormatter(OrjsonFormatter):
@@ -37,21 +40,49 @@ class GridJsonFormatter(OrjsonFormatter):
     fields): the library's generic version probes every LogRecord attribute with `hasattr` and
     `startswith`, most of the cost of an access line."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._skip = frozenset(self._skip_fields).union(_DROPPED)
+        self._second = -1  # the second whose timestamp prefix is kept in `_prefix`
+        self._prefix = ""
+
     def add_fields(self, log_record, record, message_dict) -> None:
+        fields = record.__dict__
         for field in self._required_fields:
-            log_record[field] = record.__dict__.get(field)
+            log_record[field] = fields.get(field)
         log_record.update(message_dict)
-        skip = self._skip_fields
-        for key, value in record.__dict__.items():
-            if key not in skip and key[0] != "_" and key not in _DROPPED:
-                log_record[key] = value
-        log_record["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(
-            timespec="milliseconds"
-        )
+        # The extra fields, in the record's order. The record's own ~20 attributes are passed over
+        # by position, unless one of them was deleted (then every key is looked at).
+        keys = list(fields)
+        own = len(_OWN)
+        skip = self._skip
+        for key in keys[own:] if len(keys) >= own and keys[own - 1] == _OWN[-1] else keys:
+            if key not in skip and key[0] != "_":
+                log_record[key] = fields[key]
+        log_record["timestamp"] = self._timestamp(record)
         log_record["level"] = record.levelname
         log_record["logger"] = record.name
         if record.exc_info and "exc_info" in log_record:
             log_record["exception"] = log_record.pop("exc_info")
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        """ISO 8601 in UTC to the millisecond ("2026-12-06T05:19:20.123+00:00"); the date and time
+        are formatted once a second, the milliseconds are the record's own."""
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return "%s.%03d+00:00" % (self._prefix, record.msecs)
+
+
+def log_fields(logger: logging.Logger, level: int, msg: str, args: tuple, fields: dict) -> None:
+    """`logger.log(level, msg, *args, extra=fields)`, for a caller that has already asked
+    `logger.isEnabledFor(level)` and whose field names are not `LogRecord` attributes: the fields
+    are set on the record in one update, where `extra` checks and sets them one by one (the access
+    log writes ~16 a request)."""
+    record = logger.makeRecord(logger.name, level, "(unknown file)", 0, msg, args, None)
+    record.__dict__.update(fields)
+    logger.handle(record)
 
 
 class BatchedStreamHandler(logging.StreamHandler):

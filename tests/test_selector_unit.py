@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import yaml
 
@@ -20,7 +19,6 @@ from gateway.selector import Selector, Unservable, classifier, lexicon, signals
 from gateway.selector.analysis import analyse
 from gateway.selector.capabilities import Profile, parse
 from gateway.selector.history import History
-from gateway.selector.memo import Memo
 from gateway.selector.scoring import Health, Ranking, rank, unfit_reasons
 from gateway.selector.selector import route_reason
 from gateway.selector.sticky import Sessions
@@ -441,12 +439,11 @@ def test_a_repeated_body_is_decided_exactly_as_a_new_one_whatever_changed_in_bet
             want = from_scratch(fresh, body, allowed, available)
             if not want.ranked:
                 with pytest.raises(Unservable):
-                    remembered.decide(body, allowed=allowed, available=available, key=orjson.dumps(body))
+                    remembered.decide(body, allowed=allowed, available=available)
                 continue
-            got = remembered.decide(body, allowed=allowed, available=available, key=orjson.dumps(body))
+            got = remembered.decide(body, allowed=allowed, available=available)
             assert got.ranking == want and got.chosen == want.ranked[0].group
             assert got.reason == route_reason(got.analysis, want, got.chosen, False)
-    assert len(remembered.memo) == len(bodies)
 
 
 def from_scratch(selector: Selector, body: dict[str, Any], allowed, available) -> Ranking:
@@ -463,10 +460,10 @@ def test_requests_of_one_outcome_share_a_plan_and_are_decided_as_if_alone():
     selector, fresh = Selector(snapshot), Selector(snapshot)
     for n in range(5):
         body = chat(f"Say hello in five words to visitor {100 + n}.")  # new bodies, one outcome
-        got = selector.decide(body, allowed=None, available=None, key=orjson.dumps(body))
+        got = selector.decide(body, allowed=None, available=None)
         want = from_scratch(fresh, body, None, None)
         assert got.ranking == want and got.reason == route_reason(got.analysis, want, got.chosen, False)
-    assert len(selector.memo) == 5 and len(selector.plans) == 1
+    assert len(selector.plans) == 1
 
 
 def test_shared_plans_rank_every_labelled_prompt_as_from_scratch():
@@ -481,29 +478,13 @@ def test_shared_plans_rank_every_labelled_prompt_as_from_scratch():
     assert 1 < len(selector.plans) < selector.stats()["decisions_total"]  # outcomes repeat: shared
 
 
-def test_the_memo_is_bounded_keeps_no_large_body_and_forgets_on_reload():
-    memo = Memo(entries=2, max_bytes=10)
-    analysis = analyse(chat("hi"))
-    for key in (b"a", b"b", b"c"):
-        memo.put(key, analysis)
-    assert len(memo) == 2 and memo.get(b"a") is None and memo.get(b"c") is analysis
-    memo.put(b"x" * 11, analysis)
-    assert memo.get(b"x" * 11) is None and memo.get(None) is None
+def test_plans_are_forgotten_on_reload():
     snapshot, _ = snapshot_with(ROUTING)
     selector = Selector(snapshot)
-    selector.decide(chat("hi"), allowed=None, available=None, key=b"hi")
-    assert len(selector.memo) == 1 and len(selector.plans) == 1
+    selector.decide(chat("hi"), allowed=None, available=None)
+    assert len(selector.plans) == 1
     selector.reload(snapshot)
-    assert len(selector.memo) == len(selector.plans) == 0  # worked out with the old profiles
-
-
-def test_nothing_is_remembered_while_the_tokenizer_loads():
-    counter = TokenCounter()
-    counter.loading = True  # estimates are the heuristic's for now
-    snapshot, _ = snapshot_with(ROUTING)
-    selector = Selector(snapshot, counter=counter)
-    selector.decide(chat("hi"), allowed=None, available=None, key=b"hi")
-    assert len(selector.memo) == 0
+    assert len(selector.plans) == 0  # worked out with the old profiles
 
 
 def test_feedback_records_a_fallback_as_a_failure_of_the_first_group_and_ignores_client_errors():

@@ -67,7 +67,7 @@ def auto_route(
     if allowed is not None and not any(allowed(g) for g in selector.candidates):
         raise PermissionDenied(f"This key may not use the model '{asked_as}'.")
     session = _session(request, body, key)
-    decision = _decide(selector, state, body, allowed, session, request.scope.get("grid.raw_body"))
+    decision = _decide(selector, state, body, allowed, session)
     _publish(request, decision)
     return _resolution(state.snapshot, asked_as, decision, override is not None)
 
@@ -107,12 +107,12 @@ def _available_test(balancer: Balancer, snapshot: Snapshot) -> Callable[[str], b
     return available
 
 
-def _decide(selector: Selector, state: GatewayState, body, allowed, session, raw: bytes | None) -> Decision:
-    """The selector's decision; `raw` (the body as received) lets it recognise a repeated body."""
+def _decide(selector: Selector, state: GatewayState, body, allowed, session) -> Decision:
+    """The selector's decision, or the error that says why there is none."""
     # None: every candidate (the key lists no models) / every one is up (no breaker is open)
     available = available_test(state) if state.balancer.any_open else None
     try:
-        return selector.decide(body, allowed=allowed, available=available, session=session, key=raw)
+        return selector.decide(body, allowed=allowed, available=available, session=session)
     except Unservable as exc:
         rejected = exc.ranking.rejected
         cooling = [r.group for r in rejected if not r.unfit]

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import metrics
 from gateway.experiments.outcome import record_outcome
+from gateway.logs import log_fields
 from gateway.model_map import cost_per_token
 
 log = logging.getLogger("grid.access")
@@ -56,6 +57,7 @@ def endpoint_label(path: str) -> str:
 class ObserveMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.log_bodies = _log_bodies()  # read once: the environment is the process's
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] == "/metrics":
@@ -76,7 +78,7 @@ class ObserveMiddleware:
             if message["type"] == "http.response.body" and not message.get("more_body") and not recorded:
                 recorded = True
                 metrics.IN_FLIGHT.dec()
-                record(scope, status, time.monotonic() - started)
+                record(scope, status, time.monotonic() - started, self.log_bodies)
 
         metrics.IN_FLIGHT.inc()
         try:
@@ -84,10 +86,10 @@ class ObserveMiddleware:
         finally:
             if not recorded:  # the client went away, or the app failed before answering
                 metrics.IN_FLIGHT.dec()
-                record(scope, status, time.monotonic() - started)
+                record(scope, status, time.monotonic() - started, self.log_bodies)
 
 
-def record(scope: Scope, status: int, elapsed: float) -> None:
+def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) -> None:
     endpoint = endpoint_label(scope["path"])
     metrics.child(metrics.REQUEST_DURATION, endpoint).observe(elapsed)
     trace = scope.get("grid.trace")
@@ -137,9 +139,9 @@ def record(scope: Scope, status: int, elapsed: float) -> None:
     if feedback is not None:
         feedback(scope, status)  # the selector's performance history (gateway.endpoints.auto)
     if log.isEnabledFor(logging.INFO):
-        if _log_bodies() and scope.get("grid.raw_body"):
+        if log_bodies and scope.get("grid.raw_body"):
             extra["request_body"] = scope["grid.raw_body"][:BODY_LOG_LIMIT].decode("utf-8", "replace")
-        log.info("%s %s %s", scope["method"], scope["path"], status, extra=extra)
+        log_fields(log, logging.INFO, "%s %s %s", (scope["method"], scope["path"], status), extra)
 
 
 def _priced_model(dep) -> str | None:

@@ -165,8 +165,7 @@ def classify(
     """The task of a request: its last user turn, system prompt and earlier user turns.
 
     `prior_code`: the conversation already holds code (an assistant answer with a fence), so "it
-    crashes" is about that code. Returns the task and the signals behind it. (A body seen before is
-    not classified again: the selector remembers its analysis, see `memo`.)
+    crashes" is about that code. Returns the task and the signals behind it.
     """
     scores = [0.0] * SLOTS
     seen: set[int] = set()

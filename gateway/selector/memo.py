@@ -1,62 +1,30 @@
 """What the selector remembers between requests, so that it does not work the same thing out twice.
 
-- `Memo`: a body's analysis, by the body's raw bytes. Retries, health probes and templated prompts
-  send the very same body again; its analysis is a pure function of the body (and of the config,
-  which decides when a token estimate is recounted exactly), so a repeat costs a dictionary lookup
-  instead of reading the messages again.
-- `Plans`: the prepared ranking (`scoring.Prepared`: hard filters, prices, quality fit, cheapness)
-  for an analysis outcome (task, complexity, tokens, requirements), made with every candidate allowed
-  and up. It is a pure function of that outcome and the config, and outcomes repeat far more than
-  bodies do: short chats of one task and length share one. With it, the ranking finished with the
-  history's current board (`history.History.board`: recent performance, which is news only now and
-  then) and the `x-grid-route-reason` of decisions taken on that ranking, by chosen group and
-  stickiness: nothing else in the reason can differ then. Both are kept until the board changes.
+`Plans`: the prepared ranking (`scoring.Prepared`: hard filters, prices, quality fit, cheapness) for
+an analysis outcome (task, complexity, tokens, requirements), made with every candidate allowed and
+up. It is a pure function of that outcome and the config, and outcomes repeat far more than bodies
+do: short chats of one task and length share one. With it, the ranking finished with the history's
+current board (`history.History.board`: recent performance, which is news only now and then) and
+the `x-grid-route-reason` of decisions taken on that ranking, by chosen group and stickiness:
+nothing else in the reason can differ then. Both are kept until the board changes.
 
 Breakers are read afresh for every request; when one is open, the ranking is finished afresh too.
-Both are bounded (the oldest dropped first) and emptied on a config reload. Per process, like the
+Plans are bounded (the oldest dropped first) and emptied on a config reload. Per process, like the
 rest of the selector's state.
+
+Bodies themselves are not remembered: a body is rarely sent twice (a client's retry after a failure,
+say), and remembering each new one cost a fresh request more (hashing it, keeping its analysis, the
+garbage collector walking what is kept) than reading the rare repeat again saves.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
 
 from gateway.selector.analysis import Analysis
 from gateway.selector.scoring import Prepared, Ranking
 
-MEMO_BYTES = 4096  # larger bodies are seldom repeated, and would cost memory to keep
-MEMO_ENTRIES = 1024
 PLAN_ENTRIES = 2048
-_RAW = (bytes, str)  # keys that are a body's content, and can be too large to look up
-
-
-class Memo:
-    def __init__(self, entries: int = MEMO_ENTRIES, max_bytes: int = MEMO_BYTES) -> None:
-        self.entries = entries
-        self.max_bytes = max_bytes
-        self._known: OrderedDict[Hashable, Analysis] = OrderedDict()  # oldest first: O(1) to drop
-
-    # Both look at the key first: no key, or a large body's bytes (hashing them would cost more than
-    # it saves), is not looked up nor kept. The test is written out in each (a call costs).
-    def get(self, key: Hashable | None) -> Analysis | None:
-        if key is None or (isinstance(key, _RAW) and len(key) > self.max_bytes):
-            return None
-        return self._known.get(key)
-
-    def put(self, key: Hashable | None, analysis: Analysis) -> None:
-        """Remember `analysis` for `key`, unless there is no key or the body is too large to keep."""
-        if key is None or (isinstance(key, _RAW) and len(key) > self.max_bytes):
-            return
-        if len(self._known) >= self.entries:
-            self._known.popitem(last=False)  # the oldest
-        self._known[key] = analysis
-
-    def clear(self) -> None:
-        self._known.clear()
-
-    def __len__(self) -> int:
-        return len(self._known)
 
 
 class Plan:

@@ -151,8 +151,8 @@ def _row(profile: Profile, task: str) -> Row:
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A ranking before recent performance is applied: what depends only on the request, the config
-    and which groups are up (the hard filters, prices, quality fit and cheapness). A repeated body's
-    is kept for as long as every candidate is up (see `memo`)."""
+    and which groups are up (the hard filters, prices, quality fit and cheapness). One is kept per
+    analysis outcome for as long as every candidate is up (see `memo`)."""
 
     # row, estimated cost, score before performance, and its sort entry at full performance (the
     # candidate as it ranks when recent performance takes nothing off: no need to build it again)

@@ -21,7 +21,7 @@ from gateway.config.model import Snapshot
 from gateway.selector.analysis import Analysis, analyse, exact_tokens
 from gateway.selector.capabilities import RoutingConfig, parse
 from gateway.selector.history import History
-from gateway.selector.memo import Memo, Plan, Plans
+from gateway.selector.memo import Plan, Plans
 from gateway.selector.scoring import Ranking, finish, prepare, rows
 from gateway.selector.sticky import Sessions
 from gateway.selector.taxonomy import TASKS
@@ -81,7 +81,6 @@ class Selector:
         self.history = History(clock=clock)
         self.sessions = Sessions(0, 1, clock=clock)
         self.decisions: dict[str, dict[str, int]] = {}
-        self.memo = Memo()
         self.plans = Plans()
         self.reload(snapshot)
 
@@ -99,8 +98,7 @@ class Selector:
         windows = [p.context_window for p in self._profiles if p.context_window is not None]
         # below this many tokens (prompt + max_tokens) no window is near: most requests skip the check
         self._near_from = (1 - NEAR_WINDOW) * min(windows) - 1 if windows else math.inf
-        self.memo.clear()  # what they know was worked out with the old profiles
-        self.plans.clear()
+        self.plans.clear()  # worked out with the old profiles
 
     # -- deciding -------------------------------------------------------------------------------
 
@@ -168,19 +166,13 @@ class Selector:
         allowed: GroupTest | None = None,
         available: GroupTest | None = None,
         session: Hashable | None = None,
-        key: Hashable | None = None,
     ) -> Decision:
         """Choose a group for a request. Raises `Unservable` when every candidate is filtered out.
 
         `allowed` says which groups the client may use, `available` which can take a request now
-        (their breakers); None: all of them. `key` stands for the body's content (the edge passes
-        its raw bytes): a body seen before is not read again (see `memo`).
+        (their breakers); None: all of them.
         """
-        analysis = self.memo.get(key)
-        if analysis is None:
-            analysis = self.analyse(body)
-            if not self._counter.loading:  # estimates are the heuristic's only until it has loaded
-                self.memo.put(key, analysis)
+        analysis = self.analyse(body)
         ranking, plan = self._rank(analysis, allowed, available)
         if not ranking.ranked:
             raise Unservable(ranking)

@@ -116,10 +116,6 @@ class TokenCounter:
         self._started = False
         self._done = threading.Event()
         self.name = "heuristic"
-        # Started and not done yet: estimates are the heuristic's for now, not for good. Read for
-        # every new body (an attribute: a property asking the Event would cost a thousand
-        # instructions a request); written only by `warm_up` and the loading thread.
-        self.loading = False
 
     @property
     def ready(self) -> bool:
@@ -130,8 +126,6 @@ class TokenCounter:
         with self._lock:
             start = not self._started
             self._started = True
-            if start:
-                self.loading = True
         if start:
             threading.Thread(target=self._load, name="grid-tokenizer", daemon=True).start()
         if wait:
@@ -146,7 +140,6 @@ class TokenCounter:
         if encoding is not None:
             self._encoding = encoding
             self.name = encoding.name
-        self.loading = False
         self._done.set()
 
     def count(self, text: str) -> int:
