@@ -72,7 +72,7 @@ class GridJsonFormatter(OrjsonFormatter):
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return "%s.%03d+00:00" % (self._prefix, record.msecs)
+        return f"{self._prefix}.{int(record.msecs):03d}+00:00"
 
 
 def log_fields(logger: logging.Logger, level: int, msg: str, args: tuple, fields: dict) -> None:
