@@ -290,6 +290,18 @@ def test_the_board_changes_only_with_news_or_as_history_fades():
     assert later[0] > epoch and later[1]["a"].freshness < board["a"].freshness
 
 
+def test_jitter_of_a_fast_group_is_no_news_and_turning_slow_is():
+    history = History(clock=Clock())
+    for _ in range(4):
+        history.record("fast", "math", latency=0.001, error=False)
+    epoch = history.board("math")[0]
+    for latency in (0.0015, 0.0005, 0.002, 0.001):  # sub-millisecond jitter: no score would move
+        history.record("fast", "math", latency=latency, error=False)
+    assert history.board("math")[0] == epoch
+    history.record("fast", "math", latency=0.1, error=False)  # 100 ms: the average moves 30 ms
+    assert history.board("math")[0] > epoch
+
+
 def test_a_kept_ranking_follows_the_history_and_the_breakers():
     snapshot, _ = snapshot_with(ROUTING)
     selector = Selector(snapshot)

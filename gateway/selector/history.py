@@ -21,11 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.selector.scoring import NEUTRAL, Health
+from gateway.selector.scoring import LATENCY_SLACK, NEUTRAL, Health
 
 ALPHA = 0.3  # weight of the newest sample in the moving averages
 MIN_TASK_SAMPLES = 3
-DRIFT = 0.02  # a moving latency this much off (relative) the one last shown is news
+# A moving latency this much off the one last shown, relative to it plus the scoring's latency slack,
+# is news: a score moves by ~1% at most before it is shown. (Relative to the latency alone, the
+# jitter of a fast upstream made news of most outcomes, and a new ranking of most requests.)
+DRIFT = 0.02
 ERROR_DRIFT = 0.01  # ... and an error rate this much off (absolute)
 FADE_STEPS = 64  # boards are rebuilt at least this often per half-life (fading moves ~1% a step)
 _UNAVAILABLE = Health(available=False)  # a group without history whose breakers are all open
@@ -67,7 +70,7 @@ class Track:
             self.requests <= MIN_TASK_SAMPLES
             or drift > ERROR_DRIFT
             or drift < -ERROR_DRIFT
-            or (moving != shown and (shown is None or abs(moving - shown) > DRIFT * shown))
+            or (moving != shown and (shown is None or abs(moving - shown) > DRIFT * (shown + LATENCY_SLACK)))
         ):
             self.shown_error, self.shown_latency = rate, moving
             return True
