@@ -186,8 +186,8 @@ def _parse_py_spy(lines: Iterable[str]) -> Iterable[tuple[Stack, float]]:
     frame_re = re.compile(r"^(.*) \((.*?)(?::(\d+))?\)$")
     for line in lines:
         stack_text, _, count = line.rpartition(" ")
-        if not stack_text:
-            continue
+        if not stack_text or not count.strip().isdigit():
+            continue  # --nonblocking reads a running process: now and then a sample is torn
         frames = []
         for part in stack_text.split(";"):
             match = frame_re.match(part)
