@@ -189,3 +189,30 @@ def test_two_workers_report_one_total(mock, start_gateway):
         client.chat.completions.create(**_hello("solo"))
     for _ in range(3):  # whichever worker answers the scrape reports every worker's requests
         assert _samples(gw.url)['grid_requests_total{deployment="solo-1",model="solo",status="200"}'] == 20
+
+
+def test_log_fields_writes_the_line_that_logging_with_extra_writes():
+    import io
+    import logging
+    from datetime import UTC, datetime
+
+    from gateway.logs import GridJsonFormatter, log_fields
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(GridJsonFormatter("%(message)s"))
+    logger = logging.getLogger("grid.test-log-fields")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    fields = {"method": "POST", "status": 200, "duration_ms": 1.5, "task": "math", "model": None}
+    logger.info("%s %s", "POST", 200, extra=fields)
+    log_fields(logger, logging.INFO, "%s %s", ("POST", 200), fields)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    stamps = first.pop("timestamp"), second.pop("timestamp")
+    assert list(first.items()) == list(second.items())  # the same fields, in the same order
+    assert first == {"message": "POST 200", **fields, "level": "INFO", "logger": logger.name}
+    for stamp in stamps:  # ISO 8601, UTC, milliseconds, as datetime.isoformat writes it
+        parsed = datetime.fromisoformat(stamp)
+        assert parsed.tzinfo == UTC and abs(parsed - datetime.now(UTC)).total_seconds() < 60
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", stamp)
