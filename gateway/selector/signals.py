@@ -305,9 +305,10 @@ def _is_math_operator(text: str, at: int) -> bool:
 def quantities(words: list[str]) -> tuple[int | None, bool]:
     """How many numbers among `words` are quantities ("12 apples"), not counts of answer parts ("3
     bullets"), None when there is no number at all; and whether the words hold arithmetic ("17 times
-    23", "100 divided by 4"). The number words are picked out by C iterators; only they are looked at
-    in Python. (The classifier asks only when `scan` saw a number. A regex over the joined words took
-    fewer instructions, but its engine is cold by the time a request gets here: ~9 us a request.)"""
+    23", "100 divided by 4"). The number words (`str.isdecimal`: what a regex's digit class matches) are
+    picked out by C iterators; only they are looked at in Python. (The classifier asks only when
+    `scan` saw a number. This is faster than the regex over the joined words it replaced: 0.6 against
+    0.7 us for a short turn, 7 against 21 us for 165 words, and ~1.5 us less with cold caches.)"""
     amounts, arithmetic, found = 0, False, False
     last = len(words) - 1
     for i in compress(count(), map(str.isdecimal, words)):
