@@ -88,7 +88,7 @@ class Analysis:
 _Conversation = tuple[str, str, list[str], bool, list[str], int, int, bool, int]
 
 
-# Every request that is not a repeat is read here: one pass, in locals, few calls (each costs).
+# Every auto-routed request is read here: one pass, in locals, few calls (each costs).
 def analyse(body: Mapping[str, Any], counter: TokenCounter = COUNTER) -> Analysis:
     """Task, complexity, token estimate and requirements of a chat (or legacy completion) request."""
     last_user, system, earlier, prior_code, texts, images, low_images, tool_traffic, turns = _read(body)

@@ -172,8 +172,8 @@ def rank(
     """Filter and score `profiles` for `analysis`; ties go to higher quality, then lower cost, then name.
 
     `explain` fills each candidate's `reasons` (for people; a routing decision does not need them).
-    In two steps, `prepare` and `finish`, so that the first can be kept for a repeated request (the
-    `Selector` does, from tables of rows built once per config).
+    In two steps, `prepare` and `finish`, so that the first can be kept for requests of one analysis
+    outcome (the `Selector` does, from tables of rows built once per config: see `memo`).
     """
     prepared = prepare(analysis, rows(profiles, analysis.task), tradeoff, health)
     return finish(analysis, prepared, health, explain=explain)
@@ -182,9 +182,10 @@ def rank(
 def prepare(
     analysis: Analysis, table: Sequence[Row], tradeoff: float, health: Mapping[str, Health] | None = None
 ) -> Prepared:
-    """Everything of the ranking but recent performance; `health` None: every group is up. Runs on
-    every request that is not a repeat, so it reads flat rows, and the score's parts (see the module
-    docstring) are written out here rather than called."""
+    """Everything of the ranking but recent performance; `health` None: every group is up. Runs for
+    every new analysis outcome, and for every request while a breaker is open or the key lists its
+    models, so it reads flat rows, and the score's parts (see the module docstring) are written out
+    here rather than called."""
     need = analysis.requires
     max_tokens = need.max_tokens or 0
     tokens = analysis.prompt_tokens
