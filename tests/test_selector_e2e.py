@@ -258,15 +258,18 @@ def test_tradeoff_zero_and_ten_choose_different_groups(balanced, mock):
         reload(balanced, config(mock.url, tradeoff=BALANCED))
 
 
-def test_a_session_keeps_its_model(balanced, mock):
-    assert ask(balanced, PROOF)[0]["x-grid-model"] == "strong"  # no session: the hard proof goes strong
+def test_a_session_keeps_its_model(start_gateway, mock):
+    # a gateway of its own: no latency history from other tests' requests (one slow sample of
+    # `cheap`, ~0.2 s, is enough to make `strong` the better choice for a chat)
+    gw = start_gateway(config(mock.url, tradeoff=BALANCED))
+    assert ask(gw, PROOF)[0]["x-grid-model"] == "strong"  # no session: the hard proof goes strong
     session = {"x-session-id": f"conv-{time.monotonic()}"}
-    assert ask(balanced, "hi", extra_headers=session)[0]["x-grid-model"] == "cheap"
-    headers, _ = ask(balanced, PROOF, extra_headers=session)
+    assert ask(gw, "hi", extra_headers=session)[0]["x-grid-model"] == "cheap"
+    headers, _ = ask(gw, PROOF, extra_headers=session)
     assert headers["x-grid-model"] == "cheap" and "sticky=1" in headers[REASON]
     user = f"user-{time.monotonic()}"
-    assert ask(balanced, "hello!", user=user)[0]["x-grid-model"] == "cheap"
-    assert ask(balanced, PROOF, user=user)[0]["x-grid-model"] == "cheap"  # the body's `user` also works
+    assert ask(gw, "hello!", user=user)[0]["x-grid-model"] == "cheap"
+    assert ask(gw, PROOF, user=user)[0]["x-grid-model"] == "cheap"  # the body's `user` also works
 
 
 # -- history, breakers, fallback ---------------------------------------------------------------------

@@ -127,7 +127,9 @@ def test_client_disconnect_before_the_first_byte_closes_the_upstream(
     body = {"model": "stalled", "messages": user("hi"), "stream": True}
     with pytest.raises(httpx.ReadTimeout):
         http.post(CHAT, json=body, timeout=httpx.Timeout(10, read=0.5))
-    assert mock.stats()["open_requests"] == 1
+    # the request reached the upstream and stalled there (whether it is still open at this instant
+    # is a race with the gateway noticing the client left, which it may already have)
+    assert mock.stats()["max_open_requests"] == 1
     assert wait_for(lambda: mock.stats()["open_requests"] == 0, timeout=2.0), mock.stats()
     assert mock.stats()["streams_completed"] == 0
     assert wait_for(lambda: deployment_stats(http, "stalled")["in_flight"] == 0)
