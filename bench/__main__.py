@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import grid, report, rounds, scenarios
+from bench import grid, host, report, rounds, scenarios
 from bench.cpu import wait_quiet
 from bench.load import wrk_binary
 from bench.runner import Row, Runner, Settings
@@ -59,7 +59,10 @@ def main(
         os.sched_setaffinity(0, settings.other_cpus)
     workdir = Path(tempfile.mkdtemp(prefix="grid-bench-"))
     try:
-        runs, failures, context = _run(rounds.schedule(chosen, args.repeat), settings, workdir)
+        with host.halt_polling(args.halt_poll) as refused:
+            if refused:
+                print(refused)
+            runs, failures, context = _run(rounds.schedule(chosen, args.repeat), settings, workdir)
     except KeyboardInterrupt:
         print(f"\ninterrupted; everything started was stopped; logs in {workdir}", file=sys.stderr)
         return 130
@@ -72,7 +75,7 @@ def main(
         print(f"medians over {args.repeat} rounds:")
     print(report.table(rows, runs))
     print()
-    for line in report.lone_request(rows):
+    for line in report.lone_request(rows, context["host"]):
         print(line)
     print()
     for line in report.verdicts(rows, context["upstream"]["kind"], runs):
@@ -139,6 +142,7 @@ def _context(upstream: Upstream, settings: Settings, repeat: int) -> dict[str, A
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
+        "host": host.describe(),  # read while the bench's own setting (--halt-poll) is in force
         "upstream": {"kind": upstream.kind, "version": upstream.version},
         "settings": {
             "repeat": repeat,
@@ -196,6 +200,14 @@ def _parse(
         choices=("auto", "nginx", "mock"),
         default=os.environ.get("BENCH_UPSTREAM", "auto"),
         help="nginx, the project's mock, or auto: nginx when installed (env BENCH_UPSTREAM)",
+    )
+    parser.add_argument(
+        "--halt-poll",
+        type=int,
+        metavar="NS",
+        default=int(os.environ["BENCH_HALT_POLL"]) if os.environ.get("BENCH_HALT_POLL") else None,
+        help="on a KVM guest, idle CPUs poll this long before halting, for the bench's duration (root;"
+        " bench/host.py says why; env BENCH_HALT_POLL; default: the host as it is)",
     )
     parser.add_argument("--output", default=str(ROOT / ".bench" / "results.json"))
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir with configs and logs")

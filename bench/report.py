@@ -104,8 +104,9 @@ def host_speed_notes(runs: Sequence[Row]) -> list[str]:
     ]
 
 
-def lone_request(rows: Sequence[Row]) -> list[str]:
-    """What a lone request pays: sequential p50 over nginx's own, full answer and first token."""
+def lone_request(rows: Sequence[Row], host: dict | None = None) -> list[str]:
+    """What a lone request pays: sequential p50 over nginx's own, full answer and first token; with
+    how the host wakes idle CPUs, which sets its floor on a VM (`bench/host.py`)."""
     lines = []
     for row in rows:
         if row.added_ms is None:
@@ -119,6 +120,12 @@ def lone_request(rows: Sequence[Row]) -> list[str]:
             )
     if lines:
         lines.insert(0, "lone request (one connection, one request at a time), p50 over the upstream's own:")
+        if host and host.get("guest_halt_poll_ns") is not None:
+            polling = host["guest_halt_poll_ns"]
+            lines.append(
+                f"  (idle CPUs: {host['cpuidle_driver']}, guest_halt_poll_ns {polling:,}"
+                + (": each wake-up of a halted vCPU is a VM exit; see --halt-poll)" if not polling else ")")
+            )
     return lines
 
 
