@@ -80,7 +80,7 @@ _NOT_PERSONAS = frozenset(
     "Kind Sure Quiet Patient Clear Specific Creative Polite".split()
 )
 _QUESTION_START = frozenset(
-    "what who whom whose when where why how which is are was were do does did can could should would "
+    "what whats who whom whose when where why how which is are was were do does did can could should would "
     "will shall may might que quien cuando donde cual como por quel quelle qui quand ou pourquoi comment "
     "est was wer wann wo warum wie welche welcher ist sind kann chi dove perche qual quem onde".split()
 )

@@ -77,7 +77,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "schreibe ein skript",
         1.5: "regularer ausdruck, regulare ausdruck, regularen ausdruck, expresion regular, "
         "expression reguliere, espressione regolare, goroutine*, worker pool, thread pool, "
-        "channel*, concurren*, developer, engineer, programmer, coder, function*, funcion*, "
+        "channel*, concurren*, developer, engineer, programmer, coder, function*, funcion, funciones, "
         "fonction*, funktion*, funzione, funcao, script*, skript*, endpoint*, algorithm*, "
         "algoritm*, algorithmus, programm*, programa*, programme, component*, class, klasse, "
         "clase, classe, method*, metodo*, methode*, generics, recursion, recursive, linked "
@@ -208,7 +208,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "chapter*, historia, histoire, geschichte, storia, erzahl*, compose, invent, invente, "
         "inventa, erfinde, imagine a, character*, letter from, diary, journal entry, funny "
         "names, names for, valentine*, birthday card, greeting card, love letter, vows, "
-        "wedding vows",
+        "wedding vows, joke*, chiste*, blague*, witz, witze, barzellett*, piada*, knock knock, pun, puns",
         1.0: "make up, write, escribe, escribir, ecris, ecrire, redige*, schreib*, verfass*, scrivi, "
         "escreva, creative, creativ*, catchy, funny, heartfelt, romantic, birthday message, "
         "rewrite, reescribe, draft, pen, opening paragraph, twist, villain, hero, dragon, "
