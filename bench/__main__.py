@@ -205,7 +205,7 @@ def _parse(
         "--halt-poll",
         type=int,
         metavar="NS",
-        default=int(os.environ["BENCH_HALT_POLL"]) if os.environ.get("BENCH_HALT_POLL") else None,
+        default=os.environ.get("BENCH_HALT_POLL") or None,  # a string default goes through `type`
         help="on a KVM guest, idle CPUs poll this long before halting, for the bench's duration (root;"
         " bench/host.py says why; env BENCH_HALT_POLL; default: the host as it is)",
     )

@@ -4,8 +4,8 @@ A lone request through a proxy crosses CPUs four times (client -> gateway -> ups
 client, with the gateway pinned apart from the rest). On bare metal an idle core wakes in a few
 microseconds. A KVM guest whose idle CPUs halt at once (the `haltpoll` cpuidle driver with
 `guest_halt_poll_ns=0`, as on the dev VM) pays a VM exit and the host's rescheduling of the vCPU for
-each wake-up instead: on 2026-12-06 that put the bare Starlette + aiohttp pass-through at 0.95 ms
-added to a lone request, against 0.26 ms with 2 ms of halt polling.
+each wake-up instead: on 2026-12-06 that put the bare Starlette + aiohttp pass-through at 0.93 ms
+added to a lone request, against 0.21–0.26 ms with 2 ms of halt polling.
 
 `--halt-poll NS` sets how long an idle guest CPU polls before it halts, for the bench's duration,
 and puts the old value back afterwards (not after a SIGKILL). The lone-request probe gains most.
