@@ -1,14 +1,17 @@
-"""Fewer system calls per request: response headers leave with the body, log lines once per loop turn."""
+"""Fewer system calls per request: response headers leave with the body, log lines once per loop turn;
+and uvicorn's header checks without the regex engine."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import logging
+import random
 
 import httpx
+from uvicorn.protocols.http import httptools_impl
 
-from gateway.http_protocol import HeldHeaders
+from gateway.http_protocol import ByteSet, HeldHeaders
 from gateway.logs import BatchedStreamHandler
 from tests.conftest import deployment
 
@@ -143,3 +146,20 @@ def test_the_gateway_answers_and_logs_through_both(start_gateway, mock):
         ids.append(response.headers["x-request-id"])
     logs = gw.logs()
     assert all(f'"request_id":"{rid}"' in logs for rid in ids)
+
+
+def test_uvicorn_header_checks_refuse_exactly_the_bytes_its_patterns_refuse() -> None:
+    checks = [httptools_impl.HEADER_RE, httptools_impl.HEADER_VALUE_RE]
+    assert all(isinstance(check, ByteSet) for check in checks)  # installed on import
+    draw = random.Random(7)
+    samples = [bytes([b]) for b in range(256)] + [b"", b"application/json", b"a\r\nx-injected: 1"]
+    samples += [bytes(draw.randrange(256) for _ in range(draw.randrange(1, 40))) for _ in range(5000)]
+    samples += [bytes(draw.randrange(32, 127) for _ in range(draw.randrange(1, 120))) for _ in range(5000)]
+    for check in checks:
+        for data in samples:
+            assert check.search(data) == (check.pattern.search(data) is not None), (check.pattern, data)
+    value = httptools_impl.HEADER_VALUE_RE
+    assert value.search(b"bad\nvalue") and value.search(b"\x7f") and not value.search(b"tab\tand \x80 ok")
+    assert httptools_impl.HEADER_RE.search(b"bad name") and not httptools_impl.HEADER_RE.search(
+        b"x-grid-route-reason"
+    )
