@@ -663,3 +663,28 @@ def test_quantities_counts_numbers_that_are_amounts_and_finds_arithmetic_between
     assert quantities("100 divided by 4") == (2, True)
     assert quantities("100 divided by") == (1, False)
     assert quantities("7 times the fun") == (1, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "is_riddle"),
+    [
+        ("What has keys but can't open locks?", True),
+        ("What has a neck but no head, and wears a cap?", True),
+        ("What goes up but never comes down, whatever you do?", True),
+        ("I speak without a mouth and hear without ears. What am I?", True),
+        ("Tengo agujas pero no sé coser, ¿quién soy?", True),
+        ("Who am I?", False),  # alone: a question about the asker, not a riddle
+        ("What has changed in Python 3.12 but not in 3.11?", False),
+        ("What can I cook tonight but without eggs?", False),
+        ("What goes well with salmon but is not too heavy?", False),
+        ("What has the highest GDP but the lowest growth in Europe?", False),
+    ],
+)
+def test_the_shapes_of_a_riddle_and_the_questions_that_only_look_like_one(text, is_riddle):
+    assert signals.riddle(lexicon.words(text)) is is_riddle
+
+
+def test_a_riddle_is_reasoning_and_a_lookalike_question_is_not():
+    assert classifier.classify("What has keys but can't open locks, and space but no room?")[0] == "reasoning"
+    assert classifier.classify("The more you take, the more you leave behind. What am I?")[0] == "reasoning"
+    assert classifier.classify("What has changed in Python 3.12 but not in 3.11?")[0] != "reasoning"

@@ -60,6 +60,7 @@ HISTORY_WEIGHT = 0.35
 HISTORY_TURNS = 2
 HISTORY_CHARS = 300
 CODE_FLOOR = 0.2
+DATA_WORDS = 50  # past this many words in a turn, its numbers count half as evidence of a calculation
 THRESHOLD = 1.2  # below this best score nothing specific was asked: a question or a chat
 
 # --- structure -------------------------------------------------------------------------------------
@@ -303,6 +304,8 @@ def _structure(
             scores[CHAT] += 1.5  # "how are you?", "tu vas bien ?": about the assistant itself
         if classes & KIN and len(_KIN.intersection(words)) >= 2:
             scores[REASON] += 2.5  # "what is John to Mary's son's father?": a kinship riddle
+        if signals.riddle(words):
+            scores[REASON] += 3.0
     if classes & RELATION and signals.relations(words) >= 2:
         scores[REASON] += 2.5  # "A is taller than B", "all X are Y": a relational puzzle, a syllogism
     if "*" in text and _ACTION.search(text[: HEAD_CHARS + TAIL_CHARS]):
@@ -332,7 +335,9 @@ def _quantities(
         return
     count = numbers - signals.enumerators(said)
     if count:
-        scores[MATH] += min(1.2, 0.3 * count) + (1.6 if question and count >= 2 else 0.0)
+        amounts = min(1.2, 0.3 * count) + (1.6 if question and count >= 2 else 0.0)
+        # in a long turn numbers are mostly data (offers, plans, minutes), not a sum to work out
+        scores[MATH] += amounts if len(words) <= DATA_WORDS else amounts * 0.5
     if arithmetic:
         scores[MATH] += 2.5
 

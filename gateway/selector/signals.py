@@ -342,6 +342,26 @@ def relations(words: list[str]) -> int:
     return count
 
 
+# A riddle's closing question, in the lexicon's languages (folded words); the verbs of "what has ... but"
+_RIDDLE_ENDS = frozenset(
+    tuple(end.split())
+    for end in "what am i,who am i,que soy,quien soy,que suis je,qui suis je,was bin ich,wer bin ich,"
+    "cosa sono,chi sono,chi sono io,que sou eu,quem sou eu".split(",")
+)
+_RIDDLE_VERBS = frozenset("has have can gets goes runs comes".split())
+# ... not when the next word makes it a plain question: "what has changed", "what can I", "what goes well"
+_NOT_RIDDLE = frozenset("i you we they he she it the be been gone done made become well".split())
+
+
+def riddle(words: list[str]) -> bool:
+    """The shapes of a riddle: "What has keys but can't open locks?", "... I have no mouth. What am I?"."""
+    if len(words) < 6:
+        return False  # "who am I?" alone is a question about the asker
+    if words[0] == "what" and words[1] in _RIDDLE_VERBS and "but" in words:
+        return words[2] not in _NOT_RIDDLE and not words[2].endswith("ed")
+    return tuple(words[-3:]) in _RIDDLE_ENDS or tuple(words[-2:]) in _RIDDLE_ENDS
+
+
 def own_code(words: list[str]) -> bool:
     """`my script`, `this query`, `mein Python-Programm`: code the asker already has."""
     for i, word in enumerate(words):

@@ -128,7 +128,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "corrige*, corregir, korrigier*, prufe*, pruf*, uberpruf*, fix, fixing, error*, "
         "feedback, audit*, security, insecure, secure, optimiz*, optimis*, slow, slower, "
         "performance, mistake*, wrong, fails, failing, failed, broken, crashes, issue*, diff, "
-        "undefined, null, unexpected, explain this code, what does this code, what does this "
+        "undefined, null, unexpected, explain this code, what does this code, what does this do, what is this doing, what does this "
         "function, que hace este codigo, que fait ce code, was macht dieser code, warning*, "
         "deprecated, resolve, unable to, rate my, get past, workaround, devuelve, renvoie, "
         "gibt zuruck",
@@ -146,7 +146,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "resuelv*, resuelve, resolv*, resous, theorem*, teorema*, lemma, proof, prove, "
         "beweise, demuestra, demontre, montre que, show that, matrix, matrices, matriz, "
         "vector*, factor the, factors of, prime factor*, factoriz*, simplif*, integrate, limit of, expected value, "
-        "variance, standard deviation, desviacion*, median, mediana, permutation*, "
+        "variance, standard deviation, desviacion*, median, mediana, permut*, "
         "combination*, combinatori*, prime number*, divisib*, perimeter, perimetro, geometr*, "
         "triangle*, triangulo*, dreieck*, rectangle*, rectangulo*, radius, diameter, "
         "circumference, arithmetic, compound interest, compounded, geometric series, "
@@ -172,7 +172,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "question, it s a trick, reason it out, think it through, figure out which, work out "
         "which, qui a quoi, who has what, who owns",
         2.0: "how do you measure, how can you measure, how would you measure, what color is, which side, assumption*, hidden assumption, to be sure, guarantee*, guaranteed, worst case, at "
-        "least how many, and why, implies, claim, fastest way, quickest way, minimum number, "
+        "least how many, implies, claim, fastest way, quickest way, minimum number, "
         "least number, fewest, optimal strategy, measure exactly, explain the logic, explique "
         "la logique, explica la logica, erklare die logik, how can you, flaw*, fallacious, "
         "you pass, gives you, you have two, you have three, you are in a, you re in a, "
@@ -192,7 +192,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "carefully, only once, exactly one, trick",
     },
     "creative_writing": {
-        3.0: "lullab*, nursery rhyme*, make up a story, make up a song, make up a poem, poem*, poet*, poema*, poesia*, poeme*, poesie*, gedicht*, haiku*, sonnet*, soneto*, "
+        3.0: "lullab*, nursery rhyme*, make up a story, make up a song, make up a poem, poem*, poet*, poema*, poesia*, poeme*, poesie*, gedicht*, haiku*, haicai*, sonnet*, soneto*, "
         "limerick*, villanelle*, ballad*, lyrics, song lyrics, liedtext*, letra de una "
         "cancion, short story, bedtime story, horror story, love story, fairy tale, "
         "fairytale, once upon a time, screenplay*, slogan*, tagline*, jingle*, eulog*, "
@@ -218,7 +218,7 @@ LEXICON: dict[str, dict[float, str]] = {
     "roleplay": {
         3.0: "mach einen auf, interpreta a, interpreta al, interprete le role, interpretiere die "
         "rolle, debate conmigo, debate with me, argue with me, debats avec moi, roleplay*, "
-        "role play*, role playing, pretend*, act as, act like, actua como, actua, agis comme, "
+        "role play*, role playing, pretend*, act as, act like, simulate a, simulate an, simula un, simula una, simule un, simule une, simuliere, haz de, hazme de, actua como, actua, agis comme, "
         "fais semblant, joue le role, tu so als, spiel die rolle, spiele die rolle, "
         "rollenspiel*, juego de rol, jeu de role, fai finta, finja, finge, fingere, in "
         "character, stay in character, break character, play the role, take on the role, take "
@@ -275,7 +275,7 @@ LEXICON: dict[str, dict[float, str]] = {
         3.0: "distill*, destila, resumeme, resumer, bottom line, minute read, read version, quick read, cliffnotes, cliff note, one "
         "liner summary, in a line, in one line, en una linea, en une ligne, in einer zeile, "
         "summar*, summaris*, tl dr, tldr, sum up, sum it up, gist, recap*, synops*, resum*, "
-        "riassum*, zusammenfass*, kurzfassung, fasse zusammen, key takeaways, main points, "
+        "riassum*, riassunt*, samenvat*, vat samen, zusammenfass*, kurzfassung, fasse zusammen, key takeaways, main points, "
         "main ideas, main idea, key points, in a nutshell, boil down, boil this down, "
         "executive summary, puntos clave, ideas principales, points cles, kernpunkte, cliff "
         "notes, cliffs notes, make this shorter, make it shorter, shorten this, main message, "
@@ -294,7 +294,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "points, plain english, non technical, break down, outline, lines, words",
     },
     "translation": {
-        3.0: "translat*, tradu*, ubersetz*, uebersetz*, how do you say, how would you say, how "
+        3.0: "translat*, tradu*, ubersetz*, uebersetz*, vertaal*, how do you say, how would you say, how "
         "would i say, how to say, how do i say, como se dice, como se diz, comment dit on, "
         "comment on dit, comment dire, wie sagt man, wie heisst, come si dice, localiz*, "
         "localis*, lokalisier*, what s the word for, перевед*, перевод*, переклад*, english "
