@@ -67,7 +67,7 @@ PROGRAMMING = (
 # label -> {weight: "cue, cue, ..."}
 LEXICON: dict[str, dict[float, str]] = {
     "code_generation": {
-        2.5: "implement*, implementa*, implementier*, code up, one liner, oneliner, boilerplate, "
+        2.5: "excel formula, formula de excel, formula en excel, formule excel, excel formel, sheets formula, spreadsheet formula, implement*, implementa*, implementier*, code up, one liner, oneliner, boilerplate, "
         "scaffold*, unit test*, test case*, snippet*, dockerfile, makefile, crud, write code, "
         "write the code, write a program, write a script, write a function, write a class, "
         "write a query, write a regex, scrape*, scraper, web scraper, macro*, vba, write me a "
@@ -141,7 +141,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "many ways, probabilit*, probabilidad*, wahrscheinlichkeit*, calculus, algebra*, "
         "solve for, determinant, sqrt, gcd, lcm, antiderivative, square root, cube root, raiz "
         "cuadrada, racine carree, quadratwurzel, find x, solve x, what is x, differentiate",
-        2.0: "diagonal*, polygon*, decagon*, hexagon*, pentagon*, octagon*, cylinder*, sphere*, "
+        2.0: "resoudre, resolvez, risolvi, risolvere, diagonal*, polygon*, decagon*, hexagon*, pentagon*, octagon*, cylinder*, sphere*, "
         "cone, prism*, parallelogram*, trapez*, calculat*, calcul*, berechn*, solve, solv*, "
         "resuelv*, resuelve, resolv*, resous, theorem*, teorema*, lemma, proof, prove, "
         "beweise, demuestra, demontre, montre que, show that, matrix, matrices, matriz, "
@@ -216,7 +216,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "ideas for, moral, short, corto, courte, kurz*, cozy, spooky",
     },
     "roleplay": {
-        3.0: "mach einen auf, interpreta a, interpreta al, interprete le role, interpretiere die "
+        3.0: "fingi di, fingiti, mach einen auf, interpreta a, interpreta al, interprete le role, interpretiere die "
         "rolle, debate conmigo, debate with me, argue with me, debats avec moi, roleplay*, "
         "role play*, role playing, pretend*, act as, act like, simulate a, simulate an, simula un, simula una, simule un, simule une, simuliere, haz de, hazme de, actua como, actua, agis comme, "
         "fais semblant, joue le role, tu so als, spiel die rolle, spiele die rolle, "
@@ -272,7 +272,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "ingredients, zutaten",
     },
     "summarization": {
-        3.0: "distill*, destila, resumeme, resumer, bottom line, minute read, read version, quick read, cliffnotes, cliff note, one "
+        3.0: "wichtigsten punkte, distill*, destila, resumeme, resumer, bottom line, minute read, read version, quick read, cliffnotes, cliff note, one "
         "liner summary, in a line, in one line, en una linea, en une ligne, in einer zeile, "
         "summar*, summaris*, tl dr, tldr, sum up, sum it up, gist, recap*, synops*, resum*, "
         "riassum*, riassunt*, samenvat*, vat samen, zusammenfass*, kurzfassung, fasse zusammen, key takeaways, main points, "
@@ -312,7 +312,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "a favor y en contra, arguments for and against, make of these, make of this, what do "
         "you make of, makes more sense, which makes more sense, is it a good idea, es buena "
         "idea, wage die argumente, weigh the",
-        2.0: "might explain, what might explain, explain the gap, would you test, how did the, how has the, invention of, lessons from, review*, persuasive, how persuasive, how effective, effectiveness, what s missing, "
+        2.0: "confronta, vantaggi e svantaggi, pro e contro, might explain, what might explain, explain the gap, would you test, how did the, how has the, invention of, lessons from, review*, persuasive, how persuasive, how effective, effectiveness, what s missing, "
         "what is missing, effet*, efecto*, effekt*, quels seraient, que pasaria, "
         "considerations, healthy, funnel, is it good, is this good, good enough, how well, "
         "what do you think of, what do you think about, que opinas, que piensas de, qu en "
