@@ -688,3 +688,16 @@ def test_a_riddle_is_reasoning_and_a_lookalike_question_is_not():
     assert classifier.classify("What has keys but can't open locks, and space but no room?")[0] == "reasoning"
     assert classifier.classify("The more you take, the more you leave behind. What am I?")[0] == "reasoning"
     assert classifier.classify("What has changed in Python 3.12 but not in 3.11?")[0] != "reasoning"
+
+
+def test_a_follow_up_that_opens_with_ok_or_thanks_goes_on_with_the_conversation():
+    def task(*turns: str) -> str:
+        roles = ["user", "assistant"] * len(turns)
+        messages = [{"role": r, "content": t} for r, t in zip(roles, turns, strict=False)]
+        return analyse({"model": "auto", "messages": messages}).task
+
+    visa = ("Do I need a visa to visit Japan for two weeks as a US citizen?", "No, for up to 90 days.")
+    assert task(*visa, "ok and what currency do they use there? are credit cards widely accepted?") == (
+        "question_answering"
+    )
+    assert task(*visa, "thanks!") == "general_chat"  # a thank-you alone still ends the conversation

@@ -80,6 +80,8 @@ _NOT_PERSONAS = frozenset(
     "Here Going Right Welcome Able Not So Such Too Also Always Helpful Careful Honest Brief Concise Nice "
     "Kind Sure Quiet Patient Clear Specific Creative Polite".split()
 )
+# Words that open a turn which goes on with the conversation ("ok and ...", "thanks! now ...")
+_CONTINUING = frozenset("ok okay thanks thank thx cool great perfect nice and also but now then".split())
 _QUESTION_START = frozenset(
     "what whats who whom whose when where why how which is are was were do does did can could should would "
     "will shall may might que quien cuando donde cual como por quel quelle qui quand ou pourquoi comment "
@@ -191,6 +193,10 @@ def classify(
     math = signals.math_density(said)
     question = _is_question(said, head)
     _structure(scores, text, said, words, classes, code, trace, math, question, prior_code, non_latin)
+    if history and len(words) >= 4 and words[0] in _CONTINUING:
+        # "ok and what currency do they use?", "thanks! and one more line": the conversation goes on;
+        # the "ok" or "thanks" that opens the turn is not small talk
+        scores[CHAT] *= 0.4
     if (not whole or classes & PERSONA_HINT) and _persona(text):
         scores[ROLE] += 1.5
     best = scores.index(max(scores[: len(TASKS)]))  # the first best, as max(range, key=...) gives
