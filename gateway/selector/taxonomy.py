@@ -141,7 +141,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "many ways, probabilit*, probabilidad*, wahrscheinlichkeit*, calculus, algebra*, "
         "solve for, determinant, sqrt, gcd, lcm, antiderivative, square root, cube root, raiz "
         "cuadrada, racine carree, quadratwurzel, find x, solve x, what is x, differentiate",
-        2.0: "resoudre, resolvez, risolvi, risolvere, diagonal*, polygon*, decagon*, hexagon*, pentagon*, octagon*, cylinder*, sphere*, "
+        2.0: "resoudre, risolvi, risolvere, diagonal*, polygon*, decagon*, hexagon*, pentagon*, octagon*, cylinder*, sphere*, "
         "cone, prism*, parallelogram*, trapez*, calculat*, calcul*, berechn*, solve, solv*, "
         "resuelv*, resuelve, resolv*, resous, theorem*, teorema*, lemma, proof, prove, "
         "beweise, demuestra, demontre, montre que, show that, matrix, matrices, matriz, "
