@@ -163,7 +163,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "fahrenheit",
     },
     "reasoning": {
-        3.0: "flaw in this argument, flaw in the argument, logical error, error in reasoning, what "
+        3.0: "indovinell*, rompicapo*, raadsel*, puzzel*, charada*, adivinha*, si puo concludere, ne consegue, kan je concluderen, flaw in this argument, flaw in the argument, logical error, error in reasoning, what "
         "position, which position, what place, riddle*, puzzle*, acertijo*, adivinanza*, "
         "enigma*, enigme*, devinette*, ratsel*, brain teaser, logic puzzle, logical fallacy, "
         "fallac*, paradox*, paradoja*, paradoxe*, syllogism*, knights, knaves, always lies, "
@@ -171,7 +171,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "daraus, se deduce, il s ensuit, explain your reasoning, lateral thinking, trick "
         "question, it s a trick, reason it out, think it through, figure out which, work out "
         "which, qui a quoi, who has what, who owns",
-        2.0: "how do you measure, how can you measure, how would you measure, what color is, which side, assumption*, hidden assumption, to be sure, guarantee*, guaranteed, worst case, at "
+        2.0: "must come before, must come after, comes before, comes after, immediately before, immediately after, directly before, directly after, not next to, sits next to, sit next to, how do you measure, how can you measure, how would you measure, what color is, which side, assumption*, hidden assumption, to be sure, guarantee*, guaranteed, worst case, at "
         "least how many, implies, claim, fastest way, quickest way, minimum number, "
         "least number, fewest, optimal strategy, measure exactly, explain the logic, explique "
         "la logique, explica la logica, erklare die logik, how can you, flaw*, fallacious, "
