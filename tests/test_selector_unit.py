@@ -701,3 +701,16 @@ def test_a_follow_up_that_opens_with_ok_or_thanks_goes_on_with_the_conversation(
         "question_answering"
     )
     assert task(*visa, "thanks!") == "general_chat"  # a thank-you alone still ends the conversation
+
+
+def test_politeness_between_the_words_of_a_request_does_not_hide_its_phrase():
+    assert lexicon.words("Spiel bitte einen Taxifahrer") == ["spiel", "einen", "taxifahrer"]
+    assert classifier.classify(
+        "Spiel bitte einen ruppigen Berliner Taxifahrer, der mich zum Flughafen fährt."
+    )[0] == ("roleplay")
+    assert classifier.classify("can you pls act as my landlord? I want to practise asking for a repair")[
+        0
+    ] == ("roleplay")
+    cues = [*lexicon.LEXICON.exact, *lexicon.LEXICON.stems, *lexicon.LEXICON.phrases]
+    cues += [word for rests in lexicon.LEXICON.phrases.values() for word in rests]
+    assert lexicon.FILLERS.isdisjoint(cues)  # a filler is never looked up: no cue may hold one

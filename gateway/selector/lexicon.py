@@ -290,8 +290,17 @@ _LOWER_WORD = bytes(
 )
 
 
+# Politeness that sits between the words of a request ("spiel bitte einen ...", "can you please
+# summarize"): left out, so the request's phrases are found whole. No cue holds one (a test checks).
+FILLERS = frozenset("please pls plz kindly bitte svp stp porfa alsjeblieft aub".split())
+
+
 def words(text: str) -> list[str]:
-    """The text's words, folded (lower case, no accents) as the lexicon is written."""
+    """The text's words, folded (lower case, no accents) as the lexicon is written, without `FILLERS`."""
     if text.isascii():
-        return text.encode().translate(_LOWER_WORD).decode().split()
-    return _WORD.findall(fold(text.lower()))
+        found = text.encode().translate(_LOWER_WORD).decode().split()
+    else:
+        found = _WORD.findall(fold(text.lower()))
+    if FILLERS.isdisjoint(found):
+        return found
+    return [word for word in found if word not in FILLERS]

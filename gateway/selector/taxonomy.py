@@ -281,7 +281,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "notes, cliffs notes, make this shorter, make it shorter, shorten this, main message, "
         "short version, condense, highlights of",
         2.5: "resume",  # the exact word: an imperative in Spanish and French, a CV in English
-        2.0: "shorter, concise, more concise, less wordy, stichpunkt*, fasse, compress*, reduce "
+        2.0: "shorter, concise, more concise, less wordy, stichpunkt*, fass, fasse, compress*, reduce "
         "this, essentials, essence, couple of sentences, few sentences, paragraph saying, "
         "article saying, text saying, it saying, email saying, this saying, en pocas lineas, "
         "condens*, shorten*, abridg*, takeaway*, sintetiz*, synthes*, abstract, overview, too "
