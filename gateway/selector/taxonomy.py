@@ -311,7 +311,9 @@ LEXICON: dict[str, dict[float, str]] = {
         "points forts, points faibles, puntos fuertes, puntos debiles, starken und schwachen, "
         "a favor y en contra, arguments for and against, make of these, make of this, what do "
         "you make of, makes more sense, which makes more sense, is it a good idea, es buena "
-        "idea, wage die argumente, weigh the",
+        "idea, wage die argumente, weigh the, was spricht, spricht dafur, spricht dagegen, dafur und "
+        "dagegen, weak spots, weak points, schwachstellen, puntos flacos, punti deboli, most likely "
+        "cause, most likely explanation, mas probable, plus probable, piu probabile, wahrscheinlichste",
         2.0: "confronta, vantaggi e svantaggi, pro e contro, might explain, what might explain, explain the gap, would you test, how did the, how has the, invention of, lessons from, review*, persuasive, how persuasive, how effective, effectiveness, what s missing, "
         "what is missing, effet*, efecto*, effekt*, quels seraient, que pasaria, "
         "considerations, healthy, funnel, is it good, is this good, good enough, how well, "
@@ -327,14 +329,18 @@ LEXICON: dict[str, dict[float, str]] = {
         "landscape, themes, drivers, risk*, riesgo*, risque*, discuss*, discute, diskutier*, "
         "erorter*, pattern*, should we, should our, should i, worth it, good idea, likely "
         "reasons, investigate, argument*, inwiefern, fits better, better fit, affect, effect "
-        "on, effects of, influence*",
+        "on, effects of, influence*, realistic, realista, realistisch, realiste, realistico, tendencia*, "
+        "tendance*, tendenz*, tendenze, what do you see, que ves, which would you pick, which would you "
+        "choose, would you pick, would you choose, is it worth, vale la pena, vaut le coup, lohnt sich, "
+        "lohnt es sich, going wrong, possible causes, posibles causas, causes possibles, mogliche ursachen",
         1.0: "gap, industry, change the, changed the, quarter, rose, increased, decreased, drop, dip, nps, retention, engagement, "
         "classify, data, dataset, metrics, kpi, kpis, revenue, sales, churn, conversion, "
         "growth, market*, competit*, strateg*, correlat*, evidence, explanations, decide, "
         "decision*, better, worse, benefits, drawbacks, break down, breakdown, survey, "
         "results, forecast*, numbers, consider, considering, factors, causes, why, reasons, "
         "both sides, short and long term, long term, adopt, invest*, economy, economic, "
-        "political, politics, society, social",
+        "political, politics, society, social, recommend*, empfehl*, recomend*, recomiend*, recommand*, "
+        "raccomand*, aanbevel*, causa, causas, cause, ursache*",
     },
     "question_answering": {
         2.0: "define, definition, definicion, meaning of, what does the word, capital of, what "
