@@ -714,3 +714,22 @@ def test_politeness_between_the_words_of_a_request_does_not_hide_its_phrase():
     cues = [*lexicon.LEXICON.exact, *lexicon.LEXICON.stems, *lexicon.LEXICON.phrases]
     cues += [word for rests in lexicon.LEXICON.phrases.values() for word in rests]
     assert lexicon.FILLERS.isdisjoint(cues)  # a filler is never looked up: no cue may hold one
+
+
+def test_material_after_a_short_first_paragraph_is_weaker_evidence_than_the_instruction():
+    memo = (
+        "Starting January 1, all employees must book travel through the new portal. Bookings made "
+        "outside it will no longer be reimbursed except in documented emergencies, and the policy "
+        "limits are now checked automatically. Managers must approve any trip over 2 nights. "
+    ) * 2
+    assert classifier.classify("tl;dr pls\n\n" + memo)[0] == "summarization"
+    logs = "\n".join(
+        f"2024-11-18T10:02:{n:02d}Z req=9f1a{n} GET /api/orders {200 if n % 3 else 502} {40 + n}ms"
+        for n in range(12)
+    )
+    assert classifier.classify("from these logs get me every request id that returned a 5xx\n\n" + logs)[
+        0
+    ] == ("extraction")
+    # the same words without the blank line are read as one text; a short text after it is no material
+    assert classifier._paragraph_cut("tl;dr pls\n\n" + memo) == len("tl;dr pls\n\n")
+    assert classifier._paragraph_cut("Translate this\n\nHola") == 0

@@ -61,6 +61,7 @@ HISTORY_TURNS = 2
 HISTORY_CHARS = 300
 CODE_FLOOR = 0.2
 DATA_WORDS = 50  # past this many words in a turn, its numbers count half as evidence of a calculation
+MIN_INSTRUCTION, MAX_INSTRUCTION = 2, 40  # words of a first paragraph that asks for work on what follows
 THRESHOLD = 1.2  # below this best score nothing specific was asked: a question or a chat
 
 # --- structure -------------------------------------------------------------------------------------
@@ -173,7 +174,7 @@ def classify(
     scores = [0.0] * SLOTS
     seen: set[int] = set()
     text = last_user
-    said, head, words, classes = _read_turn(text, scores, seen)
+    said, head, words, classes, cut, start = _read_turn(text, scores, seen)
     if system:
         for i, value in _system_scores(system[:SYSTEM_CHARS]):
             scores[i] += value
@@ -190,9 +191,11 @@ def classify(
     if code < CODE_FLOOR:
         code = 0.0  # an `=` or a `()` in prose is not code
     trace = (not whole or classes & TRACE_HINT != 0) and signals.has_trace(sample)
-    math = signals.math_density(said)
+    math = signals.math_density(said[:cut] if cut else said)
+    if cut:  # notation in the material counts for less: logs, tables and figures are full of it
+        math = max(math, PAYLOAD_FACTOR * signals.math_density(said[cut:]))
     question = _is_question(said, head)
-    _structure(scores, text, said, words, classes, code, trace, math, question, prior_code, non_latin)
+    _structure(scores, text, said, words, start, classes, code, trace, math, question, prior_code, non_latin)
     if history and len(words) >= 4 and words[0] in _CONTINUING:
         # "ok and what currency do they use?", "thanks! and one more line": the conversation goes on;
         # the "ok" or "thanks" that opens the turn is not small talk
@@ -239,31 +242,59 @@ def _turn_scores(turn: str) -> tuple[tuple[int, float], ...]:
     return _nonzero(scores)
 
 
-def _read_turn(text: str, scores: list[float], seen: set[int]) -> tuple[str, list[str], list[str], int]:
-    """Scan the last user turn's cues; returns what was read (quotations removed), its first words,
-    all the words read and the word classes among them."""
+# What `_read_turn` read: the text (quotations removed), its first words, all the words read, the
+# word classes among them, and where material to work on starts in the text and in the words (0, 0:
+# nothing read is material)
+_Turn = tuple[str, list[str], list[str], int, int, int]
+
+
+def _read_turn(text: str, scores: list[float], seen: set[int]) -> _Turn:
+    """Scan the last user turn's cues. What follows an instruction as material (after its colon, or
+    after the blank line that ends a short first paragraph) is weaker evidence of what is asked:
+    "tl;dr pls\n\n<a memo>", "get me every request id that failed\n\n<logs>"."""
     if len(text) > HEAD_CHARS + TAIL_CHARS:
         head_text, tail_text = _unquoted(text[:HEAD_CHARS]), _unquoted(text[-TAIL_CHARS:])
-        head, tail = _words(head_text), _words(tail_text)
-        classes = scan(head, 1.0, scores, seen)
+        tail = _words(tail_text)
+        cut = _paragraph_cut(head_text) if "\n\n" in head_text else 0
+        if cut:
+            head, rest = _words(head_text[:cut]), _words(head_text[cut:])
+            classes = scan(head, 1.0, scores, seen) | scan(rest, PAYLOAD_FACTOR, scores, seen, lead=0)
+            start = len(head)
+            head += rest
+        else:
+            head = _words(head_text)
+            classes, start = scan(head, 1.0, scores, seen), 0
         scan(tail[-LEAD_WORDS:], 1.0, scores, seen)  # an instruction after a paste ends the turn
         classes |= scan(tail, DEEP_FACTOR, scores, seen, lead=0)
-        return head_text + "\n" + tail_text, head, head + tail, classes
+        return head_text + "\n" + tail_text, head, head + tail, classes, cut, start
     said = _unquoted(text)
     split = _INSTRUCTION.match(said) if ":" in said or "：" in said else None
     if split and _is_material(split.group(1), split.group(2)):
-        # "Give me each speaker in this transcript: A: hi B: hello": what follows the colon is
-        # material to work on, so its words are weaker evidence of what is asked
-        head, payload = _words(split.group(1)), _words(split.group(2))
-        classes = scan(head, 1.0, scores, seen)
-        classes |= scan(payload, PAYLOAD_FACTOR, scores, seen, lead=0)
-        return said, head, head + payload, classes
-    words = _words(said)
-    return said, words, words, scan(words, 1.0, scores, seen)
+        # "Give me each speaker in this transcript: A: hi B: hello"
+        cut = split.start(2)
+    else:
+        cut = _paragraph_cut(said) if "\n\n" in said else 0
+        if not cut:
+            words = _words(said)
+            return said, words, words, scan(words, 1.0, scores, seen), 0, 0
+    head, payload = _words(said[:cut]), _words(said[cut:])
+    classes = scan(head, 1.0, scores, seen)
+    classes |= scan(payload, PAYLOAD_FACTOR, scores, seen, lead=0)
+    return said, head, head + payload, classes, cut, len(head)
+
+
+def _paragraph_cut(text: str) -> int:
+    """Where the material starts when a short first paragraph (the instruction) is followed by a
+    longer text; 0 when it is not so."""
+    cut = text.find("\n\n")
+    if cut < 3 or cut > 300:
+        return 0
+    first = text.count(" ", 0, cut) + 1  # words, near enough
+    return cut + 2 if MIN_INSTRUCTION <= first <= MAX_INSTRUCTION and text.count(" ", cut) >= 2 * first else 0
 
 
 def _structure(
-    scores, text, said, words, classes, code, trace, math, question, prior_code, non_latin
+    scores, text, said, words, start, classes, code, trace, math, question, prior_code, non_latin
 ) -> None:
     """Evidence that needs no vocabulary. `text` is the whole last turn, `said` the part read for
     cues (quotations removed: a quoted greeting is something to translate, not a greeting);
@@ -299,7 +330,7 @@ def _structure(
         scores[TRANSLATE] += 1.5  # a quotation and a language: what is it in that language
     if languages and classes & SAYING:
         scores[TRANSLATE] += 1.5  # "how would a Spanish speaker say ...", "what does X mean in German"
-    _quantities(scores, said, words, classes, math, code, question)
+    _quantities(scores, said, words, start, classes, math, code, question)
     if question:
         scores[QA] += 0.8
         if words and words[0] in _QUESTION_START:
@@ -330,15 +361,25 @@ def _structure(
 
 
 def _quantities(
-    scores: list[float], said: str, words: list[str], classes: int, math: float, code: float, question: bool
+    scores: list[float],
+    said: str,
+    words: list[str],
+    start: int,
+    classes: int,
+    math: float,
+    code: float,
+    question: bool,
 ) -> None:
-    """Notation, numbers and arithmetic words: evidence of a calculation."""
+    """Notation, numbers and arithmetic words: evidence of a calculation (the numbers of material,
+    from `words[start]` on when `start`, count half)."""
     scores[MATH] += 2.5 * (math * 0.3 if code else math)  # `i = 0` is code, not algebra
     if code or not classes & NUMBER:
         return
     numbers, arithmetic = signals.quantities(words)
     if numbers is None:
         return
+    if start:
+        numbers -= PAYLOAD_FACTOR * (signals.quantities(words[start:])[0] or 0)
     count = numbers - signals.enumerators(said)
     if count:
         amounts = min(1.2, 0.3 * count) + (1.6 if question and count >= 2 else 0.0)

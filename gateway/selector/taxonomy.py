@@ -36,7 +36,8 @@ LANGUAGES = (
     "bengali tagalog ingles espanol castellano frances aleman italiano portugues chino japones ruso "
     "arabe anglais espagnol francais allemand italien portugais chinois japonais russe englisch "
     "englische spanisch spanische franzosisch franzosische deutsch deutsche italienisch italienische "
-    "japanisch chinesisch russisch inglese spagnolo francese tedesco espanhol alemao"
+    "japanisch chinesisch russisch inglese spagnolo francese tedesco espanhol alemao engels duits frans "
+    "spaans italiaans nederlands portugees angielski niemiecki francuski hiszpanski engelska tyska franska"
 ).split()
 # Prepositions that make a language name a translation target, with their weight.
 LANGUAGE_PREPOSITIONS = {
@@ -51,6 +52,10 @@ LANGUAGE_PREPOSITIONS = {
     "para": 1.5,
     "para o": 2.0,
     "in lingua": 1.5,
+    "naar": 2.0,
+    "naar het": 2.0,
+    "na": 1.0,
+    "till": 1.5,
 }
 
 # Programming languages, frameworks and tools: evidence of a coding task (generation or review).
@@ -67,7 +72,7 @@ PROGRAMMING = (
 # label -> {weight: "cue, cue, ..."}
 LEXICON: dict[str, dict[float, str]] = {
     "code_generation": {
-        2.5: "excel formula, formula de excel, formula en excel, formule excel, excel formel, sheets formula, spreadsheet formula, implement*, implementa*, implementier*, code up, one liner, oneliner, boilerplate, "
+        2.5: "what do i put in, what should i put in, excel formula, formula de excel, formula en excel, formule excel, excel formel, sheets formula, spreadsheet formula, implement*, implementa*, implementier*, code up, one liner, oneliner, boilerplate, "
         "scaffold*, unit test*, test case*, snippet*, dockerfile, makefile, crud, write code, "
         "write the code, write a program, write a script, write a function, write a class, "
         "write a query, write a regex, scrape*, scraper, web scraper, macro*, vba, write me a "
@@ -88,7 +93,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "backend, database, orm, migration*, cron*, cronjob, alias, shell command, command "
         "to, hashmap, server, microservice*, widget*, form validation, login page, api call, "
         "http request, unittest, stubs, fixtures",
-        1.0: "code, codigo, coding, app, application, library, module, package, parser, website, "
+        1.0: "spreadsheet, sheets, tabellenblatt, hoja de calculo, feuille de calcul, code, codigo, coding, app, application, library, module, package, parser, website, "
         "html page, pytest, jest, junit, lambda, async, cache, lru, heap, array, dataframe, "
         "struct, interface, typescript, generate, generar, genera, generiere, erstelle, crea, "
         "cree, create, build, make a, make me a, haz un, haz una, fais un, construis, baue, "
@@ -123,7 +128,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "failing, keeps crashing, leak*, fehler*, erreur*, fallo*, falla, echoue, plante, "
         "abgesturzt, sturzt, returns wrong, wrong result, wrong output, unexpected output, "
         "duplicate rows, commit, committed",
-        1.5: "complexity, can it be better, lesbarer, legible, lisible, readable, more readable, "
+        1.5: "sistemare, sistemarlo, sistemala, aggiustare, correggere, correggi, si puo sistemare, repareren, verbeteren, napraw, complexity, can it be better, lesbarer, legible, lisible, readable, more readable, "
         "compil*, look over, go over, look at my, what did i, review*, revis*, relire, relis, "
         "corrige*, corregir, korrigier*, prufe*, pruf*, uberpruf*, fix, fixing, error*, "
         "feedback, audit*, security, insecure, secure, optimiz*, optimis*, slow, slower, "
@@ -171,7 +176,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "daraus, se deduce, il s ensuit, explain your reasoning, lateral thinking, trick "
         "question, it s a trick, reason it out, think it through, figure out which, work out "
         "which, qui a quoi, who has what, who owns",
-        2.0: "must come before, must come after, comes before, comes after, immediately before, immediately after, directly before, directly after, not next to, sits next to, sit next to, how do you measure, how can you measure, how would you measure, what color is, which side, assumption*, hidden assumption, to be sure, guarantee*, guaranteed, worst case, at "
+        2.0: "still solvable, is it solvable, must come before, must come after, comes before, comes after, immediately before, immediately after, directly before, directly after, not next to, sits next to, sit next to, how do you measure, how can you measure, how would you measure, what color is, which side, assumption*, hidden assumption, to be sure, guarantee*, guaranteed, worst case, at "
         "least how many, implies, claim, fastest way, quickest way, minimum number, "
         "least number, fewest, optimal strategy, measure exactly, explain the logic, explique "
         "la logique, explica la logica, erklare die logik, how can you, flaw*, fallacious, "
@@ -186,13 +191,14 @@ LEXICON: dict[str, dict[float, str]] = {
         "trolley problem, dilemma*, constraint*, arrangement*, seating, liar*, figure out, "
         "work out, why or why not, get it wrong, what place, which weighs more, unprovable, "
         "contradiction*, consistent",
+        1.5: "une seule fois, qu une seule fois, una sola vez, solo una vez, nur einmal, ein einziges mal, einziges mal, una sola volta, apenas uma vez, uma unica vez",
         1.0: "think, reason, why, true, false, valid, invalid, if, suppose, assume, assuming, "
         "imagine that, taller, shorter, older, younger, heavier, lighter, before, after, "
         "behind, front, who, which one, order, plan, strategy, possible, impossible, careful, "
         "carefully, only once, exactly one, trick",
     },
     "creative_writing": {
-        3.0: "lullab*, nursery rhyme*, make up a story, make up a song, make up a poem, poem*, poet*, poema*, poesia*, poeme*, poesie*, gedicht*, haiku*, haicai*, sonnet*, soneto*, "
+        3.0: "eulog*, product page, landing page copy, texte d accroche, accroche, short and sweet, something to read out, lullab*, nursery rhyme*, make up a story, make up a song, make up a poem, poem*, poet*, poema*, poesia*, poeme*, poesie*, gedicht*, haiku*, haicai*, sonnet*, soneto*, "
         "limerick*, villanelle*, ballad*, lyrics, song lyrics, liedtext*, letra de una "
         "cancion, short story, bedtime story, horror story, love story, fairy tale, "
         "fairytale, once upon a time, screenplay*, slogan*, tagline*, jingle*, eulog*, "
@@ -200,7 +206,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "novela*, write a story, write me a story, tell me a story, write a song, write a "
         "poem, in the style of, in the voice of, point of view of, diary entry, product "
         "description, motivational speech, opening line*, first line*",
-        2.0: "story, stories, tale*, fable*, novel, novels, fiction*, narrative*, verse*, stanza*, "
+        2.0: "petit texte, kurzer text, texto corto, breve testo, story, stories, tale*, fable*, novel, novels, fiction*, narrative*, verse*, stanza*, "
         "rhym*, rima*, reim*, rap, song, songs, cancion*, chanson*, lied, canzone, cancao, "
         "myth*, legend*, fantasy, sci fi, scifi, noir, horror, dialogue*, dialog*, scene*, "
         "monologue*, plot twist, protagonist*, toast, wedding speech, speech, blog post, ad "
@@ -216,7 +222,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "ideas for, moral, short, corto, courte, kurz*, cozy, spooky",
     },
     "roleplay": {
-        3.0: "fingi di, fingiti, mach einen auf, interpreta a, interpreta al, interprete le role, interpretiere die "
+        3.0: "du bist ab jetzt, du bist jetzt, ab jetzt bist du, ab sofort bist du, tu es maintenant, a partir de maintenant tu es, a partir de ahora eres, ahora eres, d ora in poi sei, da ora sei, a partir de agora voce e, vanaf nu ben je, je bent nu, fingi di, fingiti, mach einen auf, interpreta a, interpreta al, interprete le role, interpretiere die "
         "rolle, debate conmigo, debate with me, argue with me, debats avec moi, roleplay*, "
         "role play*, role playing, pretend*, act as, act like, simulate a, simulate an, simula un, simula una, simule un, simule une, simuliere, haz de, hazme de, actua como, actua, agis comme, "
         "fais semblant, joue le role, tu so als, spiel die rolle, spiele die rolle, "
@@ -247,7 +253,7 @@ LEXICON: dict[str, dict[float, str]] = {
         3.0: "extract*, extrae*, extraer, extraiga*, extrai*, extrahier*, estrai*, named entit*, "
         "pull out, pick out, part of speech, key value, key value pairs, fill in, fill out, "
         "get all the, grab the, grab all, list the names, list every, list all",
-        2.0: "are mentioned, is mentioned, in this sentence, in this email, in this article, in the following, detect*, detecta*, detecte*, erkenne, in a table, en una tabla, dans un tableau, in "
+        2.0: "adresses e mail, adresse e mail, adresses email, e mail addresses, e mail address, presentes dans, present in this, une par ligne, one per line, uno por linea, una per riga, eine pro zeile, sans doublons, without duplicates, no duplicates, sin duplicados, ohne duplikate, get me every, get me all, give me every, give me all, are mentioned, is mentioned, in this sentence, in this email, in this article, in the following, detect*, detecta*, detecte*, erkenne, in a table, en una tabla, dans un tableau, in "
         "einer tabelle, stated, specified, de cada, for each, identifizier*, keyword*, "
         "schlusselwort*, palabras clave, mots cles, contains, it contains, tell me every, "
         "genannt, erwahnt*, mencion*, mentionn*, nommes, citad*, in diesem satz, in diesem "
@@ -265,14 +271,14 @@ LEXICON: dict[str, dict[float, str]] = {
         "from this paragraph, from this message, from this email, from the email, from this "
         "list, aus diesem, aus dieser, de este texto, de ce texte, dans ce message, dans ce "
         "texte, who did what, with keys, turn this sentence into, turn this into json",
-        1.0: "json, every, scan, contains, resume, names, nombres, noms, namen, dates, fechas, datum, "
+        1.0: "numa lista, em uma lista, en una lista, dans une liste, in einer liste, in een lijst, as a list, in a list, datas, valores, adresses, direcciones, indirizzi, enderecos, scadenze, vencimento*, vencimiento*, echeance*, json, every, scan, contains, resume, names, nombres, noms, namen, dates, fechas, datum, "
         "termine, amounts, importes, prices, quantities, numeros, numbers, ids, id, invoice, "
         "receipt, form, identify, list the, urls, links, hashtags, tickers, ticker*, skills, "
         "table, keys, values, raus, order id, tracking number, times, addresses, features, "
         "ingredients, zutaten",
     },
     "summarization": {
-        3.0: "wichtigsten punkte, distill*, destila, resumeme, resumer, bottom line, minute read, read version, quick read, cliffnotes, cliff note, one "
+        3.0: "catch me up, fill me in, bring me up to speed, get me up to speed, what did i miss, need to know from this, exec version, executive version, exec summary, the short of it, wichtigsten punkte, distill*, destila, resumeme, resumer, bottom line, minute read, read version, quick read, cliffnotes, cliff note, one "
         "liner summary, in a line, in one line, en una linea, en une ligne, in einer zeile, "
         "summar*, summaris*, tl dr, tldr, sum up, sum it up, gist, recap*, synops*, resum*, "
         "riassum*, riassunt*, samenvat*, vat samen, zusammenfass*, kurzfassung, fasse zusammen, key takeaways, main points, "
@@ -281,7 +287,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "notes, cliffs notes, make this shorter, make it shorter, shorten this, main message, "
         "short version, condense, highlights of",
         2.5: "resume",  # the exact word: an imperative in Spanish and French, a CV in English
-        2.0: "shorter, concise, more concise, less wordy, stichpunkt*, fass, fasse, compress*, reduce "
+        2.0: "sentences max, words max, lines max, phrases max, frases max, satze max, shorter, concise, more concise, less wordy, stichpunkt*, fass, fasse, compress*, reduce "
         "this, essentials, essence, couple of sentences, few sentences, paragraph saying, "
         "article saying, text saying, it saying, email saying, this saying, en pocas lineas, "
         "condens*, shorten*, abridg*, takeaway*, sintetiz*, synthes*, abstract, overview, too "
@@ -294,7 +300,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "points, plain english, non technical, break down, outline, lines, words",
     },
     "translation": {
-        3.0: "translat*, tradu*, ubersetz*, uebersetz*, vertaal*, how do you say, how would you say, how "
+        3.0: "vertal*, translat*, tradu*, ubersetz*, uebersetz*, vertaal*, how do you say, how would you say, how "
         "would i say, how to say, how do i say, como se dice, como se diz, comment dit on, "
         "comment on dit, comment dire, wie sagt man, wie heisst, come si dice, localiz*, "
         "localis*, lokalisier*, what s the word for, перевед*, перевод*, переклад*, english "
@@ -305,7 +311,7 @@ LEXICON: dict[str, dict[float, str]] = {
         1.0: "phrase, sentence, word, expression, idiom*, formal, informal",
     },
     "analysis": {
-        3.0: "make more sense, more sense, analy*, analiz*, analys*, pros and cons, pros y "
+        3.0: "que te parece, que le parece, cosa ne pensi, che ne pensi, was meinst du, was halten sie, o que acha, o que voce acha, wat vind je, ci conviene, nos conviene, conviene di piu, make more sense, more sense, analy*, analiz*, analys*, pros and cons, pros y "
         "contras, pour et contre, vor und nachteile, swot, root cause*, sentiment*, strengths "
         "and weaknesses, advantages and disadvantages, ventajas y desventajas, implications, "
         "points forts, points faibles, puntos fuertes, puntos debiles, starken und schwachen, "
@@ -314,7 +320,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "idea, wage die argumente, weigh the, was spricht, spricht dafur, spricht dagegen, dafur und "
         "dagegen, weak spots, weak points, schwachstellen, puntos flacos, punti deboli, most likely "
         "cause, most likely explanation, mas probable, plus probable, piu probabile, wahrscheinlichste",
-        2.0: "confronta, vantaggi e svantaggi, pro e contro, might explain, what might explain, explain the gap, would you test, how did the, how has the, invention of, lessons from, review*, persuasive, how persuasive, how effective, effectiveness, what s missing, "
+        2.0: "option a, option b, opcion a, opcion b, opzione a, change anything, cambia algo, change quelque chose, andert das, conviene, confronta, vantaggi e svantaggi, pro e contro, might explain, what might explain, explain the gap, would you test, how did the, how has the, invention of, lessons from, review*, persuasive, how persuasive, how effective, effectiveness, what s missing, "
         "what is missing, effet*, efecto*, effekt*, quels seraient, que pasaria, "
         "considerations, healthy, funnel, is it good, is this good, good enough, how well, "
         "what do you think of, what do you think about, que opinas, que piensas de, qu en "
@@ -358,7 +364,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "perche, qual, quem, onde, fact*, history of, current, born, located",
     },
     "general_chat": {
-        3.0: "keep me company, hallo zusammen, oi, tudo certo, checking in, how s everything, on "
+        3.0: "need to vent, just venting, let me vent, to vent, rough day, bad day, what about you, how about you, ben jij, ben je een, are you a bot, are you real, echt persoon, real person, keep me company, hallo zusammen, oi, tudo certo, checking in, how s everything, on "
         "your end, guess what, long time no see, how are you, how re you, how s it going, how "
         "is it going, how have you been, how are things, how you doing, how s life, what s "
         "up, whats up, wassup, what s good, what are you up to, que tal, que onda, como va, "
@@ -367,7 +373,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "meet, good morning, good night, good evening, good afternoon, buenos dias, buenas "
         "noches, buenas tardes, bonne journee, bonne soiree, bonne nuit, guten morgen, guten "
         "abend, gute nacht, guten tag, did you miss me, miss me, someone to talk to",
-        2.0: "meh, how s yours, and yours, remember me, wochenende, fin de semana, bon week end, "
+        2.0: "y tu, et toi, und du, e tu, e voce, en jij, hoi, goedemorgen, goedenavond, hej, czesc, dzien dobry, bedankt, dank je, dankjewel, tack, meh, how s yours, and yours, remember me, wochenende, fin de semana, bon week end, "
         "schones wochenende, buen finde, euch allen, hi, hello, hey, heyy, heyyy, hiya, "
         "howdy, yo, sup, hola, buenas, bonjour, bonsoir, salut, coucou, hallo, moin, servus, "
         "ciao, ola, thanks, thank, thx, ty, gracias, merci, danke, grazie, obrigado, "
@@ -375,7 +381,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "lol, lmao, haha*, hehe, bored, lonely, cheer me up, just chat, talk to me, your "
         "favorite, your favourite, do you like, about yourself, i m back, great help, you re "
         "funny, you re welcome, have a nice, have a good",
-        1.0: "nervous, anxious, worried, stressed, scared, excited, sad, proud, what a day, "
+        1.0: "ugh, vent, long day, nervous, anxious, worried, stressed, scared, excited, sad, proud, what a day, "
         "feeling, i feel, i m feeling, happy, tired, fatigue, my day, weekend, chilling, ok, "
         "okay, cool, nice, great, awesome, wow, fun, chat, talk, are you, do you, how about "
         "you, and you, favorite, favourite, long day, my friend, honestly, right now, can t "
@@ -385,7 +391,23 @@ LEXICON: dict[str, dict[float, str]] = {
 
 # Scripts without spaces between words: substrings that name a task (Chinese, Japanese, Korean).
 CJK_CUES = {
-    "translation": ("翻译", "翻訳", "翻譯", "번역", "译成", "訳して"),
+    "translation": (
+        "翻译",
+        "翻訳",
+        "翻譯",
+        "번역",
+        "译成",
+        "訳して",
+        "英語に",
+        "日本語に",
+        "中国語に",
+        "英訳",
+        "和訳",
+        "英文に",
+        "翻成",
+        "译为",
+        "英语",
+    ),
     "summarization": ("总结", "摘要", "要約", "요약", "概括"),
     "code_generation": ("代码", "コード", "函数", "関数", "编写", "코드"),
     "math": ("方程", "计算", "計算", "積分", "积分"),
