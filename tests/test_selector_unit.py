@@ -733,3 +733,19 @@ def test_material_after_a_short_first_paragraph_is_weaker_evidence_than_the_inst
     # the same words without the blank line are read as one text; a short text after it is no material
     assert classifier._paragraph_cut("tl;dr pls\n\n" + memo) == len("tl;dr pls\n\n")
     assert classifier._paragraph_cut("Translate this\n\nHola") == 0
+
+
+def test_small_talk_inside_a_scene_the_user_set_up_is_a_line_of_the_scene():
+    def task(*turns: str) -> str:
+        roles = ["user", "assistant"] * len(turns)
+        messages = [{"role": r, "content": t} for r, t in zip(roles, turns, strict=False)]
+        return analyse({"model": "auto", "messages": messages}).task
+
+    scene = ("Act as a grumpy waiter in a Madrid tapas bar. I'm the customer.", "¿Qué quiere?")
+    assert task(*scene, "Hola, ¿me trae la carta, por favor?") == "roleplay"
+    assert task(*scene, 'ok, stop. translate "the bill, please" into German') == "translation"
+    intro = ("I'm a teacher and need help with my class.", "Sure, how can I help?")
+    assert task(*intro, "what is the capital of France?") == "question_answering"
+    assert task("We're a team of 12 based in Canada.", "Noted.", "does GDPR apply to us?") == (
+        "question_answering"
+    )

@@ -62,6 +62,7 @@ HISTORY_CHARS = 300
 CODE_FLOOR = 0.2
 DATA_WORDS = 50  # past this many words in a turn, its numbers count half as evidence of a calculation
 MIN_INSTRUCTION, MAX_INSTRUCTION = 2, 40  # words of a first paragraph that asks for work on what follows
+SCENE = 1.0  # roleplay cues in the earlier user turns that set up a scene (one strong cue: "act as")
 THRESHOLD = 1.2  # below this best score nothing specific was asked: a question or a chat
 
 # --- structure -------------------------------------------------------------------------------------
@@ -178,9 +179,12 @@ def classify(
     if system:
         for i, value in _system_scores(system[:SYSTEM_CHARS]):
             scores[i] += value
+    scene = 0.0  # roleplay cues in the earlier turns: a scene was set up
     for turn in history[-HISTORY_TURNS:] if history else ():
         for i, value in _turn_scores(turn[:HISTORY_CHARS]):
             scores[i] += value
+            if i == ROLE:
+                scene += value
     sample = text if len(text) <= signals.PROBE_CHARS else signals.probe(text)
     non_latin = not sample.isascii() and _cjk_cues(sample, scores)
     # A short turn without quotations was read whole: the words read are all its words, and their
@@ -205,6 +209,8 @@ def classify(
     best = scores.index(max(scores[: len(TASKS)]))  # the first best, as max(range, key=...) gives
     if scores[best] < THRESHOLD:
         best = QA if question and scores[QA] >= scores[CHAT] else CHAT
+    if scene >= SCENE and best in (CHAT, QA):
+        best = ROLE  # "Hola, ¿me trae la carta?" to the waiter the user set up: a line of the scene
     found = Signals(
         tuple(scores[: len(TASKS)]),
         code,

@@ -235,14 +235,14 @@ LEXICON: dict[str, dict[float, str]] = {
         "comme si, as if you were, como si fueras, comme si tu etais, als ob du, let s play a "
         "game, you re the narrator, you are the narrator",
         2.0: "i m your, i am your, soy tu, je suis ton, je suis ta, ich bin dein, ich bin deine, spiel einen, spiel eine, spiele einen, spiele eine, ich bin ein, ich bin eine, soy "
-        "un, soy una, je suis un, je suis une, let s pretend, we re, we are, pretend we, "
+        "un, soy una, je suis un, je suis une, let s pretend, pretend we, "
         "persona, personaje, personnage, rolle, role, papel, character, npc, dnd, d d, "
         "tavern, barkeep, innkeeper, bartender, shopkeeper, you play, play a, play the, i ll "
         "be, i ll play, i will be, i m a, be my, you be, se mi, sois mon, sois ma, sei mein, "
         "simulate, simula*, mock interview, interview me, quest, adventurer*, adventure, let "
         "s play, narrator, you are an, you re an, tu es un, tu es une, eres un, eres una, du "
         "bist ein, du bist eine",
-        1.0: "be a, be an, voice, sois un, sois une, se un, se una, you are a, you re a, you are "
+        1.0: "we re, we are, be a, be an, voice, sois un, sois une, se un, se una, you are a, you re a, you are "
         "my, you re my, sei un, pirate, pirat, wizard, knight, detective, detektiv, vampire, "
         "elf, captain, capitan, king, queen, princess, witch, sorcerer, ninja, samurai, "
         "cowboy, zombie, villain, butler, therapist, counselor, interviewer, landlord, "
