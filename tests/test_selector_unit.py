@@ -749,3 +749,36 @@ def test_small_talk_inside_a_scene_the_user_set_up_is_a_line_of_the_scene():
     assert task("We're a team of 12 based in Canada.", "Noted.", "does GDPR apply to us?") == (
         "question_answering"
     )
+
+
+def test_a_product_assistant_named_in_the_system_prompt_is_not_a_character_to_play():
+    for system in (
+        "You are Nova, a friendly assistant in a consumer chat app made by Lumen Labs.",
+        "You are StudyBuddy, a homework helper for teenagers. Always show the steps.",
+        "Du bist LexAssist, der HR- und Rechtsassistent eines Unternehmens.",
+        "You are CodePilot, an AI assistant embedded in the user's IDE.",
+    ):
+        assert not classifier._persona(system), system
+        assert classifier.classify("what's your name? are you chatgpt?", system)[0] == "general_chat"
+    assert classifier._persona(
+        "You are Captain Mara Voss, commander of the freighter Kestrel. Stay in character."
+    )
+    assert classifier._persona("You are Luna, a shy elf who guards the forest.")
+
+
+def test_a_language_code_on_the_first_line_asks_for_a_translation():
+    for text in ("EN→ES\nYour order has shipped.", "pt-BR:\nForgot your password?", "de > fr\nDie Lieferung kommt morgen an."):
+        assert classifier.classify(text)[0] == "translation", text
+    for text in ("Hi:\nthere is a problem with my order", "It:\nwas raining all day", "Note\nbuy milk"):
+        assert not classifier._language_line(text), text
+
+
+def test_a_follow_up_that_asks_nothing_new_goes_on_with_the_conversation():
+    sql = "```sql\nSELECT c.name, SUM(o.total) FROM customers c JOIN orders o ON o.customer_id = c.id;\n```"
+    messages = [
+        {"role": "user", "content": "postgres: top 10 customers by total spend"},
+        {"role": "assistant", "content": sql},
+        {"role": "user", "content": "nice. now same thing but per month, only for 2025"},
+    ]
+    assert analyse({"model": "auto", "messages": messages}).task == "code_generation"
+    assert classifier.classify("ok so is a tomato a fruit or not")[0] == "question_answering"

@@ -63,6 +63,9 @@ CODE_FLOOR = 0.2
 DATA_WORDS = 50  # past this many words in a turn, its numbers count half as evidence of a calculation
 MIN_INSTRUCTION, MAX_INSTRUCTION = 2, 40  # words of a first paragraph that asks for work on what follows
 SCENE = 1.0  # roleplay cues in the earlier user turns that set up a scene (one strong cue: "act as")
+FOLLOW = (
+    0.7  # what earlier turns asked, enough for a follow-up that asks nothing new to go on with it (one cue)
+)
 THRESHOLD = 1.2  # below this best score nothing specific was asked: a question or a chat
 
 # --- structure -------------------------------------------------------------------------------------
@@ -77,6 +80,11 @@ _BE_STARTS = ("be ", "play ", "sé ", "sois ", "sei ", "spiel")
 # them): the openings above, and a word of each "you are" of `_PERSONA`
 _PERSONA_WORDS = frozenset("be play se sois sei spiel spiele you bist tu eres voce".split())
 _BE_NAMED = re.compile(r"\s*(?i:be|play|sé|sois|sei|spiel|spiele)\s+([A-Z][a-zà-ÿ]+)\b")
+# "You are Nova, a friendly assistant ...", "Du bist LexAssist, der HR-Assistent ...": a product's
+# assistant under its name, not a character to play (looked for in the words after the name)
+_ASSISTANT = re.compile(
+    r"(?i:assist|helper|\bbot\b|chatbot|\bAI\b|\bIA\b|\bKI\b|copilot|tutor|ayudante|aide |helfer|agent\b)"
+)
 _NOT_PERSONAS = frozenset(
     "A An The ChatGPT Claude GPT Gemini Assistant AI Un Una Ein Eine Une Le La El Der Die Das Very Now "
     "Here Going Right Welcome Able Not So Such Too Also Always Helpful Careful Honest Brief Concise Nice "
@@ -84,6 +92,7 @@ _NOT_PERSONAS = frozenset(
 )
 # Words that open a turn which goes on with the conversation ("ok and ...", "thanks! now ...")
 _CONTINUING = frozenset("ok okay thanks thank thx cool great perfect nice and also but now then".split())
+_OPENERS = frozenset("ok okay so and but well hmm wait also then right alright".split())
 _QUESTION_START = frozenset(
     "what whats who whom whose when where why how which is are was were do does did can could should would "
     "will shall may might que quien cuando donde cual como por quel quelle qui quand ou pourquoi comment "
@@ -100,7 +109,7 @@ _NON_LATIN = re.compile("[\u0250-\u1fff\u2e80-\uffff]")
 _INSTRUCTION = re.compile(r"([^:\n]{10,160}?)[:：]\s+(\S.{15,})", re.DOTALL)
 _DECIDING = frozenset(
     "should better which choose prefer worth deberia mejor cual devrais mieux lequel laquelle sollte "
-    "besser welche".split()
+    "besser welche meglio melhor beter recommend recommendation recommendations".split()
 )
 _OR = frozenset("or o ou oder vs".split())
 _SECOND_PERSON = frozenset(
@@ -125,6 +134,13 @@ _KIN = frozenset(
 )
 _SAYING = frozenset(
     "say said saying says mean means meaning word phrase dice dit sagt diz dire decir sagen heisst".split()
+)
+_LANGUAGE_CODES = frozenset(
+    "en es fr de it pt nl pl sv da no nb fi ru uk ja zh ko ar tr el cs hu ro he hi id th vi ca".split()
+)
+_CODE_WORDS = frozenset("hi it no id he".split())
+_LANGUAGE_LINE = re.compile(
+    r"\s*(?:([A-Za-z]{2})(?:[-_][A-Za-z]{2,4})?\s*(?:→|->|=>|>|/|to)\s*)?([A-Za-z]{2})([-_][A-Za-z]{2,4})?\s*:?[ \t]*\n"
 )
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf]")
 # which of these classes of words a turn holds, as `scan` reports them (bits of one int)
@@ -161,7 +177,14 @@ def _is_question(text: str, words: list[str]) -> bool:
     stripped = text.rstrip()
     if stripped.endswith(("?", "？")) or stripped.startswith("¿"):
         return True
-    return bool(words) and words[0] in _QUESTION_START and not stripped.endswith((".", "!", ":"))
+    if stripped.endswith((".", "!", ":")):
+        return False
+    for word in words[:3]:  # "ok so is a tomato a fruit or not"
+        if word in _QUESTION_START:
+            return True
+        if word not in _OPENERS:
+            return False
+    return False
 
 
 def classify(
@@ -179,12 +202,11 @@ def classify(
     if system:
         for i, value in _system_scores(system[:SYSTEM_CHARS]):
             scores[i] += value
-    scene = 0.0  # roleplay cues in the earlier turns: a scene was set up
+    earlier = [0.0] * SLOTS if history else None  # what the earlier user turns asked
     for turn in history[-HISTORY_TURNS:] if history else ():
         for i, value in _turn_scores(turn[:HISTORY_CHARS]):
             scores[i] += value
-            if i == ROLE:
-                scene += value
+            earlier[i] += value
     sample = text if len(text) <= signals.PROBE_CHARS else signals.probe(text)
     non_latin = not sample.isascii() and _cjk_cues(sample, scores)
     # A short turn without quotations was read whole: the words read are all its words, and their
@@ -200,17 +222,25 @@ def classify(
         math = max(math, PAYLOAD_FACTOR * signals.math_density(said[cut:]))
     question = _is_question(said, head)
     _structure(scores, text, said, words, start, classes, code, trace, math, question, prior_code, non_latin)
-    if history and len(words) >= 4 and words[0] in _CONTINUING:
-        # "ok and what currency do they use?", "thanks! and one more line": the conversation goes on;
-        # the "ok" or "thanks" that opens the turn is not small talk
+    if len(words) >= 4 and words[0] in _CONTINUING:
+        # "ok and what currency do they use?", "thanks! and one more line", "ok so is a tomato a
+        # fruit": the "ok" or "thanks" that opens a longer turn is not small talk
         scores[CHAT] *= 0.4
     if (not whole or classes & PERSONA_HINT) and _persona(text):
         scores[ROLE] += 1.5
     best = scores.index(max(scores[: len(TASKS)]))  # the first best, as max(range, key=...) gives
     if scores[best] < THRESHOLD:
         best = QA if question and scores[QA] >= scores[CHAT] else CHAT
-    if scene >= SCENE and best in (CHAT, QA):
-        best = ROLE  # "Hola, ¿me trae la carta?" to the waiter the user set up: a line of the scene
+    if earlier is not None:
+        if earlier[ROLE] >= SCENE and best in (CHAT, QA):
+            best = ROLE  # "Hola, ¿me trae la carta?" to the waiter the user set up: a line of the scene
+        elif scores[best] < THRESHOLD and not question:
+            # "now same thing but top 10 per month": nothing new asked, the conversation's task goes on
+            task = earlier.index(max(earlier[: len(TASKS)]))
+            if earlier[task] >= FOLLOW and task != CHAT:
+                best = task
+            elif prior_code and len(words) >= 4:
+                best = CG  # "now the same but per month", after an answer with code: change that code
     found = Signals(
         tuple(scores[: len(TASKS)]),
         code,
@@ -364,6 +394,8 @@ def _structure(
         scores[TRANSLATE] += 0.3
     if len(words) <= 3 and not question:
         scores[CHAT] += 0.6
+    if "\n" in text[:16] and _language_line(text):
+        scores[TRANSLATE] += 3.5  # "EN→ES\n<text>", "pt-BR:\n<text>": a localisation request
 
 
 def _quantities(
@@ -420,6 +452,17 @@ def _cjk_cues(sample: str, scores: list[float]) -> bool:
     return len(_NON_LATIN.findall(sample)) > len(sample) / 3
 
 
+def _language_line(text: str) -> bool:
+    """The first line is a language code, or a pair of them ("EN→ES", "en-GB:", "de > fr")."""
+    line = _LANGUAGE_LINE.match(text)
+    if line is None:
+        return False
+    source, target, region = line.groups()
+    if source is None and region is None and target.lower() in _CODE_WORDS:
+        return False  # "Hi:", "It:" alone open a line of prose
+    return target.lower() in _LANGUAGE_CODES and (source is None or source.lower() in _LANGUAGE_CODES)
+
+
 def _persona(text: str) -> bool:
     """`You are Luna, ...` / `Du bist Hans` / `Be Socrates`: a named character to play (not "You are
     a helpful assistant")."""
@@ -433,4 +476,7 @@ def _persona(text: str) -> bool:
         "you" in low or "du bist" in low or "tu es" in low or "eres" in low or "sei " in low or "ocê" in low
     ):
         return False
-    return any(m.group(1) or m.group(2) not in _NOT_PERSONAS for m in _PERSONA.finditer(text))
+    return any(
+        (m.group(1) or m.group(2) not in _NOT_PERSONAS) and not _ASSISTANT.search(text, m.end(), m.end() + 60)
+        for m in _PERSONA.finditer(text)
+    )

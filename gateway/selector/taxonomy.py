@@ -66,7 +66,7 @@ PROGRAMMING = (
     "fastapi express spring rails laravel pandas numpy pytorch tensorflow pygame jquery graphql grpc "
     "docker dockerfile kubernetes k8s terraform ansible nginx webpack npm pip cargo gradle maven "
     "cpp csharp dotnet wasm regex regexp yaml xml api apis sdk cli linux unix git gcc clang javac rustc "
-    "tsc eslint mypy pylint goroutine goroutines"
+    "tsc eslint mypy pylint goroutine goroutines vlookup xlookup hlookup sumif sumifs countif countifs iferror"
 ).split()
 
 # label -> {weight: "cue, cue, ..."}
@@ -113,7 +113,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "find the bug, bad practice, best practice*, code smell*, my commit, this commit, "
         "break anything, woran liegt, que falla, qu est ce qui ne va pas, what am i doing "
         "wrong, debug this, fix this, fix my",
-        2.0: "what s going on, is this correct, is it correct, ist das korrekt, korrekt, es "
+        2.0: "wat doet deze, wat doet dit, was macht diese, que hace esta, que fait cette, cosa fa questa, o que faz esta, what s going on, is this correct, is it correct, ist das korrekt, korrekt, es "
         "correcto, est ce correct, exits with, exit code, better way, cleaner way, more "
         "pythonic, pythonic, clunky, suggestions, could be wrong, puede estar mal, que puede "
         "estar mal, est ce qui cloche, was ist falsch, verifier, verifie, never stops, never "
@@ -128,7 +128,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "failing, keeps crashing, leak*, fehler*, erreur*, fallo*, falla, echoue, plante, "
         "abgesturzt, sturzt, returns wrong, wrong result, wrong output, unexpected output, "
         "duplicate rows, commit, committed",
-        1.5: "sistemare, sistemarlo, sistemala, aggiustare, correggere, correggi, si puo sistemare, repareren, verbeteren, napraw, complexity, can it be better, lesbarer, legible, lisible, readable, more readable, "
+        1.5: "klopt het, stimmt es, sistemare, sistemarlo, sistemala, aggiustare, correggere, correggi, si puo sistemare, repareren, verbeteren, napraw, complexity, can it be better, lesbarer, legible, lisible, readable, more readable, "
         "compil*, look over, go over, look at my, what did i, review*, revis*, relire, relis, "
         "corrige*, corregir, korrigier*, prufe*, pruf*, uberpruf*, fix, fixing, error*, "
         "feedback, audit*, security, insecure, secure, optimiz*, optimis*, slow, slower, "
@@ -146,7 +146,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "many ways, probabilit*, probabilidad*, wahrscheinlichkeit*, calculus, algebra*, "
         "solve for, determinant, sqrt, gcd, lcm, antiderivative, square root, cube root, raiz "
         "cuadrada, racine carree, quadratwurzel, find x, solve x, what is x, differentiate",
-        2.0: "resoudre, risolvi, risolvere, diagonal*, polygon*, decagon*, hexagon*, pentagon*, octagon*, cylinder*, sphere*, "
+        2.0: "demontrer, demostrar, dimostra, dimostrare, beweisen, odd numbers, even number, nombres impairs, nombre pair, numeros impares, rolls of, roll a die, odds of getting, chance of getting, resoudre, risolvi, risolvere, diagonal*, polygon*, decagon*, hexagon*, pentagon*, octagon*, cylinder*, sphere*, "
         "cone, prism*, parallelogram*, trapez*, calculat*, calcul*, berechn*, solve, solv*, "
         "resuelv*, resuelve, resolv*, resous, theorem*, teorema*, lemma, proof, prove, "
         "beweise, demuestra, demontre, montre que, show that, matrix, matrices, matriz, "
@@ -168,7 +168,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "fahrenheit",
     },
     "reasoning": {
-        3.0: "indovinell*, rompicapo*, raadsel*, puzzel*, charada*, adivinha*, si puo concludere, ne consegue, kan je concluderen, flaw in this argument, flaw in the argument, logical error, error in reasoning, what "
+        3.0: "daraus schliessen, daraus folgern, kann man daraus, se puede concluir, peut on conclure, on peut conclure, pode se concluir, indovinell*, rompicapo*, raadsel*, puzzel*, charada*, adivinha*, si puo concludere, ne consegue, kan je concluderen, flaw in this argument, flaw in the argument, logical error, error in reasoning, what "
         "position, which position, what place, riddle*, puzzle*, acertijo*, adivinanza*, "
         "enigma*, enigme*, devinette*, ratsel*, brain teaser, logic puzzle, logical fallacy, "
         "fallac*, paradox*, paradoja*, paradoxe*, syllogism*, knights, knaves, always lies, "
@@ -190,9 +190,9 @@ LEXICON: dict[str, dict[float, str]] = {
         "answer, what would happen if, what happens if, hypothetical*, thought experiment, "
         "trolley problem, dilemma*, constraint*, arrangement*, seating, liar*, figure out, "
         "work out, why or why not, get it wrong, what place, which weighs more, unprovable, "
-        "contradiction*, consistent",
+        "contradiction*",
         1.5: "une seule fois, qu une seule fois, una sola vez, solo una vez, nur einmal, ein einziges mal, einziges mal, una sola volta, apenas uma vez, uma unica vez",
-        1.0: "think, reason, why, true, false, valid, invalid, if, suppose, assume, assuming, "
+        1.0: "consistent, think, reason, why, true, false, valid, invalid, if, suppose, assume, assuming, "
         "imagine that, taller, shorter, older, younger, heavier, lighter, before, after, "
         "behind, front, who, which one, order, plan, strategy, possible, impossible, careful, "
         "carefully, only once, exactly one, trick",
@@ -206,16 +206,16 @@ LEXICON: dict[str, dict[float, str]] = {
         "novela*, write a story, write me a story, tell me a story, write a song, write a "
         "poem, in the style of, in the voice of, point of view of, diary entry, product "
         "description, motivational speech, opening line*, first line*",
-        2.0: "petit texte, kurzer text, texto corto, breve testo, story, stories, tale*, fable*, novel, novels, fiction*, narrative*, verse*, stanza*, "
+        2.0: "discours, discurso, rede halten, toespraak, brindis, best man, maid of honor, gets laughs, get laughs, letra de, refrao, refrain, chorus, estribillo, ritornello, petit texte, kurzer text, texto corto, breve testo, story, stories, tale*, fable*, novel, novels, fiction*, narrative*, verse*, stanza*, "
         "rhym*, rima*, reim*, rap, song, songs, cancion*, chanson*, lied, canzone, cancao, "
         "myth*, legend*, fantasy, sci fi, scifi, noir, horror, dialogue*, dialog*, scene*, "
         "monologue*, plot twist, protagonist*, toast, wedding speech, speech, blog post, ad "
         "copy, caption*, poetic*, poetique, poetico, metaphor*, prose, ode, epic, saga, "
-        "chapter*, historia, histoire, geschichte, storia, erzahl*, compose, invent, invente, "
+        "chapter*, historia, histoire, geschichte, storia, compose, invent, invente, "
         "inventa, erfinde, imagine a, character*, letter from, diary, journal entry, funny "
         "names, names for, valentine*, birthday card, greeting card, love letter, vows, "
         "wedding vows, joke*, chiste*, blague*, witz, witze, barzellett*, piada*, knock knock, pun, puns",
-        1.0: "make up, write, escribe, escribir, ecris, ecrire, redige*, schreib*, verfass*, scrivi, "
+        1.0: "erzahl*, make up, write, escribe, escribir, ecris, ecrire, redige*, schreib*, verfass*, scrivi, "
         "escreva, creative, creativ*, catchy, funny, heartfelt, romantic, birthday message, "
         "rewrite, reescribe, draft, pen, opening paragraph, twist, villain, hero, dragon, "
         "wizard, kingdom, galaxy, tweet, post, description, intro, introduction, title*, "
@@ -224,7 +224,7 @@ LEXICON: dict[str, dict[float, str]] = {
     "roleplay": {
         3.0: "du bist ab jetzt, du bist jetzt, ab jetzt bist du, ab sofort bist du, tu es maintenant, a partir de maintenant tu es, a partir de ahora eres, ahora eres, d ora in poi sei, da ora sei, a partir de agora voce e, vanaf nu ben je, je bent nu, fingi di, fingiti, mach einen auf, interpreta a, interpreta al, interprete le role, interpretiere die "
         "rolle, debate conmigo, debate with me, argue with me, debats avec moi, roleplay*, "
-        "role play*, role playing, pretend*, act as, act like, simulate a, simulate an, simula un, simula una, simule un, simule une, simuliere, haz de, hazme de, actua como, actua, agis comme, "
+        "role play*, role playing, pretend, pretending, act as, act like, simulate a, simulate an, simula un, simula una, simule un, simule une, simuliere, haz de, hazme de, actua como, actua, agis comme, "
         "fais semblant, joue le role, tu so als, spiel die rolle, spiele die rolle, "
         "rollenspiel*, juego de rol, jeu de role, fai finta, finja, finge, fingere, in "
         "character, stay in character, break character, play the role, take on the role, take "
@@ -234,7 +234,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "respond only as, incarne*, verhalte dich wie, interpreta el papel, hazte pasar, fais "
         "comme si, as if you were, como si fueras, comme si tu etais, als ob du, let s play a "
         "game, you re the narrator, you are the narrator",
-        2.0: "i m your, i am your, soy tu, je suis ton, je suis ta, ich bin dein, ich bin deine, spiel einen, spiel eine, spiele einen, spiele eine, ich bin ein, ich bin eine, soy "
+        2.0: "gesprach uben, gesprach zu uben, practice the conversation, practise the conversation, rehearse the conversation, i m your, i am your, soy tu, je suis ton, je suis ta, ich bin dein, ich bin deine, spiel einen, spiel eine, spiele einen, spiele eine, ich bin ein, ich bin eine, soy "
         "un, soy una, je suis un, je suis une, let s pretend, pretend we, "
         "persona, personaje, personnage, rolle, role, papel, character, npc, dnd, d d, "
         "tavern, barkeep, innkeeper, bartender, shopkeeper, you play, play a, play the, i ll "
@@ -242,7 +242,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "simulate, simula*, mock interview, interview me, quest, adventurer*, adventure, let "
         "s play, narrator, you are an, you re an, tu es un, tu es une, eres un, eres una, du "
         "bist ein, du bist eine",
-        1.0: "we re, we are, be a, be an, voice, sois un, sois une, se un, se una, you are a, you re a, you are "
+        1.0: "spielen, we re, we are, be a, be an, voice, sois un, sois une, se un, se una, you are a, you re a, you are "
         "my, you re my, sei un, pirate, pirat, wizard, knight, detective, detektiv, vampire, "
         "elf, captain, capitan, king, queen, princess, witch, sorcerer, ninja, samurai, "
         "cowboy, zombie, villain, butler, therapist, counselor, interviewer, landlord, "
@@ -250,7 +250,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "coach, sailor, marin, agent, accent",
     },
     "extraction": {
-        3.0: "extract*, extrae*, extraer, extraiga*, extrai*, extrahier*, estrai*, named entit*, "
+        3.0: "wypisz, extract*, extrae*, extraer, extraiga*, extrai*, extrahier*, estrai*, named entit*, "
         "pull out, pick out, part of speech, key value, key value pairs, fill in, fill out, "
         "get all the, grab the, grab all, list the names, list every, list all",
         2.0: "adresses e mail, adresse e mail, adresses email, e mail addresses, e mail address, presentes dans, present in this, une par ligne, one per line, uno por linea, una per riga, eine pro zeile, sans doublons, without duplicates, no duplicates, sin duplicados, ohne duplikate, get me every, get me all, give me every, give me all, are mentioned, is mentioned, in this sentence, in this email, in this article, in the following, detect*, detecta*, detecte*, erkenne, in a table, en una tabla, dans un tableau, in "
@@ -278,7 +278,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "ingredients, zutaten",
     },
     "summarization": {
-        3.0: "catch me up, fill me in, bring me up to speed, get me up to speed, what did i miss, need to know from this, exec version, executive version, exec summary, the short of it, wichtigsten punkte, distill*, destila, resumeme, resumer, bottom line, minute read, read version, quick read, cliffnotes, cliff note, one "
+        3.0: "podsumuj*, streszcz*, sammanfatta*, samenvatting, compte rendu, need to know from it, catch me up, fill me in, bring me up to speed, get me up to speed, what did i miss, need to know from this, exec version, executive version, exec summary, the short of it, wichtigsten punkte, distill*, destila, resumeme, resumer, bottom line, minute read, read version, quick read, cliffnotes, cliff note, one "
         "liner summary, in a line, in one line, en una linea, en une ligne, in einer zeile, "
         "summar*, summaris*, tl dr, tldr, sum up, sum it up, gist, recap*, synops*, resum*, "
         "riassum*, riassunt*, samenvat*, vat samen, zusammenfass*, kurzfassung, fasse zusammen, key takeaways, main points, "
@@ -300,7 +300,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "points, plain english, non technical, break down, outline, lines, words",
     },
     "translation": {
-        3.0: "vertal*, translat*, tradu*, ubersetz*, uebersetz*, vertaal*, how do you say, how would you say, how "
+        3.0: "przetlumacz*, tlumacz*, oversatt*, vertal*, translat*, tradu*, ubersetz*, uebersetz*, vertaal*, how do you say, how would you say, how "
         "would i say, how to say, how do i say, como se dice, como se diz, comment dit on, "
         "comment on dit, comment dire, wie sagt man, wie heisst, come si dice, localiz*, "
         "localis*, lokalisier*, what s the word for, перевед*, перевод*, переклад*, english "
@@ -320,13 +320,13 @@ LEXICON: dict[str, dict[float, str]] = {
         "idea, wage die argumente, weigh the, was spricht, spricht dafur, spricht dagegen, dafur und "
         "dagegen, weak spots, weak points, schwachstellen, puntos flacos, punti deboli, most likely "
         "cause, most likely explanation, mas probable, plus probable, piu probabile, wahrscheinlichste",
-        2.0: "option a, option b, opcion a, opcion b, opzione a, change anything, cambia algo, change quelque chose, andert das, conviene, confronta, vantaggi e svantaggi, pro e contro, might explain, what might explain, explain the gap, would you test, how did the, how has the, invention of, lessons from, review*, persuasive, how persuasive, how effective, effectiveness, what s missing, "
+        2.0: "should be worried, red flag*, your thoughts, any thoughts, meglio, melhor, option a, option b, opcion a, opcion b, opzione a, change anything, cambia algo, change quelque chose, andert das, conviene, confronta, vantaggi e svantaggi, pro e contro, might explain, what might explain, explain the gap, would you test, how did the, how has the, invention of, lessons from, review*, persuasive, how persuasive, how effective, effectiveness, what s missing, "
         "what is missing, effet*, efecto*, effekt*, quels seraient, que pasaria, "
         "considerations, healthy, funnel, is it good, is this good, good enough, how well, "
         "what do you think of, what do you think about, que opinas, que piensas de, qu en "
         "penses, was haltst du, your opinion, your take, frente a, estrateg*, strategie*, "
         "lessons, learn from, behind it, behind this, dig into, dig deeper, root of, what "
-        "could explain, what explains, why did, dropped, declined, decline, fell, spike*, "
+        "could explain, what explains, dropped, declined, decline, fell, spike*, "
         "compar*, contrast*, vergleich*, evaluat*, evalu*, assess*, bewert*, beurteil*, "
         "critique*, critic*, examine*, examin*, interpret*, implication*, impact*, impacto, "
         "auswirkung*, consequence*, consecuencia*, trend*, insight*, trade off*, tradeoff*, "
@@ -339,7 +339,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "tendance*, tendenz*, tendenze, what do you see, que ves, which would you pick, which would you "
         "choose, would you pick, would you choose, is it worth, vale la pena, vaut le coup, lohnt sich, "
         "lohnt es sich, going wrong, possible causes, posibles causas, causes possibles, mogliche ursachen",
-        1.0: "gap, industry, change the, changed the, quarter, rose, increased, decreased, drop, dip, nps, retention, engagement, "
+        1.0: "thoughts, gap, industry, change the, changed the, quarter, rose, increased, decreased, drop, dip, nps, retention, engagement, "
         "classify, data, dataset, metrics, kpi, kpis, revenue, sales, churn, conversion, "
         "growth, market*, competit*, strateg*, correlat*, evidence, explanations, decide, "
         "decision*, better, worse, benefits, drawbacks, break down, breakdown, survey, "
@@ -412,4 +412,17 @@ CJK_CUES = {
     "code_generation": ("代码", "コード", "函数", "関数", "编写", "코드"),
     "math": ("方程", "计算", "計算", "積分", "积分"),
     "creative_writing": ("诗", "故事", "詩", "物語", "시를"),
+    "reasoning": (
+        "说谎",
+        "真话",
+        "谎话",
+        "推理",
+        "逻辑",
+        "谜题",
+        "嘘をつ",
+        "正直者",
+        "論理",
+        "なぞなぞ",
+        "거짓말",
+    ),
 }
