@@ -767,7 +767,11 @@ def test_a_product_assistant_named_in_the_system_prompt_is_not_a_character_to_pl
 
 
 def test_a_language_code_on_the_first_line_asks_for_a_translation():
-    for text in ("EN→ES\nYour order has shipped.", "pt-BR:\nForgot your password?", "de > fr\nDie Lieferung kommt morgen an."):
+    for text in (
+        "EN→ES\nYour order has shipped.",
+        "pt-BR:\nForgot your password?",
+        "de > fr\nDie Lieferung kommt morgen an.",
+    ):
         assert classifier.classify(text)[0] == "translation", text
     for text in ("Hi:\nthere is a problem with my order", "It:\nwas raining all day", "Note\nbuy milk"):
         assert not classifier._language_line(text), text
@@ -782,3 +786,16 @@ def test_a_follow_up_that_asks_nothing_new_goes_on_with_the_conversation():
     ]
     assert analyse({"model": "auto", "messages": messages}).task == "code_generation"
     assert classifier.classify("ok so is a tomato a fruit or not")[0] == "question_answering"
+
+
+def test_code_shown_with_a_problem_is_a_review_and_with_a_request_to_make_something_is_not():
+    dockerfile = (
+        "FROM python:3.11\nWORKDIR /app\nCOPY . .\nRUN apt-get update && apt-get install -y gcc\n"
+        'RUN pip install -r requirements.txt\nCMD ["python", "main.py"]'
+    )
+    assert classifier.classify("this Dockerfile builds a 2 GB image, can it be smaller?\n\n" + dockerfile)[
+        0
+    ] == ("code_review")
+    assert classifier.classify("add a non-root user and a healthcheck to this Dockerfile:\n\n" + dockerfile)[
+        0
+    ] == ("code_generation")

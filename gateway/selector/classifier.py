@@ -345,7 +345,10 @@ def _structure(
         for task in (QA, CHAT, ANALYSIS, SUMMARY, EXTRACT):
             scores[task] *= 1.0 - 0.4 * code
         if code >= 0.3 and not making:
-            scores[CR] += 1.5  # code shown without asking for new code: to be checked or explained
+            # code shown without asking for new code: to be checked or explained (the code's own
+            # words, "Dockerfile", "SELECT", "server", are not a request to write one)
+            scores[CR] += 1.5
+            scores[CG] *= 0.7
     elif prior_code:
         scores[CR] += 0.8
         scores[CG] += 0.8
