@@ -799,3 +799,18 @@ def test_code_shown_with_a_problem_is_a_review_and_with_a_request_to_make_someth
     assert classifier.classify("add a non-root user and a healthcheck to this Dockerfile:\n\n" + dockerfile)[
         0
     ] == ("code_generation")
+
+
+def test_other_scripts_have_their_cues_and_latin_words_inside_them_are_words():
+    assert lexicon.words("用Java写一个线程安全的单例模式") == ["java"]
+    assert lexicon.words("अनुवाद कीजिए") == ["अनुवाद", "कीजिए"]  # the vowel signs stay in the word
+    cases = {
+        "用Python写一个程序：读取一个CSV文件，计算每一列的平均值。": "code_generation",
+        "把下面这段话翻译成英文：我们公司专注于为中小企业提供云计算服务。": "translation",
+        "次の文章から、人名・組織名・地名をそれぞれ抽出してください。": "extraction",
+        "请你扮演唐朝诗人李白，用他的口吻和我聊天。": "roleplay",
+        "ترجم الجملة التالية إلى الإنجليزية: المكتبة مغلقة يوم الجمعة": "translation",
+        "Сравни PostgreSQL и MongoDB для интернет-магазина": "analysis",
+    }
+    for text, task in cases.items():
+        assert classifier.classify(text)[0] == task, text

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from gateway.selector import signals, taxonomy
+from gateway.selector import scripts, signals
 from gateway.selector.lexicon import (
     ANALYSIS,
     CG,
@@ -395,7 +395,7 @@ def _structure(
         scores[EXTRACT] += 0.2
     if non_latin and not any(scores[t] >= THRESHOLD for t in range(len(TASKS))):
         scores[TRANSLATE] += 0.3
-    if len(words) <= 3 and not question:
+    if len(words) <= 3 and not question and not non_latin:
         scores[CHAT] += 0.6
     if "\n" in text[:16] and _language_line(text):
         scores[TRANSLATE] += 3.5  # "EN→ES\n<text>", "pt-BR:\n<text>": a localisation request
@@ -449,9 +449,9 @@ def _cjk_cues(sample: str, scores: list[float]) -> bool:
     sample = sample[:400]
     if sample.isascii():
         return False
-    for task, cues in taxonomy.CJK_CUES.items():
+    for task, cues in scripts.UNSPACED.items():
         if any(c in sample for c in cues):
-            scores[INDEX[task]] += 3.0
+            scores[INDEX[task]] += scripts.UNSPACED_WEIGHTS.get(task, scripts.UNSPACED_WEIGHT)
     return len(_NON_LATIN.findall(sample)) > len(sample) / 3
 
 

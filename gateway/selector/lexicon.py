@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from gateway.selector import complexity_cues, taxonomy
+from gateway.selector import complexity_cues, scripts, taxonomy
 from gateway.selector.taxonomy import TASKS
 
 LEAD_WORDS = 10  # the first words of a turn carry the request ("Translate ...", "Summarize ...")
@@ -63,7 +63,12 @@ def _fold_table() -> dict[int, str]:
 
 
 _FOLD = _fold_table()
-_WORD = re.compile(r"\w+")
+# Words: what `\w` matches, with the vowel signs of Indic scripts (which `\w` leaves out), without
+# the characters of Chinese, Japanese and Korean (their cues are substrings: `scripts.UNSPACED`), so
+# that "用Python写" holds the word "python"
+_WORD = re.compile(
+    r"(?:[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]|[\u0900-\u0dff])+"
+)
 
 
 _ACCENTED = re.compile("[" + "".join(sorted(chr(c) for c in _FOLD)) + "]")
@@ -89,7 +94,7 @@ class _Lexicon:
         exact: dict[str, dict[int, float]] = {}
         stems: dict[str, dict[int, float]] = {}
         phrases: dict[str, dict[tuple[str, ...], dict[int, float]]] = {}
-        for task, levels in taxonomy.LEXICON.items():
+        for task, levels in (*taxonomy.LEXICON.items(), *scripts.SPACED.items()):
             for weight, cues in levels.items():
                 for cue in cues.split(","):
                     self._add(cue.strip(), INDEX[task], weight, exact, stems, phrases)

@@ -72,7 +72,7 @@ PROGRAMMING = (
 # label -> {weight: "cue, cue, ..."}
 LEXICON: dict[str, dict[float, str]] = {
     "code_generation": {
-        2.5: "what do i put in, what should i put in, excel formula, formula de excel, formula en excel, formule excel, excel formel, sheets formula, spreadsheet formula, implement*, implementa*, implementier*, code up, one liner, oneliner, boilerplate, "
+        2.5: "regex for, a regex, regex that, regex to, regex which, what do i put in, what should i put in, excel formula, formula de excel, formula en excel, formule excel, excel formel, sheets formula, spreadsheet formula, implement*, implementa*, implementier*, code up, one liner, oneliner, boilerplate, "
         "scaffold*, unit test*, test case*, snippet*, dockerfile, makefile, crud, write code, "
         "write the code, write a program, write a script, write a function, write a class, "
         "write a query, write a regex, scrape*, scraper, web scraper, macro*, vba, write me a "
@@ -146,7 +146,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "many ways, probabilit*, probabilidad*, wahrscheinlichkeit*, calculus, algebra*, "
         "solve for, determinant, sqrt, gcd, lcm, antiderivative, square root, cube root, raiz "
         "cuadrada, racine carree, quadratwurzel, find x, solve x, what is x, differentiate",
-        2.0: "demontrer, demostrar, dimostra, dimostrare, beweisen, odd numbers, even number, nombres impairs, nombre pair, numeros impares, rolls of, roll a die, odds of getting, chance of getting, resoudre, risolvi, risolvere, diagonal*, polygon*, decagon*, hexagon*, pentagon*, octagon*, cylinder*, sphere*, "
+        2.0: "anordnung*, wie viele verschiedene, cuantas formas, de combien de facons, combien de facons, in how many ways, demontrer, demostrar, dimostra, dimostrare, beweisen, odd numbers, even number, nombres impairs, nombre pair, numeros impares, rolls of, roll a die, odds of getting, chance of getting, resoudre, risolvi, risolvere, diagonal*, polygon*, decagon*, hexagon*, pentagon*, octagon*, cylinder*, sphere*, "
         "cone, prism*, parallelogram*, trapez*, calculat*, calcul*, berechn*, solve, solv*, "
         "resuelv*, resuelve, resolv*, resous, theorem*, teorema*, lemma, proof, prove, "
         "beweise, demuestra, demontre, montre que, show that, matrix, matrices, matriz, "
@@ -176,7 +176,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "daraus, se deduce, il s ensuit, explain your reasoning, lateral thinking, trick "
         "question, it s a trick, reason it out, think it through, figure out which, work out "
         "which, qui a quoi, who has what, who owns",
-        2.0: "still solvable, is it solvable, must come before, must come after, comes before, comes after, immediately before, immediately after, directly before, directly after, not next to, sits next to, sit next to, how do you measure, how can you measure, how would you measure, what color is, which side, assumption*, hidden assumption, to be sure, guarantee*, guaranteed, worst case, at "
+        2.0: "contradict*, cross the river, cross a river, cross the bridge, cross a bridge, shortest time, minimum time, still solvable, is it solvable, must come before, must come after, comes before, comes after, immediately before, immediately after, directly before, directly after, not next to, sits next to, sit next to, how do you measure, how can you measure, how would you measure, what color is, which side, assumption*, hidden assumption, to be sure, guarantee*, guaranteed, worst case, at "
         "least how many, implies, claim, fastest way, quickest way, minimum number, "
         "least number, fewest, optimal strategy, measure exactly, explain the logic, explique "
         "la logique, explica la logica, erklare die logik, how can you, flaw*, fallacious, "
@@ -192,13 +192,13 @@ LEXICON: dict[str, dict[float, str]] = {
         "work out, why or why not, get it wrong, what place, which weighs more, unprovable, "
         "contradiction*",
         1.5: "une seule fois, qu une seule fois, una sola vez, solo una vez, nur einmal, ein einziges mal, einziges mal, una sola volta, apenas uma vez, uma unica vez",
-        1.0: "consistent, think, reason, why, true, false, valid, invalid, if, suppose, assume, assuming, "
+        1.0: "clue, clues, consistent, think, reason, why, true, false, valid, invalid, if, suppose, assume, assuming, "
         "imagine that, taller, shorter, older, younger, heavier, lighter, before, after, "
         "behind, front, who, which one, order, plan, strategy, possible, impossible, careful, "
         "carefully, only once, exactly one, trick",
     },
     "creative_writing": {
-        3.0: "eulog*, product page, landing page copy, texte d accroche, accroche, short and sweet, something to read out, lullab*, nursery rhyme*, make up a story, make up a song, make up a poem, poem*, poet*, poema*, poesia*, poeme*, poesie*, gedicht*, haiku*, haicai*, sonnet*, soneto*, "
+        3.0: "microrrelato*, eulog*, product page, landing page copy, texte d accroche, accroche, short and sweet, something to read out, lullab*, nursery rhyme*, make up a story, make up a song, make up a poem, poem*, poet*, poema*, poesia*, poeme*, poesie*, gedicht*, haiku*, haicai*, sonnet*, soneto*, "
         "limerick*, villanelle*, ballad*, lyrics, song lyrics, liedtext*, letra de una "
         "cancion, short story, bedtime story, horror story, love story, fairy tale, "
         "fairytale, once upon a time, screenplay*, slogan*, tagline*, jingle*, eulog*, "
@@ -206,7 +206,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "novela*, write a story, write me a story, tell me a story, write a song, write a "
         "poem, in the style of, in the voice of, point of view of, diary entry, product "
         "description, motivational speech, opening line*, first line*",
-        2.0: "discours, discurso, rede halten, toespraak, brindis, best man, maid of honor, gets laughs, get laughs, letra de, refrao, refrain, chorus, estribillo, ritornello, petit texte, kurzer text, texto corto, breve testo, story, stories, tale*, fable*, novel, novels, fiction*, narrative*, verse*, stanza*, "
+        2.0: "primera persona, first person, premiere personne, in der ich form, reescribelo, reescribe, rewrite it, rewrite this, discours, discurso, rede halten, toespraak, brindis, best man, maid of honor, gets laughs, get laughs, letra de, refrao, refrain, chorus, estribillo, ritornello, petit texte, kurzer text, texto corto, breve testo, story, stories, tale*, fable*, novel, novels, fiction*, narrative*, verse*, stanza*, "
         "rhym*, rima*, reim*, rap, song, songs, cancion*, chanson*, lied, canzone, cancao, "
         "myth*, legend*, fantasy, sci fi, scifi, noir, horror, dialogue*, dialog*, scene*, "
         "monologue*, plot twist, protagonist*, toast, wedding speech, speech, blog post, ad "
@@ -215,14 +215,14 @@ LEXICON: dict[str, dict[float, str]] = {
         "inventa, erfinde, imagine a, character*, letter from, diary, journal entry, funny "
         "names, names for, valentine*, birthday card, greeting card, love letter, vows, "
         "wedding vows, joke*, chiste*, blague*, witz, witze, barzellett*, piada*, knock knock, pun, puns",
-        1.0: "erzahl*, make up, write, escribe, escribir, ecris, ecrire, redige*, schreib*, verfass*, scrivi, "
+        1.0: "escribeme, escribime, escreve, erzahl*, make up, write, escribe, escribir, ecris, ecrire, redige*, schreib*, verfass*, scrivi, "
         "escreva, creative, creativ*, catchy, funny, heartfelt, romantic, birthday message, "
         "rewrite, reescribe, draft, pen, opening paragraph, twist, villain, hero, dragon, "
         "wizard, kingdom, galaxy, tweet, post, description, intro, introduction, title*, "
         "ideas for, moral, short, corto, courte, kurz*, cozy, spooky",
     },
     "roleplay": {
-        3.0: "du bist ab jetzt, du bist jetzt, ab jetzt bist du, ab sofort bist du, tu es maintenant, a partir de maintenant tu es, a partir de ahora eres, ahora eres, d ora in poi sei, da ora sei, a partir de agora voce e, vanaf nu ben je, je bent nu, fingi di, fingiti, mach einen auf, interpreta a, interpreta al, interprete le role, interpretiere die "
+        3.0: "play my, i rolled, roll for, du bist ab jetzt, du bist jetzt, ab jetzt bist du, ab sofort bist du, tu es maintenant, a partir de maintenant tu es, a partir de ahora eres, ahora eres, d ora in poi sei, da ora sei, a partir de agora voce e, vanaf nu ben je, je bent nu, fingi di, fingiti, mach einen auf, interpreta a, interpreta al, interprete le role, interpretiere die "
         "rolle, debate conmigo, debate with me, argue with me, debats avec moi, roleplay*, "
         "role play*, role playing, pretend, pretending, act as, act like, simulate a, simulate an, simula un, simula una, simule un, simule une, simuliere, haz de, hazme de, actua como, actua, agis comme, "
         "fais semblant, joue le role, tu so als, spiel die rolle, spiele die rolle, "
@@ -234,7 +234,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "respond only as, incarne*, verhalte dich wie, interpreta el papel, hazte pasar, fais "
         "comme si, as if you were, como si fueras, comme si tu etais, als ob du, let s play a "
         "game, you re the narrator, you are the narrator",
-        2.0: "gesprach uben, gesprach zu uben, practice the conversation, practise the conversation, rehearse the conversation, i m your, i am your, soy tu, je suis ton, je suis ta, ich bin dein, ich bin deine, spiel einen, spiel eine, spiele einen, spiele eine, ich bin ein, ich bin eine, soy "
+        2.0: "difficult conversation, thanks for having me, gesprach uben, gesprach zu uben, practice the conversation, practise the conversation, rehearse the conversation, i m your, i am your, soy tu, je suis ton, je suis ta, ich bin dein, ich bin deine, spiel einen, spiel eine, spiele einen, spiele eine, ich bin ein, ich bin eine, soy "
         "un, soy una, je suis un, je suis une, let s pretend, pretend we, "
         "persona, personaje, personnage, rolle, role, papel, character, npc, dnd, d d, "
         "tavern, barkeep, innkeeper, bartender, shopkeeper, you play, play a, play the, i ll "
@@ -253,7 +253,7 @@ LEXICON: dict[str, dict[float, str]] = {
         3.0: "wypisz, extract*, extrae*, extraer, extraiga*, extrai*, extrahier*, estrai*, named entit*, "
         "pull out, pick out, part of speech, key value, key value pairs, fill in, fill out, "
         "get all the, grab the, grab all, list the names, list every, list all",
-        2.0: "adresses e mail, adresse e mail, adresses email, e mail addresses, e mail address, presentes dans, present in this, une par ligne, one per line, uno por linea, una per riga, eine pro zeile, sans doublons, without duplicates, no duplicates, sin duplicados, ohne duplikate, get me every, get me all, give me every, give me all, are mentioned, is mentioned, in this sentence, in this email, in this article, in the following, detect*, detecta*, detecte*, erkenne, in a table, en una tabla, dans un tableau, in "
+        2.0: "liste moi, listez, liste chaque, sous forme de tableau, en forma de tabla, como tabla, in tabellenform, als tabelle, em forma de tabela, in forma di tabella, adresses e mail, adresse e mail, adresses email, e mail addresses, e mail address, presentes dans, present in this, une par ligne, one per line, uno por linea, una per riga, eine pro zeile, sans doublons, without duplicates, no duplicates, sin duplicados, ohne duplikate, get me every, get me all, give me every, give me all, are mentioned, is mentioned, in this sentence, in this email, in this article, in the following, detect*, detecta*, detecte*, erkenne, in a table, en una tabla, dans un tableau, in "
         "einer tabelle, stated, specified, de cada, for each, identifizier*, keyword*, "
         "schlusselwort*, palabras clave, mots cles, contains, it contains, tell me every, "
         "genannt, erwahnt*, mencion*, mentionn*, nommes, citad*, in diesem satz, in diesem "
@@ -303,7 +303,7 @@ LEXICON: dict[str, dict[float, str]] = {
         3.0: "przetlumacz*, tlumacz*, oversatt*, vertal*, translat*, tradu*, ubersetz*, uebersetz*, vertaal*, how do you say, how would you say, how "
         "would i say, how to say, how do i say, como se dice, como se diz, comment dit on, "
         "comment on dit, comment dire, wie sagt man, wie heisst, come si dice, localiz*, "
-        "localis*, lokalisier*, what s the word for, перевед*, перевод*, переклад*, english "
+        "localis*, lokalisier*, what s the word for, english "
         "equivalent, equivalent in, word for word, pasame esto al, pasa esto al",
         2.0: "mean in, means in, meaning in, version of this, word for, say this in, in other "
         "languages, pronounce, pronunciation, equivalent, write this in, put this in, render "
@@ -349,7 +349,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "raccomand*, aanbevel*, causa, causas, cause, ursache*",
     },
     "question_answering": {
-        2.0: "define, definition, definicion, meaning of, what does the word, capital of, what "
+        2.0: "based on the passage, according to the passage, based on the text, according to the text, segun el texto, d apres le texte, laut dem text, secondo il testo, define, definition, definicion, meaning of, what does the word, capital of, what "
         "year, in what year, en que ano, who invented, who discovered, who wrote, who "
         "painted, who was the, who is the, stand for, stands for, is it true, what causes, "
         "que significa, que veut dire, was bedeutet, c est quoi, qu est ce que, was ist, how "
@@ -387,42 +387,4 @@ LEXICON: dict[str, dict[float, str]] = {
         "you, and you, favorite, favourite, long day, my friend, honestly, right now, can t "
         "sleep, na, moi, just wanted, so much",
     },
-}
-
-# Scripts without spaces between words: substrings that name a task (Chinese, Japanese, Korean).
-CJK_CUES = {
-    "translation": (
-        "翻译",
-        "翻訳",
-        "翻譯",
-        "번역",
-        "译成",
-        "訳して",
-        "英語に",
-        "日本語に",
-        "中国語に",
-        "英訳",
-        "和訳",
-        "英文に",
-        "翻成",
-        "译为",
-        "英语",
-    ),
-    "summarization": ("总结", "摘要", "要約", "요약", "概括"),
-    "code_generation": ("代码", "コード", "函数", "関数", "编写", "코드"),
-    "math": ("方程", "计算", "計算", "積分", "积分"),
-    "creative_writing": ("诗", "故事", "詩", "物語", "시를"),
-    "reasoning": (
-        "说谎",
-        "真话",
-        "谎话",
-        "推理",
-        "逻辑",
-        "谜题",
-        "嘘をつ",
-        "正直者",
-        "論理",
-        "なぞなぞ",
-        "거짓말",
-    ),
 }
