@@ -15,7 +15,7 @@ import yaml
 from gateway.config.loader import build_from_dict
 from gateway.config.problems import Problems
 from gateway.config.validate import validate
-from gateway.selector import Selector, Unservable, classifier, lexicon, signals
+from gateway.selector import Selector, Unservable, classifier, lexicon, shapes, signals
 from gateway.selector.analysis import analyse
 from gateway.selector.capabilities import Profile, parse
 from gateway.selector.history import History
@@ -642,7 +642,7 @@ def test_the_word_classes_that_gate_the_trace_and_persona_checks_let_every_one_t
         "Spiele Hans.",
     ]
     for text in personas:
-        assert classifier._persona(text), text
+        assert shapes.persona(text), text
         assert _classes(text) & classifier.PERSONA_HINT, text
     for keyword in ("def ", "import ", "return "):
         text = f"then {keyword}value"
@@ -731,8 +731,8 @@ def test_material_after_a_short_first_paragraph_is_weaker_evidence_than_the_inst
         0
     ] == ("extraction")
     # the same words without the blank line are read as one text; a short text after it is no material
-    assert classifier._paragraph_cut("tl;dr pls\n\n" + memo) == len("tl;dr pls\n\n")
-    assert classifier._paragraph_cut("Translate this\n\nHola") == 0
+    assert shapes.paragraph_cut("tl;dr pls\n\n" + memo) == len("tl;dr pls\n\n")
+    assert shapes.paragraph_cut("Translate this\n\nHola") == 0
 
 
 def test_small_talk_inside_a_scene_the_user_set_up_is_a_line_of_the_scene():
@@ -758,12 +758,12 @@ def test_a_product_assistant_named_in_the_system_prompt_is_not_a_character_to_pl
         "Du bist LexAssist, der HR- und Rechtsassistent eines Unternehmens.",
         "You are CodePilot, an AI assistant embedded in the user's IDE.",
     ):
-        assert not classifier._persona(system), system
+        assert not shapes.persona(system), system
         assert classifier.classify("what's your name? are you chatgpt?", system)[0] == "general_chat"
-    assert classifier._persona(
+    assert shapes.persona(
         "You are Captain Mara Voss, commander of the freighter Kestrel. Stay in character."
     )
-    assert classifier._persona("You are Luna, a shy elf who guards the forest.")
+    assert shapes.persona("You are Luna, a shy elf who guards the forest.")
 
 
 def test_a_language_code_on_the_first_line_asks_for_a_translation():
@@ -774,7 +774,7 @@ def test_a_language_code_on_the_first_line_asks_for_a_translation():
     ):
         assert classifier.classify(text)[0] == "translation", text
     for text in ("Hi:\nthere is a problem with my order", "It:\nwas raining all day", "Note\nbuy milk"):
-        assert not classifier._language_line(text), text
+        assert not shapes.language_line(text), text
 
 
 def test_a_follow_up_that_asks_nothing_new_goes_on_with_the_conversation():
@@ -812,5 +812,24 @@ def test_other_scripts_have_their_cues_and_latin_words_inside_them_are_words():
         "ترجم الجملة التالية إلى الإنجليزية: المكتبة مغلقة يوم الجمعة": "translation",
         "Сравни PostgreSQL и MongoDB для интернет-магазина": "analysis",
     }
-    for text, task in cases.items():
-        assert classifier.classify(text)[0] == task, text
+    assert {text: classifier.classify(text)[0] for text in cases} == cases
+
+
+def test_letters_without_a_decomposition_fold_too_and_more_languages_have_their_cues():
+    assert lexicon.words("całka, çıkarıp, xác suất, Ørsted") == ["calka", "cikarip", "xac", "suat", "orsted"]
+    cases = {
+        "Tính xác suất để khi gieo hai con xúc xắc, tổng số chấm bằng 7.": "math",
+        "Aşağıdaki metinden tüm tarihleri çıkarıp liste halinde yazar mısın?": "extraction",
+        "Tolong ringkas obrolan grup ini dong, aku ketinggalan banyak": "summarization",
+        "早上好呀！今天天气真不错～你今天怎么样？": "general_chat",
+    }
+    assert {text: classifier.classify(text)[0] for text in cases} == cases
+
+
+def test_a_translation_app_translates_text_that_looks_like_code():
+    system = "Translate every message the user sends into German. Keep placeholders like {name} as they are."
+    text = (
+        '"Level up! Your dragon is now level {level}."\n"Not enough energy. Come back in {minutes} minutes!"'
+    )
+    assert classifier.classify(text, system)[0] == "translation"
+    assert classifier.classify("translate this Python to Go: def f(x): return x * 2")[0] == "code_generation"

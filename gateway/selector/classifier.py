@@ -1,9 +1,11 @@
 """Which kind of task a chat request is: cue lexicons plus language-agnostic structure, in linear time.
 
 No model, no network: the request's text is folded (lower case, accents removed), split into words,
-and each word is looked up once in dictionaries compiled from `taxonomy.LEXICON` (see `lexicon`). Structure that needs no vocabulary adds to the scores: code
-(fences, code-shaped lines, operators), error traces, mathematical notation, questions, `*actions*`,
-a persona named in the system prompt, a long pasted text.
+and each word is looked up once in dictionaries compiled from `taxonomy.LEXICON` and
+`other_languages.SPACED` (see `lexicon`); Chinese, Japanese and Korean task words are substrings
+(`other_languages.UNSPACED`). Structure that needs no vocabulary adds to the scores: code (fences,
+code-shaped lines, operators), error traces, mathematical notation, questions, `*actions*`, a persona
+named in the system prompt, material after an instruction, a language code, a long pasted text.
 
 Where the cues are read, and how much they count:
 - the last user turn decides: its first ~500 and last ~300 characters (the instruction is almost
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from gateway.selector import scripts, signals
+from gateway.selector import other_languages, shapes, signals
 from gateway.selector.lexicon import (
     ANALYSIS,
     CG,
@@ -61,7 +63,6 @@ HISTORY_TURNS = 2
 HISTORY_CHARS = 300
 CODE_FLOOR = 0.2
 DATA_WORDS = 50  # past this many words in a turn, its numbers count half as evidence of a calculation
-MIN_INSTRUCTION, MAX_INSTRUCTION = 2, 40  # words of a first paragraph that asks for work on what follows
 SCENE = 1.0  # roleplay cues in the earlier user turns that set up a scene (one strong cue: "act as")
 FOLLOW = (
     0.7  # what earlier turns asked, enough for a follow-up that asks nothing new to go on with it (one cue)
@@ -71,42 +72,9 @@ THRESHOLD = 1.2  # below this best score nothing specific was asked: a question 
 # --- structure -------------------------------------------------------------------------------------
 
 _ACTION = re.compile(r"(?:^|\s)\*[a-z][^*\n]{2,80}\*(?:\s|$)")
-_PERSONA = re.compile(
-    r"\b(?i:you are|you're|du bist|tu es|eres|sei|você é)\s+(?:now\s+)?(?:called\s+|named\s+)?"
-    r"((?:Captain|Dr\.?|Sir|Lady|Lord|Professor|Mr\.?|Mrs\.?|Ms\.?)\s+)?([A-Z][a-zà-ÿ]+)",
-)
-_BE_STARTS = ("be ", "play ", "sé ", "sois ", "sei ", "spiel")
-# words one of which a text must hold for `_persona` to find a persona in it (folded, as `scan` sees
-# them): the openings above, and a word of each "you are" of `_PERSONA`
-_PERSONA_WORDS = frozenset("be play se sois sei spiel spiele you bist tu eres voce".split())
-_BE_NAMED = re.compile(r"\s*(?i:be|play|sé|sois|sei|spiel|spiele)\s+([A-Z][a-zà-ÿ]+)\b")
-# "You are Nova, a friendly assistant ...", "Du bist LexAssist, der HR-Assistent ...": a product's
-# assistant under its name, not a character to play (looked for in the words after the name)
-_ASSISTANT = re.compile(
-    r"(?i:assist|helper|\bbot\b|chatbot|\bAI\b|\bIA\b|\bKI\b|copilot|tutor|ayudante|aide |helfer|agent\b)"
-)
-_NOT_PERSONAS = frozenset(
-    "A An The ChatGPT Claude GPT Gemini Assistant AI Un Una Ein Eine Une Le La El Der Die Das Very Now "
-    "Here Going Right Welcome Able Not So Such Too Also Always Helpful Careful Honest Brief Concise Nice "
-    "Kind Sure Quiet Patient Clear Specific Creative Polite".split()
-)
 # Words that open a turn which goes on with the conversation ("ok and ...", "thanks! now ...")
 _CONTINUING = frozenset("ok okay thanks thank thx cool great perfect nice and also but now then".split())
-_OPENERS = frozenset("ok okay so and but well hmm wait also then right alright".split())
-_QUESTION_START = frozenset(
-    "what whats who whom whose when where why how which is are was were do does did can could should would "
-    "will shall may might que quien cuando donde cual como por quel quelle qui quand ou pourquoi comment "
-    "est was wer wann wo warum wie welche welcher ist sind kann chi dove perche qual quem onde".split()
-)
-# Quotations: an opening quote after a space, colon or bracket (not an apostrophe inside a word); a
-# single-quoted passage may hold apostrophes ("'I'm late'"). The text is matched with a space before it.
-_QUOTED = re.compile(
-    r"[\s:(\[](?:'(?:[^'\n]|'(?=\w)){2,200}?'(?!\w)|\"[^\"\n]{2,200}\"|«[^»]{2,200}»|“[^”]{2,200}”|"
-    r"„[^“”]{2,200}[“”]|「[^」]{1,200}」)"
-)
-_QUOTE_GATE = signals.CharClass("'\"«“„「")
 _NON_LATIN = re.compile("[\u0250-\u1fff\u2e80-\uffff]")
-_INSTRUCTION = re.compile(r"([^:\n]{10,160}?)[:：]\s+(\S.{15,})", re.DOTALL)
 _DECIDING = frozenset(
     "should better which choose prefer worth deberia mejor cual devrais mieux lequel laquelle sollte "
     "besser welche meglio melhor beter recommend recommendation recommendations".split()
@@ -120,13 +88,6 @@ _MAKING = frozenset(
     "escribe crea genera implementa haz anade convierte ecris cree genere implemente fais ajoute "
     "convertis schreib schreibe erstelle generiere implementiere baue mach fuge konvertiere".split()
 )
-_MATERIAL = frozenset(
-    "text texts message messages transcript notes note email emails mail paragraph paragraphs article "
-    "list sentence sentences log logs data review reviews following below this these document file "
-    "tweet post chat conversation thread letter report table record records input string passage "
-    "texto mensaje notas correo parrafo lista frase datos siguiente texte notes courriel paragraphe "
-    "phrase donnees suivant nachricht notizen absatz liste satz daten folgenden".split()
-)
 _KIN = frozenset(
     "father mother son daughter brother sister uncle aunt cousin grandfather grandmother husband wife "
     "nephew niece sibling siblings sons daughters brothers sisters padre madre hijo hija hermano hermana "
@@ -134,13 +95,6 @@ _KIN = frozenset(
 )
 _SAYING = frozenset(
     "say said saying says mean means meaning word phrase dice dit sagt diz dire decir sagen heisst".split()
-)
-_LANGUAGE_CODES = frozenset(
-    "en es fr de it pt nl pl sv da no nb fi ru uk ja zh ko ar tr el cs hu ro he hi id th vi ca".split()
-)
-_CODE_WORDS = frozenset("hi it no id he".split())
-_LANGUAGE_LINE = re.compile(
-    r"\s*(?:([A-Za-z]{2})(?:[-_][A-Za-z]{2,4})?\s*(?:→|->|=>|>|/|to)\s*)?([A-Za-z]{2})([-_][A-Za-z]{2,4})?\s*:?[ \t]*\n"
 )
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf]")
 # which of these classes of words a turn holds, as `scan` reports them (bits of one int)
@@ -155,7 +109,7 @@ KIN = word_class(_KIN)
 RELATION = word_class(signals.RELATION_WORDS)
 TRACE_HINT = word_class(frozenset(), signals.TRACE_WORD_PARTS)
 CODE_HINT = word_class(frozenset(), signals.CODE_WORD_PARTS)
-PERSONA_HINT = word_class(_PERSONA_WORDS)
+PERSONA_HINT = word_class(shapes.PERSONA_WORDS)
 
 
 @dataclass(slots=True)
@@ -173,20 +127,6 @@ class Signals:
     easy: float  # ... and lighter ("quick", "one sentence")
 
 
-def _is_question(text: str, words: list[str]) -> bool:
-    stripped = text.rstrip()
-    if stripped.endswith(("?", "？")) or stripped.startswith("¿"):
-        return True
-    if stripped.endswith((".", "!", ":")):
-        return False
-    for word in words[:3]:  # "ok so is a tomato a fruit or not"
-        if word in _QUESTION_START:
-            return True
-        if word not in _OPENERS:
-            return False
-    return False
-
-
 def classify(
     last_user: str, system: str = "", history: Sequence[str] = (), prior_code: bool = False
 ) -> tuple[str, Signals]:
@@ -199,9 +139,6 @@ def classify(
     seen: set[int] = set()
     text = last_user
     said, head, words, classes, cut, start = _read_turn(text, scores, seen)
-    if system:
-        for i, value in _system_scores(system[:SYSTEM_CHARS]):
-            scores[i] += value
     earlier = [0.0] * SLOTS if history else None  # what the earlier user turns asked
     for turn in history[-HISTORY_TURNS:] if history else ():
         for i, value in _turn_scores(turn[:HISTORY_CHARS]):
@@ -220,13 +157,16 @@ def classify(
     math = signals.math_density(said[:cut] if cut else said)
     if cut:  # notation in the material counts for less: logs, tables and figures are full of it
         math = max(math, PAYLOAD_FACTOR * signals.math_density(said[cut:]))
-    question = _is_question(said, head)
+    question = shapes.is_question(said, head)
     _structure(scores, text, said, words, start, classes, code, trace, math, question, prior_code, non_latin)
+    if system:  # after the turn's structure: "translate into German" then code is a translation
+        for i, value in _system_scores(system[:SYSTEM_CHARS]):
+            scores[i] += value
     if len(words) >= 4 and words[0] in _CONTINUING:
         # "ok and what currency do they use?", "thanks! and one more line", "ok so is a tomato a
         # fruit": the "ok" or "thanks" that opens a longer turn is not small talk
         scores[CHAT] *= 0.4
-    if (not whole or classes & PERSONA_HINT) and _persona(text):
+    if (not whole or classes & PERSONA_HINT) and shapes.persona(text):
         scores[ROLE] += 1.5
     best = scores.index(max(scores[: len(TASKS)]))  # the first best, as max(range, key=...) gives
     if scores[best] < THRESHOLD:
@@ -266,7 +206,7 @@ def _system_scores(system: str) -> tuple[tuple[int, float], ...]:
     scores = [0.0] * SLOTS
     # "You are a/an ..." opens most system prompts: only a named persona there means roleplay
     scan(_words(system), SYSTEM_WEIGHT, scores, set(LEXICON.identity_ids))
-    if _persona(system):
+    if shapes.persona(system):
         scores[ROLE] += 3.0
     return _nonzero(scores)
 
@@ -289,9 +229,9 @@ def _read_turn(text: str, scores: list[float], seen: set[int]) -> _Turn:
     after the blank line that ends a short first paragraph) is weaker evidence of what is asked:
     "tl;dr pls\n\n<a memo>", "get me every request id that failed\n\n<logs>"."""
     if len(text) > HEAD_CHARS + TAIL_CHARS:
-        head_text, tail_text = _unquoted(text[:HEAD_CHARS]), _unquoted(text[-TAIL_CHARS:])
+        head_text, tail_text = shapes.unquoted(text[:HEAD_CHARS]), shapes.unquoted(text[-TAIL_CHARS:])
         tail = _words(tail_text)
-        cut = _paragraph_cut(head_text) if "\n\n" in head_text else 0
+        cut = shapes.paragraph_cut(head_text) if "\n\n" in head_text else 0
         if cut:
             head, rest = _words(head_text[:cut]), _words(head_text[cut:])
             classes = scan(head, 1.0, scores, seen) | scan(rest, PAYLOAD_FACTOR, scores, seen, lead=0)
@@ -303,30 +243,15 @@ def _read_turn(text: str, scores: list[float], seen: set[int]) -> _Turn:
         scan(tail[-LEAD_WORDS:], 1.0, scores, seen)  # an instruction after a paste ends the turn
         classes |= scan(tail, DEEP_FACTOR, scores, seen, lead=0)
         return head_text + "\n" + tail_text, head, head + tail, classes, cut, start
-    said = _unquoted(text)
-    split = _INSTRUCTION.match(said) if ":" in said or "：" in said else None
-    if split and _is_material(split.group(1), split.group(2)):
-        # "Give me each speaker in this transcript: A: hi B: hello"
-        cut = split.start(2)
-    else:
-        cut = _paragraph_cut(said) if "\n\n" in said else 0
-        if not cut:
-            words = _words(said)
-            return said, words, words, scan(words, 1.0, scores, seen), 0, 0
+    said = shapes.unquoted(text)
+    cut = shapes.material_start(said)
+    if not cut:
+        words = _words(said)
+        return said, words, words, scan(words, 1.0, scores, seen), 0, 0
     head, payload = _words(said[:cut]), _words(said[cut:])
     classes = scan(head, 1.0, scores, seen)
     classes |= scan(payload, PAYLOAD_FACTOR, scores, seen, lead=0)
     return said, head, head + payload, classes, cut, len(head)
-
-
-def _paragraph_cut(text: str) -> int:
-    """Where the material starts when a short first paragraph (the instruction) is followed by a
-    longer text; 0 when it is not so."""
-    cut = text.find("\n\n")
-    if cut < 3 or cut > 300:
-        return 0
-    first = text.count(" ", 0, cut) + 1  # words, near enough
-    return cut + 2 if MIN_INSTRUCTION <= first <= MAX_INSTRUCTION and text.count(" ", cut) >= 2 * first else 0
 
 
 def _structure(
@@ -372,7 +297,7 @@ def _structure(
     _quantities(scores, said, words, start, classes, math, code, question)
     if question:
         scores[QA] += 0.8
-        if words and words[0] in _QUESTION_START:
+        if words and words[0] in shapes.QUESTION_START:
             scores[QA] += 0.3
         if classes & DECIDING and classes & OR:
             scores[ANALYSIS] += 1.5  # "should we X or Y?": a decision to weigh
@@ -397,7 +322,7 @@ def _structure(
         scores[TRANSLATE] += 0.3
     if len(words) <= 3 and not question and not non_latin:
         scores[CHAT] += 0.6
-    if "\n" in text[:16] and _language_line(text):
+    if "\n" in text[:16] and shapes.language_line(text):
         scores[TRANSLATE] += 3.5  # "EN→ES\n<text>", "pt-BR:\n<text>": a localisation request
 
 
@@ -430,56 +355,16 @@ def _quantities(
         scores[MATH] += 2.5
 
 
-def _is_material(before: str, after: str) -> bool:
-    """Does the colon introduce material (a transcript, notes, a text) rather than more request?"""
-    words = _words(before)
-    return len(words) >= 3 and (after.startswith("\n") or words[-1] in _MATERIAL)
-
-
-def _unquoted(text: str) -> str:
-    """`text` without its quotations (the same object when there is none)."""
-    if "'" not in text and '"' not in text and (text.isascii() or not _QUOTE_GATE.found_in(text)):
-        return text  # two searches for a character (memchr) answer most texts
-    stripped = _QUOTED.sub(" ", " " + text)
-    return text if len(stripped) == len(text) + 1 else stripped
-
-
 def _cjk_cues(sample: str, scores: list[float]) -> bool:
     """Task words in scripts written without spaces; True when the text is mostly not Latin script."""
     sample = sample[:400]
     if sample.isascii():
         return False
-    for task, cues in scripts.UNSPACED.items():
+    for task, cues in other_languages.UNSPACED.items():
         if any(c in sample for c in cues):
-            scores[INDEX[task]] += scripts.UNSPACED_WEIGHTS.get(task, scripts.UNSPACED_WEIGHT)
-    return len(_NON_LATIN.findall(sample)) > len(sample) / 3
-
-
-def _language_line(text: str) -> bool:
-    """The first line is a language code, or a pair of them ("EN→ES", "en-GB:", "de > fr")."""
-    line = _LANGUAGE_LINE.match(text)
-    if line is None:
-        return False
-    source, target, region = line.groups()
-    if source is None and region is None and target.lower() in _CODE_WORDS:
-        return False  # "Hi:", "It:" alone open a line of prose
-    return target.lower() in _LANGUAGE_CODES and (source is None or source.lower() in _LANGUAGE_CODES)
-
-
-def _persona(text: str) -> bool:
-    """`You are Luna, ...` / `Du bist Hans` / `Be Socrates`: a named character to play (not "You are
-    a helpful assistant")."""
-    text = text[:SYSTEM_CHARS]
-    low = text.lower()
-    if low.startswith(_BE_STARTS):
-        lead = _BE_NAMED.match(text)
-        if lead and lead.group(1) not in _NOT_PERSONAS:
-            return True
-    if not (
-        "you" in low or "du bist" in low or "tu es" in low or "eres" in low or "sei " in low or "ocê" in low
+            scores[INDEX[task]] += other_languages.UNSPACED_WEIGHTS.get(task, other_languages.UNSPACED_WEIGHT)
+    if len(sample) <= other_languages.UNSPACED_SHORT and any(
+        c in sample for c in other_languages.UNSPACED_CHAT
     ):
-        return False
-    return any(
-        (m.group(1) or m.group(2) not in _NOT_PERSONAS) and not _ASSISTANT.search(text, m.end(), m.end() + 60)
-        for m in _PERSONA.finditer(text)
-    )
+        scores[CHAT] += other_languages.UNSPACED_WEIGHT
+    return len(_NON_LATIN.findall(sample)) > len(sample) / 3

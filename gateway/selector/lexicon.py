@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from gateway.selector import complexity_cues, scripts, taxonomy
+from gateway.selector import complexity_cues, other_languages, taxonomy
 from gateway.selector.taxonomy import TASKS
 
 LEAD_WORDS = 10  # the first words of a turn carry the request ("Translate ...", "Summarize ...")
@@ -51,12 +51,21 @@ IDENTITY = frozenset(
 def _fold_table() -> dict[int, str]:
     """Latin letters with accents -> without (é -> e, ß -> ss), and apostrophes -> spaces."""
     table: dict[int, str] = {}
-    for code in range(0xC0, 0x250):
+    # Latin-1, Latin Extended-A and -B, and Latin Extended Additional (Vietnamese: ấ, ộ, ữ)
+    for code in (*range(0xC0, 0x250), *range(0x1E00, 0x1F00)):
         char = chr(code)
         base = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
         if base and base != char:
             table[code] = base.lower()
-    table[ord("ß")] = "ss"
+    # letters with no decomposition: German ß, Polish ł, Turkish ı, Vietnamese đ, Nordic ø æ, French œ
+    table.update(
+        {
+            ord(c): b
+            for c, b in zip(
+                "ßłŁıđĐøØæÆœŒ", ("ss", "l", "l", "i", "d", "d", "o", "o", "ae", "ae", "oe", "oe"), strict=True
+            )
+        }
+    )
     for quote in "'’`´":
         table[ord(quote)] = " "
     return table
@@ -64,7 +73,7 @@ def _fold_table() -> dict[int, str]:
 
 _FOLD = _fold_table()
 # Words: what `\w` matches, with the vowel signs of Indic scripts (which `\w` leaves out), without
-# the characters of Chinese, Japanese and Korean (their cues are substrings: `scripts.UNSPACED`), so
+# the characters of Chinese, Japanese and Korean (their cues are substrings: `other_languages.UNSPACED`), so
 # that "用Python写" holds the word "python"
 _WORD = re.compile(
     r"(?:[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]|[\u0900-\u0dff])+"
@@ -94,7 +103,7 @@ class _Lexicon:
         exact: dict[str, dict[int, float]] = {}
         stems: dict[str, dict[int, float]] = {}
         phrases: dict[str, dict[tuple[str, ...], dict[int, float]]] = {}
-        for task, levels in (*taxonomy.LEXICON.items(), *scripts.SPACED.items()):
+        for task, levels in (*taxonomy.LEXICON.items(), *other_languages.SPACED.items()):
             for weight, cues in levels.items():
                 for cue in cues.split(","):
                     self._add(cue.strip(), INDEX[task], weight, exact, stems, phrases)

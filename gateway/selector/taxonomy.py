@@ -113,7 +113,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "find the bug, bad practice, best practice*, code smell*, my commit, this commit, "
         "break anything, woran liegt, que falla, qu est ce qui ne va pas, what am i doing "
         "wrong, debug this, fix this, fix my",
-        2.0: "wat doet deze, wat doet dit, was macht diese, que hace esta, que fait cette, cosa fa questa, o que faz esta, what s going on, is this correct, is it correct, ist das korrekt, korrekt, es "
+        2.0: "anything off, anything wrong with, anything missing, wat doet deze, wat doet dit, was macht diese, que hace esta, que fait cette, cosa fa questa, o que faz esta, what s going on, is this correct, is it correct, ist das korrekt, korrekt, es "
         "correcto, est ce correct, exits with, exit code, better way, cleaner way, more "
         "pythonic, pythonic, clunky, suggestions, could be wrong, puede estar mal, que puede "
         "estar mal, est ce qui cloche, was ist falsch, verifier, verifie, never stops, never "
@@ -168,7 +168,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "fahrenheit",
     },
     "reasoning": {
-        3.0: "daraus schliessen, daraus folgern, kann man daraus, se puede concluir, peut on conclure, on peut conclure, pode se concluir, indovinell*, rompicapo*, raadsel*, puzzel*, charada*, adivinha*, si puo concludere, ne consegue, kan je concluderen, flaw in this argument, flaw in the argument, logical error, error in reasoning, what "
+        3.0: "casse tete, rompecabezas, quebra cabeca, denksport*, daraus schliessen, daraus folgern, kann man daraus, se puede concluir, peut on conclure, on peut conclure, pode se concluir, indovinell*, rompicapo*, raadsel*, puzzel*, charada*, adivinha*, si puo concludere, ne consegue, kan je concluderen, flaw in this argument, flaw in the argument, logical error, error in reasoning, what "
         "position, which position, what place, riddle*, puzzle*, acertijo*, adivinanza*, "
         "enigma*, enigme*, devinette*, ratsel*, brain teaser, logic puzzle, logical fallacy, "
         "fallac*, paradox*, paradoja*, paradoxe*, syllogism*, knights, knaves, always lies, "
@@ -222,7 +222,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "ideas for, moral, short, corto, courte, kurz*, cozy, spooky",
     },
     "roleplay": {
-        3.0: "play my, i rolled, roll for, du bist ab jetzt, du bist jetzt, ab jetzt bist du, ab sofort bist du, tu es maintenant, a partir de maintenant tu es, a partir de ahora eres, ahora eres, d ora in poi sei, da ora sei, a partir de agora voce e, vanaf nu ben je, je bent nu, fingi di, fingiti, mach einen auf, interpreta a, interpreta al, interprete le role, interpretiere die "
+        3.0: "stell dir vor du bist, imagina que eres, imagine que tu es, immagina di essere, imagina que voce e, play my, i rolled, roll for, du bist ab jetzt, du bist jetzt, ab jetzt bist du, ab sofort bist du, tu es maintenant, a partir de maintenant tu es, a partir de ahora eres, ahora eres, d ora in poi sei, da ora sei, a partir de agora voce e, vanaf nu ben je, je bent nu, fingi di, fingiti, mach einen auf, interpreta a, interpreta al, interprete le role, interpretiere die "
         "rolle, debate conmigo, debate with me, argue with me, debats avec moi, roleplay*, "
         "role play*, role playing, pretend, pretending, act as, act like, simulate a, simulate an, simula un, simula una, simule un, simule une, simuliere, haz de, hazme de, actua como, actua, agis comme, "
         "fais semblant, joue le role, tu so als, spiel die rolle, spiele die rolle, "
@@ -234,7 +234,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "respond only as, incarne*, verhalte dich wie, interpreta el papel, hazte pasar, fais "
         "comme si, as if you were, como si fueras, comme si tu etais, als ob du, let s play a "
         "game, you re the narrator, you are the narrator",
-        2.0: "difficult conversation, thanks for having me, gesprach uben, gesprach zu uben, practice the conversation, practise the conversation, rehearse the conversation, i m your, i am your, soy tu, je suis ton, je suis ta, ich bin dein, ich bin deine, spiel einen, spiel eine, spiele einen, spiele eine, ich bin ein, ich bin eine, soy "
+        2.0: "stell dir vor, du bist mein, du bist meine, difficult conversation, thanks for having me, gesprach uben, gesprach zu uben, practice the conversation, practise the conversation, rehearse the conversation, i m your, i am your, soy tu, je suis ton, je suis ta, ich bin dein, ich bin deine, spiel einen, spiel eine, spiele einen, spiele eine, ich bin ein, ich bin eine, soy "
         "un, soy una, je suis un, je suis une, let s pretend, pretend we, "
         "persona, personaje, personnage, rolle, role, papel, character, npc, dnd, d d, "
         "tavern, barkeep, innkeeper, bartender, shopkeeper, you play, play a, play the, i ll "
@@ -253,7 +253,7 @@ LEXICON: dict[str, dict[float, str]] = {
         3.0: "wypisz, extract*, extrae*, extraer, extraiga*, extrai*, extrahier*, estrai*, named entit*, "
         "pull out, pick out, part of speech, key value, key value pairs, fill in, fill out, "
         "get all the, grab the, grab all, list the names, list every, list all",
-        2.0: "liste moi, listez, liste chaque, sous forme de tableau, en forma de tabla, como tabla, in tabellenform, als tabelle, em forma de tabela, in forma di tabella, adresses e mail, adresse e mail, adresses email, e mail addresses, e mail address, presentes dans, present in this, une par ligne, one per line, uno por linea, una per riga, eine pro zeile, sans doublons, without duplicates, no duplicates, sin duplicados, ohne duplikate, get me every, get me all, give me every, give me all, are mentioned, is mentioned, in this sentence, in this email, in this article, in the following, detect*, detecta*, detecte*, erkenne, in a table, en una tabla, dans un tableau, in "
+        2.0: "ip address*, ip adress*, take them out, take out the, from each line, from every line, liste moi, listez, liste chaque, sous forme de tableau, en forma de tabla, como tabla, in tabellenform, als tabelle, em forma de tabela, in forma di tabella, adresses e mail, adresse e mail, adresses email, e mail addresses, e mail address, presentes dans, present in this, une par ligne, one per line, uno por linea, una per riga, eine pro zeile, sans doublons, without duplicates, no duplicates, sin duplicados, ohne duplikate, get me every, get me all, give me every, give me all, are mentioned, is mentioned, in this sentence, in this email, in this article, in the following, detect*, detecta*, detecte*, erkenne, in a table, en una tabla, dans un tableau, in "
         "einer tabelle, stated, specified, de cada, for each, identifizier*, keyword*, "
         "schlusselwort*, palabras clave, mots cles, contains, it contains, tell me every, "
         "genannt, erwahnt*, mencion*, mentionn*, nommes, citad*, in diesem satz, in diesem "
@@ -287,7 +287,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "notes, cliffs notes, make this shorter, make it shorter, shorten this, main message, "
         "short version, condense, highlights of",
         2.5: "resume",  # the exact word: an imperative in Spanish and French, a CV in English
-        2.0: "sentences max, words max, lines max, phrases max, frases max, satze max, shorter, concise, more concise, less wordy, stichpunkt*, fass, fasse, compress*, reduce "
+        2.0: "handoff note, handover note, sentences max, words max, lines max, phrases max, frases max, satze max, shorter, concise, more concise, less wordy, stichpunkt*, fass, fasse, compress*, reduce "
         "this, essentials, essence, couple of sentences, few sentences, paragraph saying, "
         "article saying, text saying, it saying, email saying, this saying, en pocas lineas, "
         "condens*, shorten*, abridg*, takeaway*, sintetiz*, synthes*, abstract, overview, too "
@@ -311,7 +311,7 @@ LEXICON: dict[str, dict[float, str]] = {
         1.0: "phrase, sentence, word, expression, idiom*, formal, informal",
     },
     "analysis": {
-        3.0: "que te parece, que le parece, cosa ne pensi, che ne pensi, was meinst du, was halten sie, o que acha, o que voce acha, wat vind je, ci conviene, nos conviene, conviene di piu, make more sense, more sense, analy*, analiz*, analys*, pros and cons, pros y "
+        3.0: "analis*, vantagens e desvantagens, que te parece, que le parece, cosa ne pensi, che ne pensi, was meinst du, was halten sie, o que acha, o que voce acha, wat vind je, ci conviene, nos conviene, conviene di piu, make more sense, more sense, analy*, analiz*, analys*, pros and cons, pros y "
         "contras, pour et contre, vor und nachteile, swot, root cause*, sentiment*, strengths "
         "and weaknesses, advantages and disadvantages, ventajas y desventajas, implications, "
         "points forts, points faibles, puntos fuertes, puntos debiles, starken und schwachen, "
@@ -364,7 +364,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "perche, qual, quem, onde, fact*, history of, current, born, located",
     },
     "general_chat": {
-        3.0: "need to vent, just venting, let me vent, to vent, rough day, bad day, what about you, how about you, ben jij, ben je een, are you a bot, are you real, echt persoon, real person, keep me company, hallo zusammen, oi, tudo certo, checking in, how s everything, on "
+        3.0: "was geht, me aburro, je m ennuie, mi annoio, estou entediado, estou entediada, need to vent, just venting, let me vent, to vent, rough day, bad day, what about you, how about you, ben jij, ben je een, are you a bot, are you real, echt persoon, real person, keep me company, hallo zusammen, oi, tudo certo, checking in, how s everything, on "
         "your end, guess what, long time no see, how are you, how re you, how s it going, how "
         "is it going, how have you been, how are things, how you doing, how s life, what s "
         "up, whats up, wassup, what s good, what are you up to, que tal, que onda, como va, "
@@ -373,7 +373,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "meet, good morning, good night, good evening, good afternoon, buenos dias, buenas "
         "noches, buenas tardes, bonne journee, bonne soiree, bonne nuit, guten morgen, guten "
         "abend, gute nacht, guten tag, did you miss me, miss me, someone to talk to",
-        2.0: "y tu, et toi, und du, e tu, e voce, en jij, hoi, goedemorgen, goedenavond, hej, czesc, dzien dobry, bedankt, dank je, dankjewel, tack, meh, how s yours, and yours, remember me, wochenende, fin de semana, bon week end, "
+        2.0: "langweilig, aburrido, aburrida, erzahl mal, y tu, et toi, und du, e tu, e voce, en jij, hoi, goedemorgen, goedenavond, hej, czesc, dzien dobry, bedankt, dank je, dankjewel, tack, meh, how s yours, and yours, remember me, wochenende, fin de semana, bon week end, "
         "schones wochenende, buen finde, euch allen, hi, hello, hey, heyy, heyyy, hiya, "
         "howdy, yo, sup, hola, buenas, bonjour, bonsoir, salut, coucou, hallo, moin, servus, "
         "ciao, ola, thanks, thank, thx, ty, gracias, merci, danke, grazie, obrigado, "
