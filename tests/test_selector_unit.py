@@ -760,9 +760,7 @@ def test_a_product_assistant_named_in_the_system_prompt_is_not_a_character_to_pl
     ):
         assert not shapes.persona(system), system
         assert classifier.classify("what's your name? are you chatgpt?", system)[0] == "general_chat"
-    assert shapes.persona(
-        "You are Captain Mara Voss, commander of the freighter Kestrel. Stay in character."
-    )
+    assert shapes.persona("You are Captain Mara Voss, commander of the freighter Kestrel. Stay in character.")
     assert shapes.persona("You are Luna, a shy elf who guards the forest.")
 
 
@@ -833,3 +831,27 @@ def test_a_translation_app_translates_text_that_looks_like_code():
     )
     assert classifier.classify(text, system)[0] == "translation"
     assert classifier.classify("translate this Python to Go: def f(x): return x * 2")[0] == "code_generation"
+
+
+def test_a_request_to_change_code_already_given_is_code_and_a_word_with_two_senses_is_not_a_cue():
+    messages = [
+        {
+            "role": "user",
+            "content": "Write me a bash script that tars up ~/projects into /mnt/backup, dated.",
+        },
+        {
+            "role": "assistant",
+            "content": '```bash\ntar -czf "/mnt/backup/projects-$(date +%F).tgz" ~/projects\n```',
+        },
+        {
+            "role": "user",
+            "content": "Nice. Now make it keep only the 7 most recent backups and log to syslog.",
+        },
+    ]
+    assert analyse({"model": "auto", "messages": messages}).task == "code_generation"
+    # 역할 is "role" in "what role does vitamin D play": not a role to play
+    assert classifier.classify("비타민 D는 몸에서 어떤 역할을 하나요?")[0] == "question_answering"
+    assert (
+        classifier.classify("지금부터 너는 판타지 세계의 늙은 마법사야. 첫 수업을 시작해 줘.")[0]
+        == "roleplay"
+    )

@@ -73,7 +73,9 @@ THRESHOLD = 1.2  # below this best score nothing specific was asked: a question 
 
 _ACTION = re.compile(r"(?:^|\s)\*[a-z][^*\n]{2,80}\*(?:\s|$)")
 # Words that open a turn which goes on with the conversation ("ok and ...", "thanks! now ...")
-_CONTINUING = frozenset("ok okay thanks thank thx cool great perfect nice and also but now then".split())
+_CONTINUING = frozenset(
+    "ok okay thanks thank thx cool great perfect nice and also but now then danke merci gracias grazie obrigado dzieki".split()
+)
 _NON_LATIN = re.compile("[\u0250-\u1fff\u2e80-\uffff]")
 _DECIDING = frozenset(
     "should better which choose prefer worth deberia mejor cual devrais mieux lequel laquelle sollte "
@@ -276,7 +278,7 @@ def _structure(
             scores[CG] *= 0.7
     elif prior_code:
         scores[CR] += 0.8
-        scores[CG] += 0.8
+        scores[CG] += 1.8 if making else 0.8  # "now make it keep only 7 backups": change that code
     elif not (programming or trace):
         scores[CR] *= 0.5  # "review", "fix", "wrong" without any code are about something else
     if trace:

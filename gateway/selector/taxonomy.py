@@ -146,7 +146,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "many ways, probabilit*, probabilidad*, wahrscheinlichkeit*, calculus, algebra*, "
         "solve for, determinant, sqrt, gcd, lcm, antiderivative, square root, cube root, raiz "
         "cuadrada, racine carree, quadratwurzel, find x, solve x, what is x, differentiate",
-        2.0: "anordnung*, wie viele verschiedene, cuantas formas, de combien de facons, combien de facons, in how many ways, demontrer, demostrar, dimostra, dimostrare, beweisen, odd numbers, even number, nombres impairs, nombre pair, numeros impares, rolls of, roll a die, odds of getting, chance of getting, resoudre, risolvi, risolvere, diagonal*, polygon*, decagon*, hexagon*, pentagon*, octagon*, cylinder*, sphere*, "
+        2.0: "general solution, all solutions, anordnung*, wie viele verschiedene, cuantas formas, de combien de facons, combien de facons, in how many ways, demontrer, demostrar, dimostra, dimostrare, beweisen, odd numbers, even number, nombres impairs, nombre pair, numeros impares, rolls of, roll a die, odds of getting, chance of getting, resoudre, risolvi, risolvere, diagonal*, polygon*, decagon*, hexagon*, pentagon*, octagon*, cylinder*, sphere*, "
         "cone, prism*, parallelogram*, trapez*, calculat*, calcul*, berechn*, solve, solv*, "
         "resuelv*, resuelve, resolv*, resous, theorem*, teorema*, lemma, proof, prove, "
         "beweise, demuestra, demontre, montre que, show that, matrix, matrices, matriz, "
@@ -168,15 +168,15 @@ LEXICON: dict[str, dict[float, str]] = {
         "fahrenheit",
     },
     "reasoning": {
-        3.0: "casse tete, rompecabezas, quebra cabeca, denksport*, daraus schliessen, daraus folgern, kann man daraus, se puede concluir, peut on conclure, on peut conclure, pode se concluir, indovinell*, rompicapo*, raadsel*, puzzel*, charada*, adivinha*, si puo concludere, ne consegue, kan je concluderen, flaw in this argument, flaw in the argument, logical error, error in reasoning, what "
+        3.0: "telling the truth, each have a different, each has a different, jeweils ein anderes, jeweils einen anderen, jeweils eine andere, cada uno tiene un, chacun a un, casse tete, rompecabezas, quebra cabeca, denksport*, daraus schliessen, daraus folgern, kann man daraus, se puede concluir, peut on conclure, on peut conclure, pode se concluir, indovinell*, rompicapo*, raadsel*, puzzel*, charada*, adivinha*, si puo concludere, ne consegue, kan je concluderen, flaw in this argument, flaw in the argument, logical error, error in reasoning, what "
         "position, which position, what place, riddle*, puzzle*, acertijo*, adivinanza*, "
         "enigma*, enigme*, devinette*, ratsel*, brain teaser, logic puzzle, logical fallacy, "
         "fallac*, paradox*, paradoja*, paradoxe*, syllogism*, knights, knaves, always lies, "
         "always lie, tells the truth, tell the truth, can we conclude, does it follow, folgt "
         "daraus, se deduce, il s ensuit, explain your reasoning, lateral thinking, trick "
         "question, it s a trick, reason it out, think it through, figure out which, work out "
-        "which, qui a quoi, who has what, who owns",
-        2.0: "contradict*, cross the river, cross a river, cross the bridge, cross a bridge, shortest time, minimum time, still solvable, is it solvable, must come before, must come after, comes before, comes after, immediately before, immediately after, directly before, directly after, not next to, sits next to, sit next to, how do you measure, how can you measure, how would you measure, what color is, which side, assumption*, hidden assumption, to be sure, guarantee*, guaranteed, worst case, at "
+        "which, qui a quoi, who has what",
+        2.0: "who owns, contradict*, cross the river, cross a river, cross the bridge, cross a bridge, shortest time, minimum time, still solvable, is it solvable, must come before, must come after, comes before, comes after, immediately before, immediately after, directly before, directly after, not next to, sits next to, sit next to, how do you measure, how can you measure, how would you measure, what color is, which side, assumption*, hidden assumption, to be sure, guarantee*, guaranteed, worst case, at "
         "least how many, implies, claim, fastest way, quickest way, minimum number, "
         "least number, fewest, optimal strategy, measure exactly, explain the logic, explique "
         "la logique, explica la logica, erklare die logik, how can you, flaw*, fallacious, "
@@ -191,7 +191,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "trolley problem, dilemma*, constraint*, arrangement*, seating, liar*, figure out, "
         "work out, why or why not, get it wrong, what place, which weighs more, unprovable, "
         "contradiction*",
-        1.5: "une seule fois, qu une seule fois, una sola vez, solo una vez, nur einmal, ein einziges mal, einziges mal, una sola volta, apenas uma vez, uma unica vez",
+        1.5: "is lying, are lying, une seule fois, qu une seule fois, una sola vez, solo una vez, nur einmal, ein einziges mal, einziges mal, una sola volta, apenas uma vez, uma unica vez",
         1.0: "clue, clues, consistent, think, reason, why, true, false, valid, invalid, if, suppose, assume, assuming, "
         "imagine that, taller, shorter, older, younger, heavier, lighter, before, after, "
         "behind, front, who, which one, order, plan, strategy, possible, impossible, careful, "
@@ -250,7 +250,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "coach, sailor, marin, agent, accent",
     },
     "extraction": {
-        3.0: "wypisz, extract*, extrae*, extraer, extraiga*, extrai*, extrahier*, estrai*, named entit*, "
+        3.0: "action items, action item, wypisz, extract*, extrae*, extraer, extraiga*, extrai*, extrahier*, estrai*, named entit*, "
         "pull out, pick out, part of speech, key value, key value pairs, fill in, fill out, "
         "get all the, grab the, grab all, list the names, list every, list all",
         2.0: "ip address*, ip adress*, take them out, take out the, from each line, from every line, liste moi, listez, liste chaque, sous forme de tableau, en forma de tabla, como tabla, in tabellenform, als tabelle, em forma de tabela, in forma di tabella, adresses e mail, adresse e mail, adresses email, e mail addresses, e mail address, presentes dans, present in this, une par ligne, one per line, uno por linea, una per riga, eine pro zeile, sans doublons, without duplicates, no duplicates, sin duplicados, ohne duplikate, get me every, get me all, give me every, give me all, are mentioned, is mentioned, in this sentence, in this email, in this article, in the following, detect*, detecta*, detecte*, erkenne, in a table, en una tabla, dans un tableau, in "
@@ -320,7 +320,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "idea, wage die argumente, weigh the, was spricht, spricht dafur, spricht dagegen, dafur und "
         "dagegen, weak spots, weak points, schwachstellen, puntos flacos, punti deboli, most likely "
         "cause, most likely explanation, mas probable, plus probable, piu probabile, wahrscheinlichste",
-        2.0: "should be worried, red flag*, your thoughts, any thoughts, meglio, melhor, option a, option b, opcion a, opcion b, opzione a, change anything, cambia algo, change quelque chose, andert das, conviene, confronta, vantaggi e svantaggi, pro e contro, might explain, what might explain, explain the gap, would you test, how did the, how has the, invention of, lessons from, review*, persuasive, how persuasive, how effective, effectiveness, what s missing, "
+        2.0: "does that change, change your recommendation, should be worried, red flag*, your thoughts, any thoughts, meglio, melhor, option a, option b, opcion a, opcion b, opzione a, change anything, cambia algo, change quelque chose, andert das, conviene, confronta, vantaggi e svantaggi, pro e contro, might explain, what might explain, explain the gap, would you test, how did the, how has the, invention of, lessons from, review*, persuasive, how persuasive, how effective, effectiveness, what s missing, "
         "what is missing, effet*, efecto*, effekt*, quels seraient, que pasaria, "
         "considerations, healthy, funnel, is it good, is this good, good enough, how well, "
         "what do you think of, what do you think about, que opinas, que piensas de, qu en "
