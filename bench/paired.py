@@ -30,6 +30,7 @@ class Pair:
 PAIRS = (
     Pair("gateway-3", "gateway", 0.95, "#3"),
     Pair("auto", "gateway", 0.85, "#5"),
+    Pair("auto", "auto-fixed", None),  # the same config: what selecting costs, the config aside
     Pair("experiment", "gateway", None),
 )
 

@@ -123,6 +123,12 @@ SCENARIOS: list[Scenario] = [
         model="auto",
     ),
     Scenario(
+        "auto-fixed",
+        "the `auto` config, the request naming one of its groups (bench-small): no selection",
+        config=auto_config,
+        model="bench-small",
+    ),
+    Scenario(
         "experiment",
         "every request enrolled in an A/B experiment between 2 groups",
         config=experiment_config,
