@@ -690,17 +690,21 @@ def test_a_riddle_is_reasoning_and_a_lookalike_question_is_not():
     assert classifier.classify("What has changed in Python 3.12 but not in 3.11?")[0] != "reasoning"
 
 
-def test_a_follow_up_that_opens_with_ok_or_thanks_goes_on_with_the_conversation():
-    def task(*turns: str) -> str:
-        roles = ["user", "assistant"] * len(turns)
-        messages = [{"role": r, "content": t} for r, t in zip(roles, turns, strict=False)]
-        return analyse({"model": "auto", "messages": messages}).task
+def _conversation_task(*turns: str) -> str:
+    """The task of a conversation whose turns alternate user, assistant, ..., user."""
+    roles = ["user", "assistant"] * len(turns)
+    messages = [{"role": r, "content": t} for r, t in zip(roles, turns, strict=False)]
+    return analyse({"model": "auto", "messages": messages}).task
 
+
+def test_a_follow_up_that_opens_with_ok_or_thanks_goes_on_with_the_conversation():
     visa = ("Do I need a visa to visit Japan for two weeks as a US citizen?", "No, for up to 90 days.")
-    assert task(*visa, "ok and what currency do they use there? are credit cards widely accepted?") == (
-        "question_answering"
-    )
-    assert task(*visa, "thanks!") == "general_chat"  # a thank-you alone still ends the conversation
+    assert _conversation_task(
+        *visa, "ok and what currency do they use there? are credit cards widely accepted?"
+    ) == ("question_answering")
+    assert (
+        _conversation_task(*visa, "thanks!") == "general_chat"
+    )  # a thank-you alone still ends the conversation
 
 
 def test_politeness_between_the_words_of_a_request_does_not_hide_its_phrase():
@@ -736,17 +740,12 @@ def test_material_after_a_short_first_paragraph_is_weaker_evidence_than_the_inst
 
 
 def test_small_talk_inside_a_scene_the_user_set_up_is_a_line_of_the_scene():
-    def task(*turns: str) -> str:
-        roles = ["user", "assistant"] * len(turns)
-        messages = [{"role": r, "content": t} for r, t in zip(roles, turns, strict=False)]
-        return analyse({"model": "auto", "messages": messages}).task
-
     scene = ("Act as a grumpy waiter in a Madrid tapas bar. I'm the customer.", "¿Qué quiere?")
-    assert task(*scene, "Hola, ¿me trae la carta, por favor?") == "roleplay"
-    assert task(*scene, 'ok, stop. translate "the bill, please" into German') == "translation"
+    assert _conversation_task(*scene, "Hola, ¿me trae la carta, por favor?") == "roleplay"
+    assert _conversation_task(*scene, 'ok, stop. translate "the bill, please" into German') == "translation"
     intro = ("I'm a teacher and need help with my class.", "Sure, how can I help?")
-    assert task(*intro, "what is the capital of France?") == "question_answering"
-    assert task("We're a team of 12 based in Canada.", "Noted.", "does GDPR apply to us?") == (
+    assert _conversation_task(*intro, "what is the capital of France?") == "question_answering"
+    assert _conversation_task("We're a team of 12 based in Canada.", "Noted.", "does GDPR apply to us?") == (
         "question_answering"
     )
 
