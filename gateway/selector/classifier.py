@@ -64,9 +64,8 @@ HISTORY_CHARS = 300
 CODE_FLOOR = 0.2
 DATA_WORDS = 50  # past this many words in a turn, its numbers count half as evidence of a calculation
 SCENE = 1.0  # roleplay cues in the earlier user turns that set up a scene (one strong cue: "act as")
-FOLLOW = (
-    0.7  # what earlier turns asked, enough for a follow-up that asks nothing new to go on with it (one cue)
-)
+# what earlier turns asked, enough for a follow-up that asks nothing new to go on with it (one cue)
+FOLLOW = 0.7
 THRESHOLD = 1.2  # below this best score nothing specific was asked: a question or a chat
 
 # --- structure -------------------------------------------------------------------------------------
@@ -74,7 +73,8 @@ THRESHOLD = 1.2  # below this best score nothing specific was asked: a question 
 _ACTION = re.compile(r"(?:^|\s)\*[a-z][^*\n]{2,80}\*(?:\s|$)")
 # Words that open a turn which goes on with the conversation ("ok and ...", "thanks! now ...")
 _CONTINUING = frozenset(
-    "ok okay thanks thank thx cool great perfect nice and also but now then danke merci gracias grazie obrigado dzieki".split()
+    "ok okay thanks thank thx cool great perfect nice and also but now then "
+    "danke merci gracias grazie obrigado dzieki".split()
 )
 _NON_LATIN = re.compile("[\u0250-\u1fff\u2e80-\uffff]")
 _DECIDING = frozenset(
