@@ -854,3 +854,18 @@ def test_a_request_to_change_code_already_given_is_code_and_a_word_with_two_sens
         classifier.classify("지금부터 너는 판타지 세계의 늙은 마법사야. 첫 수업을 시작해 줘.")[0]
         == "roleplay"
     )
+
+
+def test_shapes_of_public_sets_a_function_to_complete_a_quoted_riddle_a_limit_an_action():
+    stub = 'def longest_run(s: str) -> int:\n    """Return the length of the longest run of vowels."""\n'
+    assert classifier.classify("Complete the following Python function.\n\n" + stub)[0] == "code_generation"
+    said = "Brothers and sisters I have none, but that man's father is my father's son."
+    riddle = f'Pointing at a photo, Tom says: "{said}" Whose photo is it?'
+    assert classifier.classify(riddle)[0] == "reasoning"
+    assert classifier.classify("Find lim_{x→0} (sin x − x) / x³ without L'Hôpital's rule.")[0] == "math"
+    messages = [
+        {"role": "user", "content": "Let's play a noir scene: you're a detective, I'm a client."},
+        {"role": "assistant", "content": "*looks up from the desk* What brings you here?"},
+        {"role": "user", "content": "*I sit, twisting my gloves* Four days. He's been gone four days."},
+    ]
+    assert analyse({"model": "auto", "messages": messages}).task == "roleplay"

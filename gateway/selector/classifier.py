@@ -70,7 +70,7 @@ THRESHOLD = 1.2  # below this best score nothing specific was asked: a question 
 
 # --- structure -------------------------------------------------------------------------------------
 
-_ACTION = re.compile(r"(?:^|\s)\*[a-z][^*\n]{2,80}\*(?:\s|$)")
+_ACTION = re.compile(r"(?:^|\s)\*(?:[a-z]|I )[^*\n]{2,80}\*(?:\s|$)")  # *opens the door*, *I sit down*
 # Words that open a turn which goes on with the conversation ("ok and ...", "thanks! now ...")
 _CONTINUING = frozenset(
     "ok okay thanks thank thx cool great perfect nice and also but now then "
@@ -86,7 +86,7 @@ _SECOND_PERSON = frozenset(
     "you u ya your yours tu toi vous ton ta tes du dir dich dein deine usted te ti voce".split()
 )
 _MAKING = frozenset(
-    "write create generate implement build make add convert port rewrite scaffold design extend "
+    "write create generate implement build make add convert port rewrite scaffold design extend complete "
     "escribe crea genera implementa haz anade convierte ecris cree genere implemente fais ajoute "
     "convertis schreib schreibe erstelle generiere implementiere baue mach fuge konvertiere".split()
 )
@@ -159,6 +159,8 @@ def classify(
     math = signals.math_density(said[:cut] if cut else said)
     if cut:  # notation in the material counts for less: logs, tables and figures are full of it
         math = max(math, PAYLOAD_FACTOR * signals.math_density(said[cut:]))
+    if math >= 1.0 and code < 0.5:
+        code = 0.0  # "lim_{x→0} (sin x − x) / x³": braces and brackets of notation, not code
     question = shapes.is_question(said, head)
     _structure(scores, text, said, words, start, classes, code, trace, math, question, prior_code, non_latin)
     if system:  # after the turn's structure: "translate into German" then code is a translation
@@ -305,7 +307,11 @@ def _structure(
             scores[ANALYSIS] += 1.5  # "should we X or Y?": a decision to weigh
         if len(words) <= 10 and classes & SECOND_PERSON:
             scores[CHAT] += 1.5  # "how are you?", "tu vas bien ?": about the assistant itself
-        if classes & KIN and len(_KIN.intersection(words)) >= 2:
+        kin = len(_KIN.intersection(words)) if classes & KIN else 0
+        if kin < 2 and said is not text:
+            # a quoted statement's kin terms count too: "... says: 'that man's father is my father's son'"
+            kin = len(_KIN.intersection(_words(text)))
+        if kin >= 2:
             scores[REASON] += 2.5  # "what is John to Mary's son's father?": a kinship riddle
         if signals.riddle(words):
             scores[REASON] += 3.0

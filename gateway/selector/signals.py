@@ -190,7 +190,12 @@ _MATH_SYMBOLS = (
     "log(",
     "ln(",
     "f(x)",
+    "f'(x)",
     " dx",
+    "lim_",
+    "→0",
+    "→ 0",
+    "→∞",
 )
 _MATH_SYMBOL = re.compile("|".join(re.escape(symbol) for symbol in _MATH_SYMBOLS))
 _ENUMERATOR = re.compile(r"(?:^|\s)\d{1,2}[).] ", re.MULTILINE)

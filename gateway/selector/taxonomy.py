@@ -72,7 +72,7 @@ PROGRAMMING = (
 # label -> {weight: "cue, cue, ..."}
 LEXICON: dict[str, dict[float, str]] = {
     "code_generation": {
-        2.5: "regex for, a regex, regex that, regex to, regex which, what do i put in, what should i put in, excel formula, formula de excel, formula en excel, formule excel, excel formel, sheets formula, spreadsheet formula, implement*, implementa*, implementier*, code up, one liner, oneliner, boilerplate, "
+        2.5: "complete the following, complete the function, complete this function, complete the code, complete this code, finish the function, finish this function, implement the function, regex for, a regex, regex that, regex to, regex which, what do i put in, what should i put in, excel formula, formula de excel, formula en excel, formule excel, excel formel, sheets formula, spreadsheet formula, implement*, implementa*, implementier*, code up, one liner, oneliner, boilerplate, "
         "scaffold*, unit test*, test case*, snippet*, dockerfile, makefile, crud, write code, "
         "write the code, write a program, write a script, write a function, write a class, "
         "write a query, write a regex, scrape*, scraper, web scraper, macro*, vba, write me a "
@@ -146,7 +146,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "many ways, probabilit*, probabilidad*, wahrscheinlichkeit*, calculus, algebra*, "
         "solve for, determinant, sqrt, gcd, lcm, antiderivative, square root, cube root, raiz "
         "cuadrada, racine carree, quadratwurzel, find x, solve x, what is x, differentiate",
-        2.0: "general solution, all solutions, anordnung*, wie viele verschiedene, cuantas formas, de combien de facons, combien de facons, in how many ways, demontrer, demostrar, dimostra, dimostrare, beweisen, odd numbers, even number, nombres impairs, nombre pair, numeros impares, rolls of, roll a die, odds of getting, chance of getting, resoudre, risolvi, risolvere, diagonal*, polygon*, decagon*, hexagon*, pentagon*, octagon*, cylinder*, sphere*, "
+        2.0: "divisor*, sum of all, critical point*, local max*, local min*, general solution, all solutions, anordnung*, wie viele verschiedene, cuantas formas, de combien de facons, combien de facons, in how many ways, demontrer, demostrar, dimostra, dimostrare, beweisen, odd numbers, even number, nombres impairs, nombre pair, numeros impares, rolls of, roll a die, odds of getting, chance of getting, resoudre, risolvi, risolvere, diagonal*, polygon*, decagon*, hexagon*, pentagon*, octagon*, cylinder*, sphere*, "
         "cone, prism*, parallelogram*, trapez*, calculat*, calcul*, berechn*, solve, solv*, "
         "resuelv*, resuelve, resolv*, resous, theorem*, teorema*, lemma, proof, prove, "
         "beweise, demuestra, demontre, montre que, show that, matrix, matrices, matriz, "
@@ -320,7 +320,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "idea, wage die argumente, weigh the, was spricht, spricht dafur, spricht dagegen, dafur und "
         "dagegen, weak spots, weak points, schwachstellen, puntos flacos, punti deboli, most likely "
         "cause, most likely explanation, mas probable, plus probable, piu probabile, wahrscheinlichste",
-        2.0: "does that change, change your recommendation, should be worried, red flag*, your thoughts, any thoughts, meglio, melhor, option a, option b, opcion a, opcion b, opzione a, change anything, cambia algo, change quelque chose, andert das, conviene, confronta, vantaggi e svantaggi, pro e contro, might explain, what might explain, explain the gap, would you test, how did the, how has the, invention of, lessons from, review*, persuasive, how persuasive, how effective, effectiveness, what s missing, "
+        2.0: "best value, offers the best, the best option, does that change, change your recommendation, should be worried, red flag*, your thoughts, any thoughts, meglio, melhor, option a, option b, opcion a, opcion b, opzione a, change anything, cambia algo, change quelque chose, andert das, conviene, confronta, vantaggi e svantaggi, pro e contro, might explain, what might explain, explain the gap, would you test, how did the, how has the, invention of, lessons from, review*, persuasive, how persuasive, how effective, effectiveness, what s missing, "
         "what is missing, effet*, efecto*, effekt*, quels seraient, que pasaria, "
         "considerations, healthy, funnel, is it good, is this good, good enough, how well, "
         "what do you think of, what do you think about, que opinas, que piensas de, qu en "
@@ -328,7 +328,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "lessons, learn from, behind it, behind this, dig into, dig deeper, root of, what "
         "could explain, what explains, dropped, declined, decline, fell, spike*, "
         "compar*, contrast*, vergleich*, evaluat*, evalu*, assess*, bewert*, beurteil*, "
-        "critique*, critic*, examine*, examin*, interpret*, implication*, impact*, impacto, "
+        "critique*, critic, critics, criticism, criticise*, criticize*, examine*, examin*, interpret*, implication*, impact*, impacto, "
         "auswirkung*, consequence*, consecuencia*, trend*, insight*, trade off*, tradeoff*, "
         "advantag*, disadvantag*, ventaja*, desventaja*, avantage*, inconvenient*, vorteil*, "
         "nachteil*, which is better, stand out, stands out, weigh, balanced, versus, vs, "
