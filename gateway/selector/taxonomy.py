@@ -168,7 +168,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "fahrenheit",
     },
     "reasoning": {
-        3.0: "telling the truth, each have a different, each has a different, jeweils ein anderes, jeweils einen anderen, jeweils eine andere, cada uno tiene un, chacun a un, casse tete, rompecabezas, quebra cabeca, denksport*, daraus schliessen, daraus folgern, kann man daraus, se puede concluir, peut on conclure, on peut conclure, pode se concluir, indovinell*, rompicapo*, raadsel*, puzzel*, charada*, adivinha*, si puo concludere, ne consegue, kan je concluderen, flaw in this argument, flaw in the argument, logical error, error in reasoning, what "
+        3.0: "labels are wrong, label is wrong, every label, mislabel*, telling the truth, each have a different, each has a different, jeweils ein anderes, jeweils einen anderen, jeweils eine andere, cada uno tiene un, chacun a un, casse tete, rompecabezas, quebra cabeca, denksport*, daraus schliessen, daraus folgern, kann man daraus, se puede concluir, peut on conclure, on peut conclure, pode se concluir, indovinell*, rompicapo*, raadsel*, puzzel*, charada*, adivinha*, si puo concludere, ne consegue, kan je concluderen, flaw in this argument, flaw in the argument, logical error, error in reasoning, what "
         "position, which position, what place, riddle*, puzzle*, acertijo*, adivinanza*, "
         "enigma*, enigme*, devinette*, ratsel*, brain teaser, logic puzzle, logical fallacy, "
         "fallac*, paradox*, paradoja*, paradoxe*, syllogism*, knights, knaves, always lies, "
@@ -176,7 +176,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "daraus, se deduce, il s ensuit, explain your reasoning, lateral thinking, trick "
         "question, it s a trick, reason it out, think it through, figure out which, work out "
         "which, qui a quoi, who has what",
-        2.0: "who owns, contradict*, cross the river, cross a river, cross the bridge, cross a bridge, shortest time, minimum time, still solvable, is it solvable, must come before, must come after, comes before, comes after, immediately before, immediately after, directly before, directly after, not next to, sits next to, sit next to, how do you measure, how can you measure, how would you measure, what color is, which side, assumption*, hidden assumption, to be sure, guarantee*, guaranteed, worst case, at "
+        2.0: "next in the sequence, across a river, across the river, should you switch, who owns, contradict*, cross the river, cross a river, cross the bridge, cross a bridge, shortest time, minimum time, still solvable, is it solvable, must come before, must come after, comes before, comes after, immediately before, immediately after, directly before, directly after, not next to, sits next to, sit next to, how do you measure, how can you measure, how would you measure, what color is, which side, assumption*, hidden assumption, to be sure, guarantee*, guaranteed, worst case, at "
         "least how many, implies, claim, fastest way, quickest way, minimum number, "
         "least number, fewest, optimal strategy, measure exactly, explain the logic, explique "
         "la logique, explica la logica, erklare die logik, how can you, flaw*, fallacious, "
