@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from gateway.selector import complexity_cues, other_languages, taxonomy
+from gateway.selector import complexity_cues, names, other_languages, taxonomy
 from gateway.selector.taxonomy import TASKS
 
 LEAD_WORDS = 10  # the first words of a turn carry the request ("Translate ...", "Summarize ...")
@@ -110,9 +110,9 @@ class _Lexicon:
         for index, cues in ((HARD, complexity_cues.HARD_CUES), (EASY, complexity_cues.EASY_CUES)):
             for cue in cues.split(","):
                 self._add(cue.strip(), index, 1.0, exact, stems, phrases)
-        for lang in taxonomy.LANGUAGES:
+        for lang in names.LANGUAGES:
             self._add(lang, TRANSLATE, 0.5, exact, stems, phrases)
-            for prep, weight in taxonomy.LANGUAGE_PREPOSITIONS.items():
+            for prep, weight in names.LANGUAGE_PREPOSITIONS.items():
                 self._add(f"{prep} {lang}", TRANSLATE, weight, exact, stems, phrases)
             self._add(f"{lang} version", TRANSLATE, 2.0, exact, stems, phrases)
             self._add(f"{lang} to", TRANSLATE, 1.0, exact, stems, phrases)
@@ -148,8 +148,8 @@ class _Lexicon:
         }
         self.loose = {k: tuple(v) for k, v in loose.items()}
         self.identity_ids = frozenset(identity)
-        self.languages = frozenset(taxonomy.LANGUAGES)
-        self.programming = frozenset(taxonomy.PROGRAMMING)
+        self.languages = frozenset(names.LANGUAGES)
+        self.programming = frozenset(names.PROGRAMMING)
 
     @staticmethod
     def _add(cue, task, weight, exact, stems, phrases) -> None:
