@@ -869,3 +869,13 @@ def test_shapes_of_public_sets_a_function_to_complete_a_quoted_riddle_a_limit_an
         {"role": "user", "content": "*I sit, twisting my gloves* Four days. He's been gone four days."},
     ]
     assert analyse({"model": "auto", "messages": messages}).task == "roleplay"
+
+
+def test_notation_in_latex_is_math_and_an_answer_format_is_not_a_role():
+    latex = (
+        r"Compute $\displaystyle\sum_{k=1}^{20} \frac{1}{k(k+1)}$. Express your answer as a common fraction."
+    )
+    assert classifier.classify(latex)[0] == "math"
+    assert classifier.classify("光合成とはどういう仕組みですか？中学生にもわかるように説明してください。")[
+        0
+    ] == ("question_answering")

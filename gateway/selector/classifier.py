@@ -159,8 +159,8 @@ def classify(
     math = signals.math_density(said[:cut] if cut else said)
     if cut:  # notation in the material counts for less: logs, tables and figures are full of it
         math = max(math, PAYLOAD_FACTOR * signals.math_density(said[cut:]))
-    if math >= 1.0 and code < 0.5:
-        code = 0.0  # "lim_{x→0} (sin x − x) / x³": braces and brackets of notation, not code
+    if math >= 1.0 and (code < 0.5 or "\\" in said):
+        code = 0.0  # "lim_{x→0} (sin x − x) / x³", "$\\sum_{k=1}^{20}$": notation, not code
     question = shapes.is_question(said, head)
     _structure(scores, text, said, words, start, classes, code, trace, math, question, prior_code, non_latin)
     if system:  # after the turn's structure: "translate into German" then code is a translation

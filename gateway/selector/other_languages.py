@@ -30,8 +30,8 @@ SPACED = {
         "giai, tinh, integral",
     },
     "reasoning": {
-        3.0: "загадк*, взвешивани*, фальшив*, لغز, पहेली, zagadk*, bilmece*, bulmaca*, cau do, teka teki",
-        2.0: "логическ*, منطق*, logiczn*, mantik*, suy luan",
+        3.0: "самый старший, самый младший, загадк*, взвешивани*, фальшив*, لغز, पहेली, zagadk*, bilmece*, bulmaca*, cau do, teka teki",
+        2.0: "старше, младше, логическ*, منطق*, logiczn*, mantik*, suy luan",
     },
     "creative_writing": {
         3.0: "стихотворени*, стих, قصيدة, कविता, wiersz*, siir, bai tho, puisi, pantun, cerpen",
@@ -74,7 +74,13 @@ SPACED = {
 UNSPACED_WEIGHT = 3.0
 # decisive verbs: "扮演" (play the role of) a character from a "小说" (novel); "翻译" (translate) a text
 # about "云计算" (cloud computing: "计算" is also "calculate"); "要約" (summarize) an English article
-UNSPACED_WEIGHTS = {"roleplay": 3.5, "translation": 3.5, "summarization": 3.5}
+UNSPACED_WEIGHTS = {
+    "roleplay": 3.5,
+    "translation": 3.5,
+    "summarization": 3.5,
+    "extraction": 3.5,
+    "question_answering": 2.0,
+}
 _UNSPACED = {
     "translation": "翻译, 翻訳, 翻譯, 번역, 译成, 訳して, 英語に, 日本語に, 中国語に, 英訳, 和訳, 英文に, 翻成, 译为, 英语",
     "summarization": "总结, 摘要, 要約, 요약, 概括, 归纳, まとめて, 要点を, 요점",
@@ -83,10 +89,11 @@ _UNSPACED = {
     "code_review": "这段代码, 内存泄漏, 帮我看看, 报错, 调试, このコード, エラー, バグ, デバッグ, 이 코드, 오류, 에러, 리뷰, レビュー, 审查",
     "math": "方程, 计算, 計算, 積分, 积分, 求解, 面积, 面積, 概率, 確率, 证明, 証明, 极限, 求导, 导数, 방정식, 급수, "
     "부분분수, 계산, 확률",
-    "reasoning": "说谎, 真话, 谎话, 推理, 逻辑, 谜题, 谜语, 过河, 推出, 反例, 嘘をつ, 正直者, 論理, なぞなぞ, パズル, "
+    "reasoning": "川を渡, 向こう岸, 说谎, 真话, 谎话, 推理, 逻辑, 谜题, 谜语, 过河, 推出, 反例, 嘘をつ, 正直者, 論理, なぞなぞ, パズル, "
     "より背が, 天秤, 偽物, 到着順, 並び方, 거짓말, 수수께끼, 논리",
     "creative_writing": "诗, 故事, 詩, 物語, 시를, 俳句, 短歌, 小说, 小説, 歌词, 歌詞, 童话, おとぎ話, 绝句, 写一首, 이야기, 소설",
     "roleplay": "扮演, 角色, 口吻, なりきって, 役を演じ, ロールプレイ, 演じて, 역할극, 연기해, 지금부터 너는, 口調",
+    "question_answering": "什么是, 是什么, 怎么回事, とは何, とはどういう, 仕組み, 무엇인가요",
     "extraction": "提取, 抽取, 列出所有, 抽出, 抜き出, 추출",
     "analysis": "分析, 比较, 对比, 比較, 优劣, 优缺点, 利弊, 优势, 劣势, 情感倾向, メリット, デメリット, 長所と短所, 弱点, "
     "解釈, 要因, どっちの方が, どちらが, 분석, 비교, 장단점",

@@ -101,7 +101,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "readab*, maintainab*, cannot, can t, doesn t, won t",
     },
     "math": {
-        3.0: "equation*, ecuacion*, gleichung*, eigenvalue*, eigenvector*, integral*, derivative*, "
+        3.0: "integration by parts, by substitution, equation*, ecuacion*, gleichung*, eigenvalue*, eigenvector*, integral*, derivative*, "
         "derivada*, derivee*, ableitung*, polynomial*, quadratic, logarithm*, hypotenuse, how many ways, "
         "probabilit*, probabilidad*, wahrscheinlichkeit*, calculus, algebra*, solve for, determinant, sqrt, "
         "gcd, lcm, antiderivative, square root, cube root, raiz cuadrada, racine carree, quadratwurzel, "
@@ -130,7 +130,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "fahrenheit",
     },
     "reasoning": {
-        3.0: "labels are wrong, label is wrong, every label, mislabel*, telling the truth, "
+        3.0: "each own a different, each owns a different, lugt immer, sagt immer die wahrheit, miente siempre, dice siempre la verdad, ment toujours, dit toujours la verite, etiquettes sont fausses, etiquetas son falsas, etiketten sind falsch, labels are wrong, label is wrong, every label, mislabel*, telling the truth, "
         "each have a different, each has a different, jeweils ein anderes, jeweils einen anderen, "
         "jeweils eine andere, cada uno tiene un, chacun a un, casse tete, rompecabezas, quebra cabeca, "
         "denksport*, daraus schliessen, daraus folgern, kann man daraus, se puede concluir, "
@@ -210,7 +210,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "in character, stay in character, break character, play the role, take on the role, "
         "take on the persona, dungeon master, game master, text adventure, choose your own adventure, "
         "you are now, you re now, from now on you, imagine you are, imagine you re, imagine that you are, "
-        "respond as, reply as, answer as, speak like, talk like, respond only as, incarne*, "
+        "respond as if, reply as if, answer as if, answer in character, speak like, talk like, respond only as, incarne*, "
         "verhalte dich wie, interpreta el papel, hazte pasar, fais comme si, as if you were, "
         "como si fueras, comme si tu etais, als ob du, let s play a game, you re the narrator, "
         "you are the narrator",
@@ -363,7 +363,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "dove, perche, qual, quem, onde, fact*, history of, current, born, located",
     },
     "general_chat": {
-        3.0: "was geht, me aburro, je m ennuie, mi annoio, estou entediado, estou entediada, need to vent, "
+        3.0: "how s your day, how was your day, how is your day, was geht, me aburro, je m ennuie, mi annoio, estou entediado, estou entediada, need to vent, "
         "just venting, let me vent, to vent, rough day, bad day, what about you, how about you, ben jij, "
         "ben je een, are you a bot, are you real, echt persoon, real person, keep me company, "
         "hallo zusammen, oi, tudo certo, checking in, how s everything, on your end, guess what, "
