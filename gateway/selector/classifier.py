@@ -308,7 +308,7 @@ def _structure(
         if len(words) <= 10 and classes & SECOND_PERSON:
             scores[CHAT] += 1.5  # "how are you?", "tu vas bien ?": about the assistant itself
         kin = len(_KIN.intersection(words)) if classes & KIN else 0
-        if kin < 2 and said is not text:
+        if kin < 2 and said is not text and len(text) <= HEAD_CHARS + TAIL_CHARS:
             # a quoted statement's kin terms count too: "... says: 'that man's father is my father's son'"
             kin = len(_KIN.intersection(_words(text)))
         if kin >= 2:

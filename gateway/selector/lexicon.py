@@ -49,7 +49,8 @@ IDENTITY = frozenset(
 
 
 def _fold_table() -> dict[int, str]:
-    """Latin letters with accents -> without (é -> e, ß -> ss), and apostrophes -> spaces."""
+    """Latin letters with accents -> without (é -> e, ß -> ss), Indic vowel signs -> nothing, and
+    apostrophes -> spaces."""
     table: dict[int, str] = {}
     # Latin-1, Latin Extended-A and -B, and Latin Extended Additional (Vietnamese: ấ, ộ, ữ)
     for code in (*range(0xC0, 0x250), *range(0x1E00, 0x1F00)):
@@ -66,18 +67,21 @@ def _fold_table() -> dict[int, str]:
             )
         }
     )
+    # the vowel signs and viramas of Indic scripts, which `\w` does not match: left out, as accents
+    # are, so that "अनुवाद" stays one word (the lexicon is folded the same way)
+    for code in range(0x900, 0xE00):
+        if unicodedata.category(chr(code)) in ("Mn", "Mc"):
+            table[code] = ""
     for quote in "'’`´":
         table[ord(quote)] = " "
     return table
 
 
 _FOLD = _fold_table()
-# Words: what `\w` matches, with the vowel signs of Indic scripts (which `\w` leaves out), without
-# the characters of Chinese, Japanese and Korean (their cues are substrings: `other_languages.UNSPACED`), so
-# that "用Python写" holds the word "python"
-_WORD = re.compile(
-    r"(?:[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]|[\u0900-\u0dff])+"
-)
+# Words: what `\w` matches, without the characters of Chinese, Japanese and Korean (their cues are
+# substrings: `other_languages.UNSPACED`), so that "用Python写" holds the word "python". One negated
+# class: as fast as `\w+`.
+_WORD = re.compile(r"[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
 
 
 _ACCENTED = re.compile("[" + "".join(sorted(chr(c) for c in _FOLD)) + "]")
