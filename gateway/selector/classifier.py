@@ -237,10 +237,8 @@ def _read_turn(text: str, scores: list[float], seen: set[int]) -> _Turn:
         tail = _words(tail_text)
         cut = shapes.paragraph_cut(head_text) if "\n\n" in head_text else 0
         if cut:
-            head, rest = _words(head_text[:cut]), _words(head_text[cut:])
-            classes = scan(head, 1.0, scores, seen) | scan(rest, PAYLOAD_FACTOR, scores, seen, lead=0)
-            start = len(head)
-            head += rest
+            instruction, head, classes = _scan_material(head_text, cut, scores, seen)
+            start = len(instruction)
         else:
             head = _words(head_text)
             classes, start = scan(head, 1.0, scores, seen), 0
@@ -252,10 +250,18 @@ def _read_turn(text: str, scores: list[float], seen: set[int]) -> _Turn:
     if not cut:
         words = _words(said)
         return said, words, words, scan(words, 1.0, scores, seen), 0, 0
-    head, payload = _words(said[:cut]), _words(said[cut:])
-    classes = scan(head, 1.0, scores, seen)
-    classes |= scan(payload, PAYLOAD_FACTOR, scores, seen, lead=0)
-    return said, head, head + payload, classes, cut, len(head)
+    head, words, classes = _scan_material(said, cut, scores, seen)
+    return said, head, words, classes, cut, len(head)
+
+
+def _scan_material(
+    text: str, cut: int, scores: list[float], seen: set[int]
+) -> tuple[list[str], list[str], int]:
+    """Scan an instruction (`text` up to `cut`) and the material after it, whose words count for
+    `PAYLOAD_FACTOR`; returns the instruction's words, all the words and their word classes."""
+    head, material = _words(text[:cut]), _words(text[cut:])
+    classes = scan(head, 1.0, scores, seen) | scan(material, PAYLOAD_FACTOR, scores, seen, lead=0)
+    return head, head + material, classes
 
 
 def _structure(
