@@ -7,6 +7,7 @@ the mock's request log tells which group served and fault rules can target one g
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -183,6 +184,44 @@ def test_key_permissions_limit_the_candidates(cheapest, mock):
         ask(cheapest, "What's the weather?", key=LIMITED_KEY, tools=TOOLS)
     assert info.value.body["code"] == "no_suitable_model" and "no tool calling" in info.value.body["message"]
     assert served(mock) == ["cheap-1"]
+
+
+def test_concurrent_requests_decided_together_each_get_their_own_decision(cheapest, mock):
+    """Requests that arrive together are decided in one batch (`endpoints.batched`): each still gets
+    the decision, the header and the error of its own body and key."""
+    long_text = "Summarize this: " + "the committee met again and talked about budgets. " * 300
+    asks = [
+        ("Translate 'good night' into German", MASTER_KEY, {}, ("cheap", "translation")),
+        ("What's the weather in Oslo?", MASTER_KEY, {"tools": TOOLS}, ("strong", "question_answering")),
+        (long_text, MASTER_KEY, {}, ("strong", "summarization")),
+        ("Solve for x: 3x + 7 = 22", MASTER_KEY, {}, ("cheap", "math")),
+        ("What's the weather?", LIMITED_KEY, {"tools": TOOLS}, "no_suitable_model"),
+    ] * 6
+
+    async def one(client: openai.AsyncOpenAI, content: str, extra: dict[str, Any]) -> Any:
+        messages = [{"role": "user", "content": content}]
+        raw = await client.chat.completions.with_raw_response.create(model="auto", messages=messages, **extra)
+        fields = dict(part.split("=", 1) for part in raw.headers[REASON].split("; "))
+        return raw.headers["x-grid-model"], fields["task"]
+
+    async def burst() -> list[Any]:
+        clients = {
+            key: openai.AsyncOpenAI(base_url=cheapest.base_url, api_key=key, max_retries=0, timeout=15)
+            for key in (MASTER_KEY, LIMITED_KEY)
+        }
+        try:
+            calls = [one(clients[key], content, extra) for content, key, extra, _ in asks]
+            return await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            for client in clients.values():
+                await client.close()
+
+    for (content, _, _, expected), got in zip(asks, asyncio.run(burst()), strict=True):
+        if isinstance(expected, str):
+            assert isinstance(got, openai.BadRequestError) and got.body["code"] == expected, content[:40]
+        else:
+            assert got == expected, content[:40]
+    assert sorted(served(mock)) == ["cheap-1"] * 12 + ["strong-1"] * 12
 
 
 def test_auto_is_for_chat_and_an_override_bypasses_it(cheapest, mock):

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from gateway import metrics
 from gateway.config.model import Deployment
+from gateway.endpoints.batched import Batcher
 from gateway.endpoints.common import json_body, state_of
 from gateway.endpoints.route import choose
 from gateway.errors import GatewayError
@@ -28,6 +29,8 @@ from gateway.upstream.usage_tap import UsageTap
 T = TypeVar("T")
 
 CLIENT_CLOSED = 499  # nginx's "client closed request": only the access log and metrics see it
+# With model="auto" configured, the requests of one loop turn are routed together (see `batched`)
+DECISIONS = Batcher()
 
 
 async def _disconnect(request: Request) -> None:
@@ -83,7 +86,10 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     state = state_of(request)
     snapshot = state.snapshot
     body = await json_body(request)
-    resolution = choose(request, state, body)
+    if state.selector.enabled:
+        resolution = await DECISIONS.run(choose, request, state, body)
+    else:
+        resolution = choose(request, state, body)
     request_id = request.scope["grid.request_id"]
     trace = Trace()
     request.scope["grid.trace"] = trace
