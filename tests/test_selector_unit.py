@@ -881,3 +881,21 @@ def test_notation_in_latex_is_math_and_an_answer_format_is_not_a_role():
     assert classifier.classify("光合成とはどういう仕組みですか？中学生にもわかるように説明してください。")[
         0
     ] == ("question_answering")
+
+
+def test_a_bare_stub_a_making_verb_in_chinese_a_question_before_a_request_and_literary_themes():
+    stub = '''def count_runs(s: str) -> int:
+    """Return how many maximal runs of vowels s holds.
+
+    >>> count_runs("beautiful")
+    3
+    """'''
+    assert classifier.classify(stub)[0] == "code_generation"  # a signature and its docstring: the body
+    go = '用Go写一个HTTP服务器：/health 返回 JSON {"status":"ok"}，收到SIGTERM时优雅关闭。'
+    assert classifier.classify(go)[0] == "code_generation"  # "写" (write) with code shown: not a review
+    asked = "日本の元号はいつ、誰がどうやって決めるのですか？令和のときの流れが知りたいです。"
+    assert classifier.classify(asked)[0] == "question_answering"  # "？" first, then "I want to know."
+    ways = "Wie viele Möglichkeiten gibt es, aus 10 Personen ein Komitee mit 4 Mitgliedern zu bilden?"
+    assert classifier.classify(ways)[0] == "math"
+    theme = "How does Shakespeare use the theme of ambition in Macbeth? Use specific scenes."
+    assert classifier.classify(theme)[0] == "analysis"

@@ -147,7 +147,11 @@ def classify(
             scores[i] += value
             earlier[i] += value
     sample = text if len(text) <= signals.PROBE_CHARS else signals.probe(text)
-    non_latin = not sample.isascii() and _cjk_cues(sample, scores)
+    non_latin = cjk_making = False
+    if not sample.isascii():
+        non_latin, cjk_making = _cjk_cues(sample, scores)
+    # a verb that asks for something to be made, among the first words: "write", "erstelle", "写"
+    making = cjk_making or (classes & MAKING != 0 and not _MAKING.isdisjoint(words[: LEAD_WORDS + 2]))
     # A short turn without quotations was read whole: the words read are all its words, and their
     # classes say whether code keywords, an error trace or a persona can be there at all (most
     # turns: none of them).
@@ -162,7 +166,9 @@ def classify(
     if math >= 1.0 and (code < 0.5 or "\\" in said):
         code = 0.0  # "lim_{x→0} (sin x − x) / x³", "$\\sum_{k=1}^{20}$": notation, not code
     question = shapes.is_question(said, head)
-    _structure(scores, text, said, words, start, classes, code, trace, math, question, prior_code, non_latin)
+    _structure(
+        scores, text, said, words, start, classes, code, trace, math, question, prior_code, making, non_latin
+    )
     if system:  # after the turn's structure: "translate into German" then code is a translation
         for i, value in _system_scores(system[:SYSTEM_CHARS]):
             scores[i] += value
@@ -265,14 +271,13 @@ def _scan_material(
 
 
 def _structure(
-    scores, text, said, words, start, classes, code, trace, math, question, prior_code, non_latin
+    scores, text, said, words, start, classes, code, trace, math, question, prior_code, making, non_latin
 ) -> None:
     """Evidence that needs no vocabulary. `text` is the whole last turn, `said` the part read for
     cues (quotations removed: a quoted greeting is something to translate, not a greeting);
     `classes`: the word classes among `words` (most texts hold few: sets are built only for those)."""
     programming = len(LEXICON.programming.intersection(words)) if classes & PROGRAMMING else 0
     languages = len(LEXICON.languages.intersection(words)) if classes & LANGUAGES else 0
-    making = classes & MAKING and not _MAKING.isdisjoint(words[: LEAD_WORDS + 2])
     if code:
         scores[CR] += 2.4 * code
         scores[CG] += 1.0 * code
@@ -284,6 +289,8 @@ def _structure(
             # words, "Dockerfile", "SELECT", "server", are not a request to write one)
             scores[CR] += 1.5
             scores[CG] *= 0.7
+        if text.rstrip().endswith(('"""', "'''")):
+            scores[CG] += 3.0  # a signature and its docstring, no body yet (HumanEval): write the body
     elif prior_code:
         scores[CR] += 0.8
         scores[CG] += 1.8 if making else 0.8  # "now make it keep only 7 backups": change that code
@@ -369,11 +376,12 @@ def _quantities(
         scores[MATH] += 2.5
 
 
-def _cjk_cues(sample: str, scores: list[float]) -> bool:
-    """Task words in scripts written without spaces; True when the text is mostly not Latin script."""
+def _cjk_cues(sample: str, scores: list[float]) -> tuple[bool, bool]:
+    """Task words in scripts written without spaces. Returns whether the text is mostly not Latin
+    script, and whether it holds a verb of making (`other_languages.UNSPACED_MAKING`)."""
     sample = sample[:400]
     if sample.isascii():
-        return False
+        return False, False
     for task, cues in other_languages.UNSPACED.items():
         if any(c in sample for c in cues):
             scores[INDEX[task]] += other_languages.UNSPACED_WEIGHTS.get(task, other_languages.UNSPACED_WEIGHT)
@@ -381,4 +389,5 @@ def _cjk_cues(sample: str, scores: list[float]) -> bool:
         c in sample for c in other_languages.UNSPACED_CHAT
     ):
         scores[CHAT] += other_languages.UNSPACED_WEIGHT
-    return len(_NON_LATIN.findall(sample)) > len(sample) / 3
+    making = any(c in sample for c in other_languages.UNSPACED_MAKING)
+    return len(_NON_LATIN.findall(sample)) > len(sample) / 3, making

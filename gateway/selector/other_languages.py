@@ -105,6 +105,11 @@ def _cues(text: str) -> tuple[str, ...]:
 
 
 UNSPACED = {task: _cues(cues) for task, cues in _UNSPACED.items()}
+# Verbs that ask for something new to be made ("用Go写一个", "作って", "만들어"): with code shown, a
+# request to write it, not to review it (the classifier's `making`)
+UNSPACED_MAKING = _cues(
+    "写, 编写, 实现, 生成, 创建, 开发, 書いて, 作って, 作成, 実装, 작성, 만들어, 구현, 생성"
+)
 UNSPACED_SHORT = 60  # characters: a turn this short may be small talk
 UNSPACED_CHAT = _cues(
     "你好, 谢谢, 早上好, 晚上好, 聊聊, こんにちは, ありがとう, おはよう, 疲れた, 話し相手, 안녕, 감사, 고마워, 뭐 하고"

@@ -64,11 +64,14 @@ _LANGUAGE_LINE = re.compile(
 
 
 def is_question(text: str, words: list[str]) -> bool:
-    """A question mark at the end (or "¿" at the start), else a question word among the first words
-    after openers ("ok so is ...") in a turn that does not end as a statement."""
+    """A question mark at the end (or "¿" at the start, or a full-width "？" in the first 300
+    characters), else a question word among the first words after openers ("ok so is ...") in a
+    turn that does not end as a statement."""
     stripped = text.rstrip()
     if stripped.endswith(("?", "？")) or stripped.startswith("¿"):
         return True
+    if stripped.find("？", 0, 300) >= 0:
+        return True  # Chinese and Japanese ask, then say more: "...决めるのですか？...知りたいです。"
     if stripped.endswith((".", "!", ":")):
         return False
     for word in words[:3]:  # "ok so is a tomato a fruit or not"

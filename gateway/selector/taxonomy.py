@@ -107,7 +107,9 @@ LEXICON: dict[str, dict[float, str]] = {
         "gcd, lcm, antiderivative, square root, cube root, raiz cuadrada, racine carree, quadratwurzel, "
         "find x, solve x, what is x, differentiate",
         2.0: "divisor*, sum of all, critical point*, local max*, local min*, general solution, "
-        "all solutions, anordnung*, wie viele verschiedene, cuantas formas, de combien de facons, "
+        "all solutions, anordnung*, wie viele verschiedene, wie viele moglichkeiten, auf wie viele arten, "
+        "cuantas formas, de cuantas maneras, de quantas maneiras, de quantas formas, in quanti modi, "
+        "op hoeveel manieren, de combien de facons, "
         "combien de facons, in how many ways, demontrer, demostrar, dimostra, dimostrare, beweisen, "
         "odd numbers, even number, nombres impairs, nombre pair, numeros impares, rolls of, roll a die, "
         "odds of getting, chance of getting, resoudre, risolvi, risolvere, diagonal*, polygon*, decagon*, "
@@ -157,7 +159,9 @@ LEXICON: dict[str, dict[float, str]] = {
         "paso a paso, etape par etape, schritt fur schritt, reasoning, razonamiento, raisonnement, "
         "begrunde*, begrundung, razona*, raisonne*, justify, justifie*, justifica*, think carefully, "
         "valid argument, argument valid, is this argument, premise*, conclusion*, conclude, must be true, "
-        "must be false, necessarily, who is lying, balance scale, counterintuitive, intuitive answer, "
+        "must be false, necessarily, necessariamente verdadeira, necessariamente verdadeiro, "
+        "necesariamente verdadera, necesariamente verdadero, necesariamente cierta, necessairement vraie, "
+        "necessairement vrai, notwendigerweise wahr, muss wahr sein, necessariamente vera, who is lying, balance scale, counterintuitive, intuitive answer, "
         "what would happen if, what happens if, hypothetical*, thought experiment, trolley problem, "
         "dilemma*, constraint*, arrangement*, seating, liar*, figure out, work out, why or why not, "
         "get it wrong, what place, which weighs more, unprovable, contradiction*",
@@ -314,7 +318,8 @@ LEXICON: dict[str, dict[float, str]] = {
         "makes more sense, which makes more sense, is it a good idea, es buena idea, wage die argumente, "
         "weigh the, was spricht, spricht dafur, spricht dagegen, dafur und dagegen, weak spots, "
         "weak points, schwachstellen, puntos flacos, punti deboli, most likely cause, "
-        "most likely explanation, mas probable, plus probable, piu probabile, wahrscheinlichste",
+        "most likely explanation, mas probable, plus probable, piu probabile, wahrscheinlichste, the theme of, "
+        "themes of, symbolism, literary devices, how does the author, how does the poet",
         2.0: "best value, offers the best, the best option, does that change, change your recommendation, "
         "should be worried, red flag*, your thoughts, any thoughts, meglio, melhor, option a, option b, "
         "opcion a, opcion b, opzione a, change anything, cambia algo, change quelque chose, andert das, "
