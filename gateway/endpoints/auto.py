@@ -220,7 +220,13 @@ def _route_counter(task: str, group: str):
 def watch_outcome(request: Request, state: GatewayState) -> None:
     """Have the access log hand this chat request's outcome to the selector's history."""
     if state.selector.enabled and request.scope["path"] in CHAT_PATHS:
-        request.scope["grid.feedback"] = partial(record_outcome, state.selector)
+        request.scope["grid.feedback"] = _feedback_for(state.selector)
+
+
+@lru_cache(maxsize=4)
+def _feedback_for(selector: Selector) -> Callable[[Scope, int], None]:
+    """`record_outcome` for one selector, made once (not a new partial per request)."""
+    return partial(record_outcome, selector)
 
 
 def record_outcome(selector: Selector, scope: Scope, status: int) -> None:

@@ -96,7 +96,10 @@ def analyse(body: Mapping[str, Any], counter: TokenCounter = COUNTER) -> Analysi
     get = body.get
     tools = _tools(body)
     counted, exact = counter.estimate(texts[0] if len(texts) == 1 else "\n".join(texts))
-    tokens = counted + _overhead(tools, turns, images, low_images)
+    if images or tools is not None:
+        tokens = counted + _overhead(tools, turns, images, low_images)
+    else:  # the common case, without a call
+        tokens = counted + turns * MESSAGE_OVERHEAD + REPLY_PRIMER
     fmt = get("response_format")
     kind = fmt.get("type") if isinstance(fmt, dict) else None
     # max_completion_tokens, else max_tokens: a positive int (JSON's true and false are not)
@@ -223,4 +226,5 @@ def _complexity(task: str, signals: Signals, tokens: int, turns: int, requires: 
         value += 0.05
     if requires.json_schema:
         value += 0.05
-    return round(value if 0.0 <= value <= 1.0 else (0.0 if value < 0.0 else 1.0), 3)
+    # to 3 decimals, half up (`round(value, 3)` formats the float as text and costs three times more)
+    return int((value if 0.0 <= value <= 1.0 else (0.0 if value < 0.0 else 1.0)) * 1000.0 + 0.5) / 1000.0

@@ -188,7 +188,9 @@ class Selector:
             else:
                 self.sessions.reassigned += 1
             self.sessions.put(session, chosen)
-        by_group = self.decisions.setdefault(analysis.task, {})
+        by_group = self.decisions.get(analysis.task)
+        if by_group is None:  # (setdefault would build an empty dict on every call)
+            by_group = self.decisions[analysis.task] = {}
         by_group[chosen] = by_group.get(chosen, 0) + 1
         if plan is None:
             reason = route_reason(analysis, ranking, chosen, sticky)
