@@ -64,13 +64,13 @@ _LANGUAGE_LINE = re.compile(
 
 
 def is_question(text: str, words: list[str]) -> bool:
-    """A question mark at the end (or "¿" at the start, or a full-width "？" in the first 300
-    characters), else a question word among the first words after openers ("ok so is ...") in a
-    turn that does not end as a statement."""
+    """A question mark at the end (or "¿" at the start, or a full-width "？" anywhere in the text
+    read), else a question word among the first words after openers ("ok so is ...") in a turn that
+    does not end as a statement."""
     stripped = text.rstrip()
     if stripped.endswith(("?", "？")) or stripped.startswith("¿"):
         return True
-    if stripped.find("？", 0, 300) >= 0:
+    if "？" in stripped:  # (no search at all in a text without wide characters)
         return True  # Chinese and Japanese ask, then say more: "...决めるのですか？...知りたいです。"
     if stripped.endswith((".", "!", ":")):
         return False
