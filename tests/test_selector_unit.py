@@ -899,3 +899,29 @@ def test_a_bare_stub_a_making_verb_in_chinese_a_question_before_a_request_and_li
     assert classifier.classify(ways)[0] == "math"
     theme = "How does Shakespeare use the theme of ambition in Macbeth? Use specific scenes."
     assert classifier.classify(theme)[0] == "analysis"
+
+
+def test_shell_one_liners_quoted_riddles_and_more_words_for_tricks_stories_laughter_and_questions():
+    shell = "what does this do? found it in a cron job\n\nfind /srv -type f -name '*.tmp' -print0 | xargs -0 rm -f"
+    assert classifier.classify(shell)[0] == "code_review"
+    assert classifier.classify("is this ok? char buf[16]; strcpy(buf, argv[1]);")[0] == "code_review"
+    middleware = "用 Go 写一个 net/http 的中间件，记录每个请求的方法和耗时。"
+    assert classifier.classify(middleware)[0] == "code_generation"
+    riddle = 'my kid brought this one home: "I have cities but no houses, and water but no fish. What am I?"'
+    assert classifier.classify(riddle)[0] == "reasoning"
+    trick = "Petite question piège : je double le deuxième d'une course. À quelle place suis-je ?"
+    assert classifier.classify(trick)[0] == "reasoning"
+    app = (
+        "You are Quill, the writing assistant inside the Inkwell app. Match the user's requested length "
+        "and tone. Do not add commentary before or after the piece unless asked."
+    )
+    story = (
+        "Flash fiction, ~300 words: a lighthouse keeper receives a letter addressed to the keeper who "
+        "died there a hundred years ago. The letter asks if the light is still on."
+    )
+    assert classifier.classify(story, app)[0] == "creative_writing"
+    assert (
+        classifier.classify("ما هي الأسباب الرئيسية لاندلاع الحرب العالمية الأولى؟")[0]
+        == "question_answering"
+    )
+    assert classifier.classify("jajaja gracias, eres un crack")[0] == "general_chat"

@@ -68,7 +68,7 @@ def is_question(text: str, words: list[str]) -> bool:
     read), else a question word among the first words after openers ("ok so is ...") in a turn that
     does not end as a statement."""
     stripped = text.rstrip()
-    if stripped.endswith(("?", "？")) or stripped.startswith("¿"):
+    if stripped.endswith(("?", "？", "؟")) or stripped.startswith("¿"):
         return True
     if "？" in stripped:  # (no search at all in a text without wide characters)
         return True  # Chinese and Japanese ask, then say more: "...决めるのですか？...知りたいです。"

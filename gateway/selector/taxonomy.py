@@ -143,7 +143,8 @@ LEXICON: dict[str, dict[float, str]] = {
         "brain teaser, logic puzzle, logical fallacy, fallac*, paradox*, paradoja*, paradoxe*, syllogism*, "
         "knights, knaves, always lies, always lie, tells the truth, tell the truth, can we conclude, "
         "does it follow, folgt daraus, se deduce, il s ensuit, explain your reasoning, lateral thinking, "
-        "trick question, it s a trick, reason it out, think it through, figure out which, work out which, "
+        "trick question, question piege, pregunta trampa, pergunta capciosa, domanda trabocchetto, "
+        "fangfrage, strikvraag, it s a trick, reason it out, think it through, figure out which, work out which, "
         "qui a quoi, who has what",
         2.0: "next in the sequence, across a river, across the river, should you switch, who owns, "
         "contradict*, cross the river, cross a river, cross the bridge, cross a bridge, shortest time, "
@@ -173,7 +174,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "only once, exactly one, trick",
     },
     "creative_writing": {
-        3.0: "microrrelato*, eulog*, product page, landing page copy, texte d accroche, accroche, "
+        3.0: "microrrelato*, flash fiction, microfiction, micro fiction, drabble*, eulog*, product page, landing page copy, texte d accroche, accroche, "
         "short and sweet, something to read out, lullab*, nursery rhyme*, make up a story, make up a song, "
         "make up a poem, poem*, poet*, poema*, poesia*, poeme*, poesie*, gedicht*, haiku*, haicai*, "
         "sonnet*, soneto*, limerick*, villanelle*, ballad*, lyrics, song lyrics, liedtext*, "
@@ -385,7 +386,7 @@ LEXICON: dict[str, dict[float, str]] = {
         "buen finde, euch allen, hi, hello, hey, heyy, heyyy, hiya, howdy, yo, sup, hola, buenas, bonjour, "
         "bonsoir, salut, coucou, hallo, moin, servus, ciao, ola, thanks, thank, thx, ty, gracias, merci, "
         "danke, grazie, obrigado, obrigada, appreciate it, bye, goodbye, cheers, see you, talk tomorrow, "
-        "talk later, lol, lmao, haha*, hehe, bored, lonely, cheer me up, just chat, talk to me, "
+        "talk later, lol, lmao, haha*, hehe, jaja*, jeje*, mdr, ptdr, kkkk*, bored, lonely, cheer me up, just chat, talk to me, "
         "your favorite, your favourite, do you like, about yourself, i m back, great help, you re funny, "
         "you re welcome, have a nice, have a good",
         1.0: "ugh, vent, long day, nervous, anxious, worried, stressed, scared, excited, sad, proud, "
