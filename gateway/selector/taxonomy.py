@@ -144,7 +144,8 @@ LEXICON: dict[str, dict[float, str]] = {
         "knights, knaves, always lies, always lie, tells the truth, tell the truth, can we conclude, "
         "does it follow, folgt daraus, se deduce, il s ensuit, explain your reasoning, lateral thinking, "
         "trick question, question piege, pregunta trampa, pergunta capciosa, domanda trabocchetto, "
-        "fangfrage, strikvraag, it s a trick, reason it out, think it through, figure out which, work out which, "
+        "fangfrage, strikvraag, it s a trick, reason it out, think it through, figure out which, "
+        "work out which, "
         "qui a quoi, who has what",
         2.0: "next in the sequence, across a river, across the river, should you switch, who owns, "
         "contradict*, cross the river, cross a river, cross the bridge, cross a bridge, shortest time, "
@@ -162,7 +163,8 @@ LEXICON: dict[str, dict[float, str]] = {
         "valid argument, argument valid, is this argument, premise*, conclusion*, conclude, must be true, "
         "must be false, necessarily, necessariamente verdadeira, necessariamente verdadeiro, "
         "necesariamente verdadera, necesariamente verdadero, necesariamente cierta, necessairement vraie, "
-        "necessairement vrai, notwendigerweise wahr, muss wahr sein, necessariamente vera, who is lying, balance scale, counterintuitive, intuitive answer, "
+        "necessairement vrai, notwendigerweise wahr, muss wahr sein, necessariamente vera, who is lying, "
+        "balance scale, counterintuitive, intuitive answer, "
         "what would happen if, what happens if, hypothetical*, thought experiment, trolley problem, "
         "dilemma*, constraint*, arrangement*, seating, liar*, figure out, work out, why or why not, "
         "get it wrong, what place, which weighs more, unprovable, contradiction*",
@@ -174,7 +176,8 @@ LEXICON: dict[str, dict[float, str]] = {
         "only once, exactly one, trick",
     },
     "creative_writing": {
-        3.0: "microrrelato*, flash fiction, microfiction, micro fiction, drabble*, eulog*, product page, landing page copy, texte d accroche, accroche, "
+        3.0: "microrrelato*, flash fiction, microfiction, micro fiction, drabble*, eulog*, product page, "
+        "landing page copy, texte d accroche, accroche, "
         "short and sweet, something to read out, lullab*, nursery rhyme*, make up a story, make up a song, "
         "make up a poem, poem*, poet*, poema*, poesia*, poeme*, poesie*, gedicht*, haiku*, haicai*, "
         "sonnet*, soneto*, limerick*, villanelle*, ballad*, lyrics, song lyrics, liedtext*, "
@@ -319,7 +322,8 @@ LEXICON: dict[str, dict[float, str]] = {
         "makes more sense, which makes more sense, is it a good idea, es buena idea, wage die argumente, "
         "weigh the, was spricht, spricht dafur, spricht dagegen, dafur und dagegen, weak spots, "
         "weak points, schwachstellen, puntos flacos, punti deboli, most likely cause, "
-        "most likely explanation, mas probable, plus probable, piu probabile, wahrscheinlichste, the theme of, "
+        "most likely explanation, mas probable, plus probable, piu probabile, wahrscheinlichste, "
+        "the theme of, "
         "themes of, symbolism, literary devices, how does the author, how does the poet",
         2.0: "best value, offers the best, the best option, does that change, change your recommendation, "
         "should be worried, red flag*, your thoughts, any thoughts, meglio, melhor, option a, option b, "
@@ -386,7 +390,8 @@ LEXICON: dict[str, dict[float, str]] = {
         "buen finde, euch allen, hi, hello, hey, heyy, heyyy, hiya, howdy, yo, sup, hola, buenas, bonjour, "
         "bonsoir, salut, coucou, hallo, moin, servus, ciao, ola, thanks, thank, thx, ty, gracias, merci, "
         "danke, grazie, obrigado, obrigada, appreciate it, bye, goodbye, cheers, see you, talk tomorrow, "
-        "talk later, lol, lmao, haha*, hehe, jaja*, jeje*, mdr, ptdr, kkkk*, bored, lonely, cheer me up, just chat, talk to me, "
+        "talk later, lol, lmao, haha*, hehe, jaja*, jeje*, mdr, ptdr, kkkk*, bored, lonely, cheer me up, "
+        "just chat, talk to me, "
         "your favorite, your favourite, do you like, about yourself, i m back, great help, you re funny, "
         "you re welcome, have a nice, have a good",
         1.0: "ugh, vent, long day, nervous, anxious, worried, stressed, scared, excited, sad, proud, "
