@@ -2,8 +2,9 @@
 
 Data only; `lexicon` compiles it once. Cues are written lower-case and without accents (the
 classifier folds text the same way), in English, Spanish, French, German, Italian, Portuguese and
-Dutch (more languages: `other_languages`; names of languages: `names`). A cue is a word (`summary`), a stem ending in `*` (`summar*` matches summarize,
-summarise, summary...), or a phrase of words (`how do you say`; stems allowed after the first word).
+Dutch (more languages: `other_languages`; names of languages: `names`). A cue is a word (`summary`),
+a stem ending in `*` (`summar*` matches summarize, summarise, summary...), or a phrase of words (`how
+do you say`; stems allowed after the first word).
 
 Weights say how sure a cue makes us: ~3 names the task outright ("translate", "summarize"), ~1.5-2 is
 strong evidence, <1 only tips a balance. A cue may count towards several tasks. These are lexicons
@@ -12,19 +13,9 @@ of how people ask for things in general, not of any test set: add synonyms, neve
 
 from __future__ import annotations
 
-TASKS = (
-    "code_generation",
-    "code_review",
-    "math",
-    "reasoning",
-    "creative_writing",
-    "roleplay",
-    "extraction",
-    "summarization",
-    "translation",
-    "analysis",
-    "question_answering",
-    "general_chat",
+TASKS = tuple(
+    "code_generation code_review math reasoning creative_writing roleplay extraction summarization "
+    "translation analysis question_answering general_chat".split()
 )
 DEFAULT_TASK = "general_chat"
 
@@ -50,10 +41,10 @@ LEXICON: dict[str, dict[float, str]] = {
         "methode*, generics, recursion, recursive, linked list, lista enlazada, binary search, data class, "
         "regex*, query, queries, requete*, consulta sql, abfrage, workflow*, pipeline*, decorator*, "
         "middleware, web app, webapp, rest api, cli tool, command line tool, convert this code, port this, "
-        "rewrite this in, pagination, paginat*, type guard, route*, handler*, websocket*, frontend, "
-        "backend, database, orm, migration*, cron*, cronjob, alias, shell command, command to, hashmap, "
-        "server, microservice*, widget*, form validation, login page, api call, http request, unittest, "
-        "stubs, fixtures",
+        "rewrite this in, pagination, paginat*, type guard, route*, handler*, websocket*, frontend, backend, "
+        "database, orm, migration*, cron*, cronjob, alias, shell command, command to, hashmap, server, "
+        "microservice*, widget*, form validation, login page, api call, http request, unittest, stubs, "
+        "fixtures",
         1.0: "spreadsheet, sheets, tabellenblatt, hoja de calculo, feuille de calcul, code, codigo, coding, "
         "app, application, library, module, package, parser, website, html page, pytest, jest, junit, "
         "lambda, async, cache, lru, heap, array, dataframe, struct, interface, typescript, generate, "
@@ -97,33 +88,33 @@ LEXICON: dict[str, dict[float, str]] = {
         "null, unexpected, explain this code, what does this code, what does this do, what is this doing, "
         "what does this function, que hace este codigo, que fait ce code, was macht dieser code, warning*, "
         "deprecated, resolve, unable to, rate my, get past, workaround, devuelve, renvoie, gibt zuruck",
-        0.8: "check, why, pourquoi, warum, por que, problem*, problema*, improve*, clean up, style, "
-        "readab*, maintainab*, cannot, can t, doesn t, won t",
+        0.8: "check, why, pourquoi, warum, por que, problem*, problema*, improve*, clean up, style, readab*, "
+        "maintainab*, cannot, can t, doesn t, won t",
     },
     "math": {
-        3.0: "integration by parts, by substitution, equation*, ecuacion*, gleichung*, eigenvalue*, eigenvector*, integral*, derivative*, "
-        "derivada*, derivee*, ableitung*, polynomial*, quadratic, logarithm*, hypotenuse, how many ways, "
-        "probabilit*, probabilidad*, wahrscheinlichkeit*, calculus, algebra*, solve for, determinant, sqrt, "
-        "gcd, lcm, antiderivative, square root, cube root, raiz cuadrada, racine carree, quadratwurzel, "
-        "find x, solve x, what is x, differentiate",
+        3.0: "integration by parts, by substitution, equation*, ecuacion*, gleichung*, eigenvalue*, "
+        "eigenvector*, integral*, derivative*, derivada*, derivee*, ableitung*, polynomial*, quadratic, "
+        "logarithm*, hypotenuse, how many ways, probabilit*, probabilidad*, wahrscheinlichkeit*, calculus, "
+        "algebra*, solve for, determinant, sqrt, gcd, lcm, antiderivative, square root, cube root, "
+        "raiz cuadrada, racine carree, quadratwurzel, find x, solve x, what is x, differentiate",
         2.0: "divisor*, sum of all, critical point*, local max*, local min*, general solution, "
         "all solutions, anordnung*, wie viele verschiedene, wie viele moglichkeiten, auf wie viele arten, "
         "cuantas formas, de cuantas maneras, de quantas maneiras, de quantas formas, in quanti modi, "
-        "op hoeveel manieren, de combien de facons, "
-        "combien de facons, in how many ways, demontrer, demostrar, dimostra, dimostrare, beweisen, "
-        "odd numbers, even number, nombres impairs, nombre pair, numeros impares, rolls of, roll a die, "
-        "odds of getting, chance of getting, resoudre, risolvi, risolvere, diagonal*, polygon*, decagon*, "
-        "hexagon*, pentagon*, octagon*, cylinder*, sphere*, cone, prism*, parallelogram*, trapez*, "
-        "calculat*, calcul*, berechn*, solve, solv*, resuelv*, resuelve, resolv*, resous, theorem*, "
-        "teorema*, lemma, proof, prove, beweise, demuestra, demontre, montre que, show that, matrix, "
-        "matrices, matriz, vector*, factor the, factors of, prime factor*, factoriz*, simplif*, integrate, "
-        "limit of, expected value, variance, standard deviation, desviacion*, median, mediana, permut*, "
-        "combination*, combinatori*, prime number*, divisib*, perimeter, perimetro, geometr*, triangle*, "
-        "triangulo*, dreieck*, rectangle*, rectangulo*, radius, diameter, circumference, arithmetic, "
-        "compound interest, compounded, geometric series, arithmetic series, infinite series, percent of, "
-        "porcentaje, pourcentage, prozent, cuanto es, combien font, combien fait, quanto e, quanto fa, "
-        "elevado, dividido, multiplicado, multiplied by, divided by, squared, cubed, to the power, "
-        "por ciento, discount, original price, interest rate, sum from, evaluate the sum",
+        "op hoeveel manieren, de combien de facons, combien de facons, in how many ways, demontrer, "
+        "demostrar, dimostra, dimostrare, beweisen, odd numbers, even number, nombres impairs, nombre pair, "
+        "numeros impares, rolls of, roll a die, odds of getting, chance of getting, resoudre, risolvi, "
+        "risolvere, diagonal*, polygon*, decagon*, hexagon*, pentagon*, octagon*, cylinder*, sphere*, cone, "
+        "prism*, parallelogram*, trapez*, calculat*, calcul*, berechn*, solve, solv*, resuelv*, resuelve, "
+        "resolv*, resous, theorem*, teorema*, lemma, proof, prove, beweise, demuestra, demontre, montre que, "
+        "show that, matrix, matrices, matriz, vector*, factor the, factors of, prime factor*, factoriz*, "
+        "simplif*, integrate, limit of, expected value, variance, standard deviation, desviacion*, median, "
+        "mediana, permut*, combination*, combinatori*, prime number*, divisib*, perimeter, perimetro, "
+        "geometr*, triangle*, triangulo*, dreieck*, rectangle*, rectangulo*, radius, diameter, "
+        "circumference, arithmetic, compound interest, compounded, geometric series, arithmetic series, "
+        "infinite series, percent of, porcentaje, pourcentage, prozent, cuanto es, combien font, "
+        "combien fait, quanto e, quanto fa, elevado, dividido, multiplicado, multiplied by, divided by, "
+        "squared, cubed, to the power, por ciento, discount, original price, interest rate, sum from, "
+        "evaluate the sum",
         1.0: "compute, computed, mean, average, promedio, media, moyenne, durchschnitt, fraction*, ratio, "
         "percent*, percentage, dice, coin*, area, aire, flache, volume, volumen, angle*, sum of, series, "
         "sequence, infinity, infinite, root, roots, raiz, wurzel, racine, square, cube, digits, integer*, "
@@ -132,21 +123,23 @@ LEXICON: dict[str, dict[float, str]] = {
         "fahrenheit",
     },
     "reasoning": {
-        3.0: "each own a different, each owns a different, lugt immer, sagt immer die wahrheit, miente siempre, dice siempre la verdad, ment toujours, dit toujours la verite, etiquettes sont fausses, etiquetas son falsas, etiketten sind falsch, labels are wrong, label is wrong, every label, mislabel*, telling the truth, "
-        "each have a different, each has a different, jeweils ein anderes, jeweils einen anderen, "
-        "jeweils eine andere, cada uno tiene un, chacun a un, casse tete, rompecabezas, quebra cabeca, "
-        "denksport*, daraus schliessen, daraus folgern, kann man daraus, se puede concluir, "
-        "peut on conclure, on peut conclure, pode se concluir, indovinell*, rompicapo*, raadsel*, puzzel*, "
-        "charada*, adivinha*, si puo concludere, ne consegue, kan je concluderen, flaw in this argument, "
-        "flaw in the argument, logical error, error in reasoning, what position, which position, "
-        "what place, riddle*, puzzle*, acertijo*, adivinanza*, enigma*, enigme*, devinette*, ratsel*, "
-        "brain teaser, logic puzzle, logical fallacy, fallac*, paradox*, paradoja*, paradoxe*, syllogism*, "
-        "knights, knaves, always lies, always lie, tells the truth, tell the truth, can we conclude, "
-        "does it follow, folgt daraus, se deduce, il s ensuit, explain your reasoning, lateral thinking, "
-        "trick question, question piege, pregunta trampa, pergunta capciosa, domanda trabocchetto, "
-        "fangfrage, strikvraag, it s a trick, reason it out, think it through, figure out which, "
-        "work out which, "
-        "qui a quoi, who has what",
+        3.0: "each own a different, each owns a different, lugt immer, sagt immer die wahrheit, "
+        "miente siempre, dice siempre la verdad, ment toujours, dit toujours la verite, "
+        "etiquettes sont fausses, etiquetas son falsas, etiketten sind falsch, labels are wrong, "
+        "label is wrong, every label, mislabel*, telling the truth, each have a different, "
+        "each has a different, jeweils ein anderes, jeweils einen anderen, jeweils eine andere, "
+        "cada uno tiene un, chacun a un, casse tete, rompecabezas, quebra cabeca, denksport*, "
+        "daraus schliessen, daraus folgern, kann man daraus, se puede concluir, peut on conclure, "
+        "on peut conclure, pode se concluir, indovinell*, rompicapo*, raadsel*, puzzel*, charada*, "
+        "adivinha*, si puo concludere, ne consegue, kan je concluderen, flaw in this argument, "
+        "flaw in the argument, logical error, error in reasoning, what position, which position, what place, "
+        "riddle*, puzzle*, acertijo*, adivinanza*, enigma*, enigme*, devinette*, ratsel*, brain teaser, "
+        "logic puzzle, logical fallacy, fallac*, paradox*, paradoja*, paradoxe*, syllogism*, knights, "
+        "knaves, always lies, always lie, tells the truth, tell the truth, can we conclude, does it follow, "
+        "folgt daraus, se deduce, il s ensuit, explain your reasoning, lateral thinking, trick question, "
+        "question piege, pregunta trampa, pergunta capciosa, domanda trabocchetto, fangfrage, strikvraag, "
+        "it s a trick, reason it out, think it through, figure out which, work out which, qui a quoi, "
+        "who has what",
         2.0: "next in the sequence, across a river, across the river, should you switch, who owns, "
         "contradict*, cross the river, cross a river, cross the bridge, cross a bridge, shortest time, "
         "minimum time, still solvable, is it solvable, must come before, must come after, comes before, "
@@ -164,28 +157,28 @@ LEXICON: dict[str, dict[float, str]] = {
         "must be false, necessarily, necessariamente verdadeira, necessariamente verdadeiro, "
         "necesariamente verdadera, necesariamente verdadero, necesariamente cierta, necessairement vraie, "
         "necessairement vrai, notwendigerweise wahr, muss wahr sein, necessariamente vera, who is lying, "
-        "balance scale, counterintuitive, intuitive answer, "
-        "what would happen if, what happens if, hypothetical*, thought experiment, trolley problem, "
-        "dilemma*, constraint*, arrangement*, seating, liar*, figure out, work out, why or why not, "
-        "get it wrong, what place, which weighs more, unprovable, contradiction*",
+        "balance scale, counterintuitive, intuitive answer, what would happen if, what happens if, "
+        "hypothetical*, thought experiment, trolley problem, dilemma*, constraint*, arrangement*, seating, "
+        "liar*, figure out, work out, why or why not, get it wrong, what place, which weighs more, "
+        "unprovable, contradiction*",
         1.5: "is lying, are lying, une seule fois, qu une seule fois, una sola vez, solo una vez, "
         "nur einmal, ein einziges mal, einziges mal, una sola volta, apenas uma vez, uma unica vez",
-        1.0: "clue, clues, consistent, think, reason, why, true, false, valid, invalid, if, suppose, "
-        "assume, assuming, imagine that, taller, shorter, older, younger, heavier, lighter, before, after, "
-        "behind, front, who, which one, order, plan, strategy, possible, impossible, careful, carefully, "
-        "only once, exactly one, trick",
+        1.0: "clue, clues, consistent, think, reason, why, true, false, valid, invalid, if, suppose, assume, "
+        "assuming, imagine that, taller, shorter, older, younger, heavier, lighter, before, after, behind, "
+        "front, who, which one, order, plan, strategy, possible, impossible, careful, carefully, only once, "
+        "exactly one, trick",
     },
     "creative_writing": {
         3.0: "microrrelato*, flash fiction, microfiction, micro fiction, drabble*, eulog*, product page, "
-        "landing page copy, texte d accroche, accroche, "
-        "short and sweet, something to read out, lullab*, nursery rhyme*, make up a story, make up a song, "
-        "make up a poem, poem*, poet*, poema*, poesia*, poeme*, poesie*, gedicht*, haiku*, haicai*, "
-        "sonnet*, soneto*, limerick*, villanelle*, ballad*, lyrics, song lyrics, liedtext*, "
-        "letra de una cancion, short story, bedtime story, horror story, love story, fairy tale, fairytale, "
-        "once upon a time, screenplay*, slogan*, tagline*, jingle*, eulog*, cuento*, relato*, conte, "
-        "contes, racconto*, conto, marchen*, fabel*, nouvelle, novela*, write a story, write me a story, "
-        "tell me a story, write a song, write a poem, in the style of, in the voice of, point of view of, "
-        "diary entry, product description, motivational speech, opening line*, first line*",
+        "landing page copy, texte d accroche, accroche, short and sweet, something to read out, lullab*, "
+        "nursery rhyme*, make up a story, make up a song, make up a poem, poem*, poet*, poema*, poesia*, "
+        "poeme*, poesie*, gedicht*, haiku*, haicai*, sonnet*, soneto*, limerick*, villanelle*, ballad*, "
+        "lyrics, song lyrics, liedtext*, letra de una cancion, short story, bedtime story, horror story, "
+        "love story, fairy tale, fairytale, once upon a time, screenplay*, slogan*, tagline*, jingle*, "
+        "eulog*, cuento*, relato*, conte, contes, racconto*, conto, marchen*, fabel*, nouvelle, novela*, "
+        "write a story, write me a story, tell me a story, write a song, write a poem, in the style of, "
+        "in the voice of, point of view of, diary entry, product description, motivational speech, "
+        "opening line*, first line*",
         2.0: "primera persona, first person, premiere personne, in der ich form, reescribelo, reescribe, "
         "rewrite it, rewrite this, discours, discurso, rede halten, toespraak, brindis, best man, "
         "maid of honor, gets laughs, get laughs, letra de, refrao, refrain, chorus, estribillo, ritornello, "
@@ -206,32 +199,31 @@ LEXICON: dict[str, dict[float, str]] = {
     },
     "roleplay": {
         3.0: "stell dir vor du bist, imagina que eres, imagine que tu es, immagina di essere, "
-        "imagina que voce e, play my, i rolled, roll for, du bist ab jetzt, du bist jetzt, "
-        "ab jetzt bist du, ab sofort bist du, tu es maintenant, a partir de maintenant tu es, "
-        "a partir de ahora eres, ahora eres, d ora in poi sei, da ora sei, a partir de agora voce e, "
-        "vanaf nu ben je, je bent nu, fingi di, fingiti, mach einen auf, interpreta a, interpreta al, "
-        "interprete le role, interpretiere die rolle, debate conmigo, debate with me, argue with me, "
-        "debats avec moi, roleplay*, role play*, role playing, pretend, pretending, act as, act like, "
-        "simulate a, simulate an, simula un, simula una, simule un, simule une, simuliere, haz de, "
-        "hazme de, actua como, actua, agis comme, fais semblant, joue le role, tu so als, spiel die rolle, "
-        "spiele die rolle, rollenspiel*, juego de rol, jeu de role, fai finta, finja, finge, fingere, "
-        "in character, stay in character, break character, play the role, take on the role, "
-        "take on the persona, dungeon master, game master, text adventure, choose your own adventure, "
-        "you are now, you re now, from now on you, imagine you are, imagine you re, imagine that you are, "
-        "respond as if, reply as if, answer as if, answer in character, speak like, talk like, respond only as, incarne*, "
-        "verhalte dich wie, interpreta el papel, hazte pasar, fais comme si, as if you were, "
-        "como si fueras, comme si tu etais, als ob du, let s play a game, you re the narrator, "
-        "you are the narrator",
+        "imagina que voce e, play my, i rolled, roll for, du bist ab jetzt, du bist jetzt, ab jetzt bist du, "
+        "ab sofort bist du, tu es maintenant, a partir de maintenant tu es, a partir de ahora eres, "
+        "ahora eres, d ora in poi sei, da ora sei, a partir de agora voce e, vanaf nu ben je, je bent nu, "
+        "fingi di, fingiti, mach einen auf, interpreta a, interpreta al, interprete le role, "
+        "interpretiere die rolle, debate conmigo, debate with me, argue with me, debats avec moi, roleplay*, "
+        "role play*, role playing, pretend, pretending, act as, act like, simulate a, simulate an, "
+        "simula un, simula una, simule un, simule une, simuliere, haz de, hazme de, actua como, actua, "
+        "agis comme, fais semblant, joue le role, tu so als, spiel die rolle, spiele die rolle, "
+        "rollenspiel*, juego de rol, jeu de role, fai finta, finja, finge, fingere, in character, "
+        "stay in character, break character, play the role, take on the role, take on the persona, "
+        "dungeon master, game master, text adventure, choose your own adventure, you are now, you re now, "
+        "from now on you, imagine you are, imagine you re, imagine that you are, respond as if, reply as if, "
+        "answer as if, answer in character, speak like, talk like, respond only as, incarne*, "
+        "verhalte dich wie, interpreta el papel, hazte pasar, fais comme si, as if you were, como si fueras, "
+        "comme si tu etais, als ob du, let s play a game, you re the narrator, you are the narrator",
         2.0: "stell dir vor, du bist mein, du bist meine, difficult conversation, thanks for having me, "
         "gesprach uben, gesprach zu uben, practice the conversation, practise the conversation, "
         "rehearse the conversation, i m your, i am your, soy tu, je suis ton, je suis ta, ich bin dein, "
         "ich bin deine, spiel einen, spiel eine, spiele einen, spiele eine, ich bin ein, ich bin eine, "
         "soy un, soy una, je suis un, je suis une, let s pretend, pretend we, persona, personaje, "
         "personnage, rolle, role, papel, character, npc, dnd, d d, tavern, barkeep, innkeeper, bartender, "
-        "shopkeeper, you play, play a, play the, i ll be, i ll play, i will be, i m a, be my, you be, "
-        "se mi, sois mon, sois ma, sei mein, simulate, simula*, mock interview, interview me, quest, "
-        "adventurer*, adventure, let s play, narrator, you are an, you re an, tu es un, tu es une, eres un, "
-        "eres una, du bist ein, du bist eine",
+        "shopkeeper, you play, play a, play the, i ll be, i ll play, i will be, i m a, be my, you be, se mi, "
+        "sois mon, sois ma, sei mein, simulate, simula*, mock interview, interview me, quest, adventurer*, "
+        "adventure, let s play, narrator, you are an, you re an, tu es un, tu es une, eres un, eres una, "
+        "du bist ein, du bist eine",
         1.0: "spielen, we re, we are, be a, be an, voice, sois un, sois une, se un, se una, you are a, "
         "you re a, you are my, you re my, sei un, pirate, pirat, wizard, knight, detective, detektiv, "
         "vampire, elf, captain, capitan, king, queen, princess, witch, sorcerer, ninja, samurai, cowboy, "
@@ -240,9 +232,9 @@ LEXICON: dict[str, dict[float, str]] = {
         "accent",
     },
     "extraction": {
-        3.0: "action items, action item, wypisz, extract*, extrae*, extraer, extraiga*, extrai*, "
-        "extrahier*, estrai*, named entit*, pull out, pick out, part of speech, key value, key value pairs, "
-        "fill in, fill out, get all the, grab the, grab all, list the names, list every, list all",
+        3.0: "action items, action item, wypisz, extract*, extrae*, extraer, extraiga*, extrai*, extrahier*, "
+        "estrai*, named entit*, pull out, pick out, part of speech, key value, key value pairs, fill in, "
+        "fill out, get all the, grab the, grab all, list the names, list every, list all",
         2.0: "ip address*, ip adress*, take them out, take out the, from each line, from every line, "
         "liste moi, listez, liste chaque, sous forme de tableau, en forma de tabla, como tabla, "
         "in tabellenform, als tabelle, em forma de tabela, in forma di tabella, adresses e mail, "
@@ -252,28 +244,27 @@ LEXICON: dict[str, dict[float, str]] = {
         "give me every, give me all, are mentioned, is mentioned, in this sentence, in this email, "
         "in this article, in the following, detect*, detecta*, detecte*, erkenne, in a table, en una tabla, "
         "dans un tableau, in einer tabelle, stated, specified, de cada, for each, identifizier*, keyword*, "
-        "schlusselwort*, palabras clave, mots cles, contains, it contains, tell me every, genannt, "
-        "erwahnt*, mencion*, mentionn*, nommes, citad*, in diesem satz, in diesem text, en este texto, "
+        "schlusselwort*, palabras clave, mots cles, contains, it contains, tell me every, genannt, erwahnt*, "
+        "mencion*, mentionn*, nommes, citad*, in diesem satz, in diesem text, en este texto, "
         "dans cette phrase, give me each, list each, number of times, transcript, pull every, pull all, "
-        "pull the, out of this, names of, in this passage, in this paragraph, in this text, "
-        "in this message, in this document, classif*, categoriz*, categoris*, clasific*, categor*, "
-        "recupere, recupera, grab, parse, parsing, entities, entity, find all, find every, identify all, "
-        "identify every, identify each, identify the, liste alle, lista todos, lista todas, liste tous, "
-        "liste toutes, sacame, saca, notiere, fields, structured, json object, json array, as json, "
-        "in json, into json, csv, tag each, label each, mentioned, mention*, listed in, appear in, "
-        "appears in, aparecen, apparaissent, email address*, phone number*, telefonnummer*, only the, "
-        "just the, return only, output only, as a table, into a table, schema, ner, from this, "
-        "from the following, from the text, from this text, from this paragraph, from this message, "
-        "from this email, from the email, from this list, aus diesem, aus dieser, de este texto, "
-        "de ce texte, dans ce message, dans ce texte, who did what, with keys, turn this sentence into, "
-        "turn this into json",
+        "pull the, out of this, names of, in this passage, in this paragraph, in this text, in this message, "
+        "in this document, classif*, categoriz*, categoris*, clasific*, categor*, recupere, recupera, grab, "
+        "parse, parsing, entities, entity, find all, find every, identify all, identify every, "
+        "identify each, identify the, liste alle, lista todos, lista todas, liste tous, liste toutes, "
+        "sacame, saca, notiere, fields, structured, json object, json array, as json, in json, into json, "
+        "csv, tag each, label each, mentioned, mention*, listed in, appear in, appears in, aparecen, "
+        "apparaissent, email address*, phone number*, telefonnummer*, only the, just the, return only, "
+        "output only, as a table, into a table, schema, ner, from this, from the following, from the text, "
+        "from this text, from this paragraph, from this message, from this email, from the email, "
+        "from this list, aus diesem, aus dieser, de este texto, de ce texte, dans ce message, dans ce texte, "
+        "who did what, with keys, turn this sentence into, turn this into json",
         1.0: "numa lista, em uma lista, en una lista, dans une liste, in einer liste, in een lijst, "
         "as a list, in a list, datas, valores, adresses, direcciones, indirizzi, enderecos, scadenze, "
         "vencimento*, vencimiento*, echeance*, json, every, scan, contains, resume, names, nombres, noms, "
-        "namen, dates, fechas, datum, termine, amounts, importes, prices, quantities, numeros, numbers, "
-        "ids, id, invoice, receipt, form, identify, list the, urls, links, hashtags, tickers, ticker*, "
-        "skills, table, keys, values, raus, order id, tracking number, times, addresses, features, "
-        "ingredients, zutaten",
+        "namen, dates, fechas, datum, termine, amounts, importes, prices, quantities, numeros, numbers, ids, "
+        "id, invoice, receipt, form, identify, list the, urls, links, hashtags, tickers, ticker*, skills, "
+        "table, keys, values, raus, order id, tracking number, times, addresses, features, ingredients, "
+        "zutaten",
     },
     "summarization": {
         3.0: "podsumuj*, streszcz*, sammanfatta*, samenvatting, compte rendu, need to know from it, "
@@ -313,18 +304,17 @@ LEXICON: dict[str, dict[float, str]] = {
     },
     "analysis": {
         3.0: "analis*, vantagens e desvantagens, que te parece, que le parece, cosa ne pensi, che ne pensi, "
-        "was meinst du, was halten sie, o que acha, o que voce acha, wat vind je, ci conviene, "
-        "nos conviene, conviene di piu, make more sense, more sense, analy*, analiz*, analys*, "
-        "pros and cons, pros y contras, pour et contre, vor und nachteile, swot, root cause*, sentiment*, "
+        "was meinst du, was halten sie, o que acha, o que voce acha, wat vind je, ci conviene, nos conviene, "
+        "conviene di piu, make more sense, more sense, analy*, analiz*, analys*, pros and cons, "
+        "pros y contras, pour et contre, vor und nachteile, swot, root cause*, sentiment*, "
         "strengths and weaknesses, advantages and disadvantages, ventajas y desventajas, implications, "
         "points forts, points faibles, puntos fuertes, puntos debiles, starken und schwachen, "
         "a favor y en contra, arguments for and against, make of these, make of this, what do you make of, "
         "makes more sense, which makes more sense, is it a good idea, es buena idea, wage die argumente, "
-        "weigh the, was spricht, spricht dafur, spricht dagegen, dafur und dagegen, weak spots, "
-        "weak points, schwachstellen, puntos flacos, punti deboli, most likely cause, "
-        "most likely explanation, mas probable, plus probable, piu probabile, wahrscheinlichste, "
-        "the theme of, "
-        "themes of, symbolism, literary devices, how does the author, how does the poet",
+        "weigh the, was spricht, spricht dafur, spricht dagegen, dafur und dagegen, weak spots, weak points, "
+        "schwachstellen, puntos flacos, punti deboli, most likely cause, most likely explanation, "
+        "mas probable, plus probable, piu probabile, wahrscheinlichste, the theme of, themes of, symbolism, "
+        "literary devices, how does the author, how does the poet",
         2.0: "best value, offers the best, the best option, does that change, change your recommendation, "
         "should be worried, red flag*, your thoughts, any thoughts, meglio, melhor, option a, option b, "
         "opcion a, opcion b, opzione a, change anything, cambia algo, change quelque chose, andert das, "
@@ -337,53 +327,53 @@ LEXICON: dict[str, dict[float, str]] = {
         "strategie*, lessons, learn from, behind it, behind this, dig into, dig deeper, root of, "
         "what could explain, what explains, dropped, declined, decline, fell, spike*, compar*, contrast*, "
         "vergleich*, evaluat*, evalu*, assess*, bewert*, beurteil*, critique*, critic, critics, criticism, "
-        "criticise*, criticize*, examine*, examin*, interpret*, implication*, impact*, impacto, "
-        "auswirkung*, consequence*, consecuencia*, trend*, insight*, trade off*, tradeoff*, advantag*, "
-        "disadvantag*, ventaja*, desventaja*, avantage*, inconvenient*, vorteil*, nachteil*, "
-        "which is better, stand out, stands out, weigh, balanced, versus, vs, landscape, themes, drivers, "
-        "risk*, riesgo*, risque*, discuss*, discute, diskutier*, erorter*, pattern*, should we, should our, "
-        "should i, worth it, good idea, likely reasons, investigate, argument*, inwiefern, fits better, "
-        "better fit, affect, effect on, effects of, influence*, realistic, realista, realistisch, realiste, "
-        "realistico, tendencia*, tendance*, tendenz*, tendenze, what do you see, que ves, "
-        "which would you pick, which would you choose, would you pick, would you choose, is it worth, "
-        "vale la pena, vaut le coup, lohnt sich, lohnt es sich, going wrong, possible causes, "
-        "posibles causas, causes possibles, mogliche ursachen",
+        "criticise*, criticize*, examine*, examin*, interpret*, implication*, impact*, impacto, auswirkung*, "
+        "consequence*, consecuencia*, trend*, insight*, trade off*, tradeoff*, advantag*, disadvantag*, "
+        "ventaja*, desventaja*, avantage*, inconvenient*, vorteil*, nachteil*, which is better, stand out, "
+        "stands out, weigh, balanced, versus, vs, landscape, themes, drivers, risk*, riesgo*, risque*, "
+        "discuss*, discute, diskutier*, erorter*, pattern*, should we, should our, should i, worth it, "
+        "good idea, likely reasons, investigate, argument*, inwiefern, fits better, better fit, affect, "
+        "effect on, effects of, influence*, realistic, realista, realistisch, realiste, realistico, "
+        "tendencia*, tendance*, tendenz*, tendenze, what do you see, que ves, which would you pick, "
+        "which would you choose, would you pick, would you choose, is it worth, vale la pena, vaut le coup, "
+        "lohnt sich, lohnt es sich, going wrong, possible causes, posibles causas, causes possibles, "
+        "mogliche ursachen",
         1.0: "thoughts, gap, industry, change the, changed the, quarter, rose, increased, decreased, drop, "
         "dip, nps, retention, engagement, classify, data, dataset, metrics, kpi, kpis, revenue, sales, "
-        "churn, conversion, growth, market*, competit*, strateg*, correlat*, evidence, explanations, "
-        "decide, decision*, better, worse, benefits, drawbacks, break down, breakdown, survey, results, "
-        "forecast*, numbers, consider, considering, factors, causes, why, reasons, both sides, "
-        "short and long term, long term, adopt, invest*, economy, economic, political, politics, society, "
-        "social, recommend*, empfehl*, recomend*, recomiend*, recommand*, raccomand*, aanbevel*, causa, "
-        "causas, cause, ursache*",
+        "churn, conversion, growth, market*, competit*, strateg*, correlat*, evidence, explanations, decide, "
+        "decision*, better, worse, benefits, drawbacks, break down, breakdown, survey, results, forecast*, "
+        "numbers, consider, considering, factors, causes, why, reasons, both sides, short and long term, "
+        "long term, adopt, invest*, economy, economic, political, politics, society, social, recommend*, "
+        "empfehl*, recomend*, recomiend*, recommand*, raccomand*, aanbevel*, causa, causas, cause, ursache*",
     },
     "question_answering": {
         2.0: "based on the passage, according to the passage, based on the text, according to the text, "
         "segun el texto, d apres le texte, laut dem text, secondo il testo, define, definition, definicion, "
         "meaning of, what does the word, capital of, what year, in what year, en que ano, who invented, "
-        "who discovered, who wrote, who painted, who was the, who is the, stand for, stands for, "
-        "is it true, what causes, que significa, que veut dire, was bedeutet, c est quoi, qu est ce que, "
-        "was ist, how does it work, wie funktioniert, como funciona, comment fonctionne",
+        "who discovered, who wrote, who painted, who was the, who is the, stand for, stands for, is it true, "
+        "what causes, que significa, que veut dire, was bedeutet, c est quoi, qu est ce que, was ist, "
+        "how does it work, wie funktioniert, como funciona, comment fonctionne",
         1.0: "combien, cuantos, cuantas, wie viele, quantos, quante, how many, what language, spoken, "
         "what is, what are, what was, what were, what s the, who, when, where, how does, how do, how did, "
         "why is, why are, why do, why does, which, explain, tell me about, what does, difference between, "
         "difference, diferencia, unterschied, how long, how far, how old, how big, how tall, how much is, "
-        "population, used for, que es, quien, cuando, donde, cual, por que, quel, quelle, quels, qui, "
-        "quand, ou se trouve, ou est, pourquoi, wer, wann, wo, warum, wieso, welche, welcher, chi, quando, "
-        "dove, perche, qual, quem, onde, fact*, history of, current, born, located",
+        "population, used for, que es, quien, cuando, donde, cual, por que, quel, quelle, quels, qui, quand, "
+        "ou se trouve, ou est, pourquoi, wer, wann, wo, warum, wieso, welche, welcher, chi, quando, dove, "
+        "perche, qual, quem, onde, fact*, history of, current, born, located",
     },
     "general_chat": {
-        3.0: "how s your day, how was your day, how is your day, was geht, me aburro, je m ennuie, mi annoio, estou entediado, estou entediada, need to vent, "
-        "just venting, let me vent, to vent, rough day, bad day, what about you, how about you, ben jij, "
-        "ben je een, are you a bot, are you real, echt persoon, real person, keep me company, "
-        "hallo zusammen, oi, tudo certo, checking in, how s everything, on your end, guess what, "
-        "long time no see, how are you, how re you, how s it going, how is it going, how have you been, "
-        "how are things, how you doing, how s life, what s up, whats up, wassup, what s good, "
-        "what are you up to, que tal, que onda, como va, como estas, ca va, ca roule, tu vas bien, "
-        "vous allez bien, comment vas tu, comment allez vous, wie geht, alles klar, alles gut, come stai, "
-        "come va, tudo bem, nice to meet, good morning, good night, good evening, good afternoon, "
-        "buenos dias, buenas noches, buenas tardes, bonne journee, bonne soiree, bonne nuit, guten morgen, "
-        "guten abend, gute nacht, guten tag, did you miss me, miss me, someone to talk to",
+        3.0: "how s your day, how was your day, how is your day, was geht, me aburro, je m ennuie, "
+        "mi annoio, estou entediado, estou entediada, need to vent, just venting, let me vent, to vent, "
+        "rough day, bad day, what about you, how about you, ben jij, ben je een, are you a bot, "
+        "are you real, echt persoon, real person, keep me company, hallo zusammen, oi, tudo certo, "
+        "checking in, how s everything, on your end, guess what, long time no see, how are you, how re you, "
+        "how s it going, how is it going, how have you been, how are things, how you doing, how s life, "
+        "what s up, whats up, wassup, what s good, what are you up to, que tal, que onda, como va, "
+        "como estas, ca va, ca roule, tu vas bien, vous allez bien, comment vas tu, comment allez vous, "
+        "wie geht, alles klar, alles gut, come stai, come va, tudo bem, nice to meet, good morning, "
+        "good night, good evening, good afternoon, buenos dias, buenas noches, buenas tardes, bonne journee, "
+        "bonne soiree, bonne nuit, guten morgen, guten abend, gute nacht, guten tag, did you miss me, "
+        "miss me, someone to talk to",
         2.0: "langweilig, aburrido, aburrida, erzahl mal, y tu, et toi, und du, e tu, e voce, en jij, hoi, "
         "goedemorgen, goedenavond, hej, czesc, dzien dobry, bedankt, dank je, dankjewel, tack, meh, "
         "how s yours, and yours, remember me, wochenende, fin de semana, bon week end, schones wochenende, "
@@ -391,9 +381,8 @@ LEXICON: dict[str, dict[float, str]] = {
         "bonsoir, salut, coucou, hallo, moin, servus, ciao, ola, thanks, thank, thx, ty, gracias, merci, "
         "danke, grazie, obrigado, obrigada, appreciate it, bye, goodbye, cheers, see you, talk tomorrow, "
         "talk later, lol, lmao, haha*, hehe, jaja*, jeje*, mdr, ptdr, kkkk*, bored, lonely, cheer me up, "
-        "just chat, talk to me, "
-        "your favorite, your favourite, do you like, about yourself, i m back, great help, you re funny, "
-        "you re welcome, have a nice, have a good",
+        "just chat, talk to me, your favorite, your favourite, do you like, about yourself, i m back, "
+        "great help, you re funny, you re welcome, have a nice, have a good",
         1.0: "ugh, vent, long day, nervous, anxious, worried, stressed, scared, excited, sad, proud, "
         "what a day, feeling, i feel, i m feeling, happy, tired, fatigue, my day, weekend, chilling, ok, "
         "okay, cool, nice, great, awesome, wow, fun, chat, talk, are you, do you, how about you, and you, "
