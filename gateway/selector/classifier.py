@@ -312,7 +312,8 @@ def _structure(
     if languages and classes & SAYING:
         scores[TRANSLATE] += 1.5  # "how would a Spanish speaker say ...", "what does X mean in German"
     _quantities(scores, said, words, start, classes, math, code, question)
-    quoted = said is not text and len(text) <= HEAD_CHARS + TAIL_CHARS  # a short turn, quotations left out
+    # a short turn whose quotations were left out of the words read: all its words, quotations too
+    everything = _words(text) if said is not text and len(text) <= HEAD_CHARS + TAIL_CHARS else None
     if question:
         scores[QA] += 0.8
         if words and words[0] in shapes.QUESTION_START:
@@ -322,14 +323,14 @@ def _structure(
         if len(words) <= 10 and classes & SECOND_PERSON:
             scores[CHAT] += 1.5  # "how are you?", "tu vas bien ?": about the assistant itself
         kin = len(_KIN.intersection(words)) if classes & KIN else 0
-        if kin < 2 and quoted:
+        if kin < 2 and everything is not None:
             # a quoted statement's kin terms count too: "... says: 'that man's father is my father's son'"
-            kin = len(_KIN.intersection(_words(text)))
+            kin = len(_KIN.intersection(everything))
         if kin >= 2:
             scores[REASON] += 2.5  # "what is John to Mary's son's father?": a kinship riddle
     # a riddle asked, or quoted for help: 'my kid brought this one home: "I have cities but no houses
     # ... What am I?"' (the words read leave quotations out)
-    if (question and signals.riddle(words)) or (quoted and signals.riddle(_words(text))):
+    if (question and signals.riddle(words)) or (everything is not None and signals.riddle(everything)):
         scores[REASON] += 3.0
     if classes & RELATION and signals.relations(words) >= 2:
         scores[REASON] += 2.5  # "A is taller than B", "all X are Y": a relational puzzle, a syllogism
