@@ -43,5 +43,6 @@ PROGRAMMING = (
     "fastapi express spring rails laravel pandas numpy pytorch tensorflow pygame jquery graphql grpc "
     "docker dockerfile kubernetes k8s terraform ansible nginx webpack npm pip cargo gradle maven "
     "cpp csharp dotnet wasm regex regexp yaml xml api apis sdk cli linux unix git gcc clang javac rustc "
-    "tsc eslint mypy pylint goroutine goroutines vlookup xlookup hlookup sumif sumifs countif countifs iferror"
+    "tsc eslint mypy pylint goroutine goroutines vlookup xlookup hlookup sumif sumifs countif countifs "
+    "iferror"
 ).split()

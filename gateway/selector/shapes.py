@@ -59,7 +59,8 @@ _LANGUAGE_CODES = frozenset(
 )
 _CODE_WORDS = frozenset("hi it no id he".split())
 _LANGUAGE_LINE = re.compile(
-    r"\s*(?:([A-Za-z]{2})(?:[-_][A-Za-z]{2,4})?\s*(?:→|->|=>|>|/|to)\s*)?([A-Za-z]{2})([-_][A-Za-z]{2,4})?\s*:?[ \t]*\n"
+    r"\s*(?:([A-Za-z]{2})(?:[-_][A-Za-z]{2,4})?\s*(?:→|->|=>|>|/|to)\s*)?"  # a source and an arrow, or not
+    r"([A-Za-z]{2})([-_][A-Za-z]{2,4})?\s*:?[ \t]*\n"
 )
 
 
