@@ -87,6 +87,16 @@ def metric_samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
     ]
 
 
+def metric_map(text: str) -> dict[str, float]:
+    """Every sample as `name{label="value",...}` (labels sorted) -> value, for tests that read many."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return out
+
+
 def metric_value(text: str, name: str, default: float | None = None, **labels: str) -> float | None:
     """The value of the first sample called `name` whose labels include `labels`; `default` if none."""
     for found, value in metric_samples(text, name):

@@ -98,7 +98,9 @@ def test_breaker_opens_blocks_traffic_half_opens_and_recovers(start_gateway, moc
         wait_state(gw, "brk-a", "half_open", timeout=3)
 
     async def burst() -> list[str]:
-        async with openai.AsyncOpenAI(base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0) as asdk:
+        async with openai.AsyncOpenAI(
+            base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0, timeout=20
+        ) as asdk:
             raws = await asyncio.gather(
                 *(asdk.chat.completions.with_raw_response.create(model="g", messages=HI) for _ in range(4))
             )

@@ -15,13 +15,12 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config.problems import Problems
 from gateway.experiments.config import parse
 from gateway.experiments.registry import ExperimentRun
 from tests.conftest import MASTER_KEY, deployment
-from tests.harness import GatewayProcess
+from tests.harness import GatewayProcess, metric_samples
 
 USER_KEY = "sk-grid-test-user"
 HI = [{"role": "user", "content": "hi"}]
@@ -261,10 +260,8 @@ def test_logs_metrics_and_report_carry_experiment_and_variant(gw, mock):
     assert line["experiment"] == "split" and line["variant"] == variant and line["model"] == "fast"
     text = httpx.get(f"{gw.url}/metrics").text
     samples = {
-        (s.labels["experiment"], s.labels["variant"]): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "grid_experiment_assignments_total"
+        (labels["experiment"], labels["variant"]): value
+        for labels, value in metric_samples(text, "grid_experiment_assignments_total")
     }
     assert samples[("split", variant)] >= 1
     listing = httpx.get(f"{gw.url}/admin/experiments", headers=ADMIN).json()

@@ -155,7 +155,7 @@ async def test_least_busy_spreads_concurrent_requests_by_in_flight(start_gateway
         )
     )
     mock.add_fault({"match": {"path": CHAT}, "delay": 1.0})
-    async with openai.AsyncOpenAI(base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0) as sdk:
+    async with openai.AsyncOpenAI(base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0, timeout=20) as sdk:
 
         async def one() -> str:
             raw = await sdk.chat.completions.with_raw_response.create(model="g", messages=HI)

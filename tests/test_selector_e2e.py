@@ -16,11 +16,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, deployment
-from tests.harness import GatewayProcess
+from tests.harness import CLIENT_TIMEOUT, GatewayProcess, metric_value
 
 CHAT = "/v1/chat/completions"
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
@@ -87,11 +86,7 @@ def served(mock: MockUpstream) -> list[str]:
 
 
 def metric(gw: GatewayProcess, name: str, **labels: str) -> float | None:
-    for family in text_string_to_metric_families(httpx.get(f"{gw.url}/metrics").text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return None
+    return metric_value(httpx.get(f"{gw.url}/metrics", timeout=CLIENT_TIMEOUT).text, name, **labels)
 
 
 def reload(gw: GatewayProcess, new_config: dict[str, Any]) -> None:
