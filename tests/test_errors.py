@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -40,6 +42,7 @@ def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
             deployment("ok", mock.url, dep_id="ok-a"),
             deployment("other", mock.url, dep_id="other-a"),
             deployment("limited", mock.url, dep_id="limited-a"),
+            deployment("dated", mock.url, dep_id="dated-a"),
             deployment("down", down, dep_id="down-a"),
             deployment("garbage", mock.url, dep_id="garbage-a"),
             deployment("slow", mock.url, dep_id="slow-a", timeout=0.5),
@@ -229,6 +232,25 @@ def test_upstream_429_after_retries_is_429_with_retry_after(
     assert_sdk_error(info.value, 429, "rate_limit_error", "rate_limit_exceeded")
     assert info.value.response.headers["retry-after"] == "7"
     assert len(mock.requests(CHAT)) >= 1
+
+
+def test_upstream_retry_after_as_an_http_date_is_passed_on_in_seconds(
+    client: openai.OpenAI, mock: MockUpstream
+) -> None:
+    """RFC 9110 allows `Retry-After: <HTTP date>`; the client gets the seconds until then."""
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    mock.add_fault({"match": {"model": "dated"}, "status": 429, "retry_after": when})
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model="dated", messages=user("hi"))
+    assert_sdk_error(info.value, 429, "rate_limit_error", "rate_limit_exceeded")
+    # 120 s less the time the request took (the date has whole seconds): generous, not a measurement
+    assert 60 <= int(info.value.response.headers["retry-after"]) <= 121
+    # the deployment cools down until then: the next request is not sent upstream
+    sent = len(mock.requests(CHAT))
+    with pytest.raises(openai.APIStatusError) as again:
+        client.chat.completions.create(model="dated", messages=user("hi"))
+    assert again.value.status_code in (429, 503) and len(mock.requests(CHAT)) == sent
+    assert 60 <= int(again.value.response.headers["retry-after"]) <= 121
 
 
 def test_upstream_unreachable_is_502(client: openai.OpenAI) -> None:
