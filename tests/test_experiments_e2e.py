@@ -315,3 +315,24 @@ def test_model_selector_stats_summarise_the_running_experiments(gw, mock):
     listed = stats["experiments"]["experiments"]
     assert stats["experiments"]["running"] == len(listed) >= 1
     assert "split" in {e["id"] for e in listed}
+
+
+def test_the_admin_list_holds_every_experiment_report_in_config_order(gw, mock):
+    with sdk(gw) as client:
+        chat(client, "fast", user="listed-user")  # some traffic, so the reports have counts in them
+    listed = httpx.get(f"{gw.url}/admin/experiments", headers=ADMIN, timeout=15)
+    assert listed.status_code == 200 and listed.headers["content-type"].startswith("application/json")
+    reports = listed.json()["experiments"]
+    assert [r["id"] for r in reports] == [e["id"] for e in EXPERIMENTS]
+    for rep in reports:  # each entry is that experiment's own report, as GET /admin/experiments/{id} says
+        assert rep == report(gw, rep["id"])
+        assert {"status", "variants", "verdict"} <= set(rep)
+    split = next(r for r in reports if r["id"] == "split")
+    assert sum(v["assigned"] for v in split["variants"]) >= 1
+    # admin only: a user key is refused, no key is unauthenticated; both OpenAI-shaped
+    refused = httpx.get(
+        f"{gw.url}/admin/experiments", headers={"Authorization": f"Bearer {USER_KEY}"}, timeout=15
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["type"] == "permission_error"
+    anonymous = httpx.get(f"{gw.url}/admin/experiments", timeout=15)
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "invalid_api_key"
