@@ -54,6 +54,7 @@ def test_make_run_invokes_the_launcher_with_the_shipped_config() -> None:
     assert line.endswith("-m gateway.devrun --config config.yaml --port 8123 --mock-port 8124"), line
 
 
+@pytest.mark.timeout(180)  # two processes start (the mock, then the gateway importing LiteLLM)
 def test_the_launcher_serves_the_sdk_from_its_mock_and_stops_with_it() -> None:
     port, mock_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRID_", "OPENAI_", "ANTHROPIC_"))} | {
@@ -65,7 +66,7 @@ def test_the_launcher_serves_the_sdk_from_its_mock_and_stops_with_it() -> None:
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        assert wait_for(lambda: proc.poll() is None and answers(f"{base}/health/liveliness"), timeout=45), (
+        assert wait_for(lambda: proc.poll() is None and answers(f"{base}/health/liveliness"), timeout=90), (
             proc.poll()
         )
         assert answers(f"http://127.0.0.1:{mock_port}/v1/models")  # its mock upstream is up
