@@ -137,7 +137,9 @@ class GatewayProcess:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(config))
 
-    def start(self, timeout: float = 30.0) -> GatewayProcess:
+    def start(self, timeout: float = 60.0) -> GatewayProcess:
+        """Start and wait until it answers. The deadline is generous: a gateway that imports LiteLLM
+        under coverage on a busy machine has taken over 30 s."""
         self.write_config(self.config)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GRID_", "OPENAI_", "ANTHROPIC_"))}
         env.update(self.env)
