@@ -255,6 +255,13 @@ def test_streaming_requests_are_enrolled_and_measured_after_the_last_byte(gw, mo
 def test_logs_metrics_and_report_carry_experiment_and_variant(gw, mock):
     with sdk(gw) as client:
         headers, _ = chat(client, "fast", user="log-user")
+        # both variants served here, whatever ran before (the report's intervals need requests)
+        served = {headers["x-grid-experiment"]}
+        for i in range(64):
+            if len(served) == 2:
+                break
+            served.add(chat(client, "fast", user=f"log-user-{i}")[0]["x-grid-experiment"])
+        assert served == {"split=ctl", "split=var"}
     variant = headers["x-grid-experiment"].split("=")[1]
     (line,) = [x for x in access_lines(gw) if x.get("request_id") == headers["x-request-id"]]
     assert line["experiment"] == "split" and line["variant"] == variant and line["model"] == "fast"
