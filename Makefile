@@ -41,8 +41,10 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/test-deps.sh
 	rm -f .coverage .coverage.*
-	$(BIN)/python -m coverage run -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory coverage-report
+	@# the coverage table is printed after a failing run too; pytest's exit code (5: no test ran) wins
+	$(BIN)/python -m coverage run -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
+		$(MAKE) --no-print-directory coverage-report; report=$$?; \
+		if [ $$status -ne 0 ]; then exit $$status; fi; exit $$report
 
 coverage-report: $(STAMP)
 	$(BIN)/python -m coverage combine --quiet
