@@ -9,6 +9,7 @@ Prometheus loads the file where its config says.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ ALERTS_TEST = PROMETHEUS_DIR / "alerts_test.yml"
 PROMETHEUS_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
 COMPOSE = REPO / "docker-compose.yml"
 OBSERVABILITY = REPO / "docs" / "observability.md"
+DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "grid.json"
 
 GRID_NAME = re.compile(r"\bgrid_[a-z_]+\b")
 
@@ -144,3 +146,16 @@ def test_compose_prometheus_loads_the_alert_rules_where_its_config_says() -> Non
         mounts[(REPO / source).resolve()] = target
     config_dir = Path(mounts[PROMETHEUS_CONFIG.resolve()]).parent
     assert mounts.get(ALERTS.resolve()) == str(config_dir / ALERTS.name)
+
+
+def test_dashboard_lists_every_firing_grid_alert() -> None:
+    board = json.loads(DASHBOARD.read_text())
+    panels = [inner for p in board["panels"] for inner in [p, *p.get("panels", [])]]
+    exprs = [t["expr"] for p in panels for t in p.get("targets", []) if t["expr"].startswith("ALERTS{")]
+    assert len(exprs) == 1, "one dashboard panel lists the firing alerts"
+    (expr,) = exprs
+    assert 'alertstate="firing"' in expr
+    pattern = re.search(r'alertname=~"([^"]+)"', expr)
+    if pattern is not None:
+        for name in alert_names():
+            assert re.fullmatch(pattern.group(1), name), f"the alerts panel hides {name}"
