@@ -450,3 +450,13 @@ def test_ha_points_the_gateway_at_its_redis() -> None:
 def test_the_image_is_the_package_version(overlay: str) -> None:
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     assert gateway_container(overlay)["image"] == f"grid-gateway:{version}"
+
+
+def test_deploy_doc_covers_every_base_file_and_both_overlays() -> None:
+    doc = (REPO / "docs" / "deploy.md").read_text()
+    for path in (KUBERNETES / "base").iterdir():
+        if path.name != "kustomization.yaml":
+            assert f"`{path.name}`" in doc, f"docs/deploy.md does not describe base/{path.name}"
+    for overlay in OVERLAYS:
+        assert f"kubectl apply -k deploy/kubernetes/overlays/{overlay}" in doc
+    assert "(docs/deploy.md)" in (REPO / "README.md").read_text()
