@@ -8,8 +8,9 @@ queried through Prometheus's HTTP API until it returns a finite value.
 
 The Prometheus also evaluates GRID's alert rules (deploy/prometheus/alerts.yml) with every `for` cut
 to 0 s, the one change: the Alerts panel reads `ALERTS{alertstate="firing"}`, which only a firing
-rule fills, and the compose config's dead deployments open their breakers within seconds, so the
-real `GridDeploymentBreakerOpen` rule fires on the real gateway's series.
+rule fills. The compose config's dead deployments open their breakers within seconds and its retired
+group `gpt-4` is always served by its fallbacks, so the real `GridDeploymentBreakerOpen` and
+`GridModelGroupUnavailable` rules fire on the real gateway's series.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ SCENARIOS = {
     "experiment assignments to both variants": "count(grid_experiment_assignments_total > 0) == 2",
     "the breaker alert firing for a dead deployment": (
         'ALERTS{alertname="GridDeploymentBreakerOpen", alertstate="firing", deployment=~"offline-.+"}'
+    ),
+    "the unavailable-group alert firing for the retired group": (
+        'ALERTS{alertname="GridModelGroupUnavailable", alertstate="firing", model="gpt-4"}'
     ),
 }
 
