@@ -76,4 +76,4 @@ prometheusrule: $(STAMP)
 	$(BIN)/python scripts/prometheusrule.py
 
 k8s-check: $(STAMP)
-	$(BIN)/python -m pytest -q tests/test_kubernetes.py tests/test_alerts.py
+	$(BIN)/python -m pytest -q tests/test_kubernetes.py tests/test_kubernetes_pod.py tests/test_alerts.py

@@ -4,138 +4,52 @@ Both overlays are rendered by tests/kustomize.py (checked against `kubectl kusto
 with Kustomize v5 is installed), every built-in object is validated against the Kubernetes JSON
 schemas shipped in `kubernetes-validate` (strict: unknown fields are errors), and the two CRD objects
 (ServiceMonitor, PrometheusRule) get a structural check of their own, since no schema for them ships
-with the package. Then the Deployment is held against the Dockerfile (user, port, config path) and
-`gateway serve` (graceful shutdown), and a real gateway runs the ConfigMap's config with the container's
-environment and answers the probe paths and the scrape path.
+with the package. Then the Deployment is held against the Dockerfile (user, port, config path), against
+`gateway serve` (graceful shutdown) and against its config; tests/test_kubernetes_pod.py runs it.
 """
 
 from __future__ import annotations
 
 import ast
-import functools
-import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import kubernetes_validate
 import pytest
 import yaml
 
-from tests.harness import GatewayProcess, free_port
-from tests.kustomize import pod_spec, render
+from tests.k8s_manifests import (
+    ALERTS,
+    CLI,
+    EXPECTED_OBJECTS,
+    FAKE_SECRET_VALUES,
+    KUBERNETES,
+    OVERLAYS,
+    REPO,
+    SCHEMA_VERSIONS,
+    SECRET,
+    _strings,
+    config_map,
+    container_env,
+    dockerfile,
+    flag,
+    gateway_container,
+    gateway_deployment,
+    image_uid,
+    matches,
+    objects,
+    one,
+    rendered,
+)
+from tests.kustomize import pod_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import prometheusrule  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-KUBERNETES = REPO / "deploy" / "kubernetes"
-OVERLAYS = ("single", "ha")
-DOCKERFILE = REPO / "Dockerfile"
-ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
-CLI = REPO / "gateway" / "cli.py"
-SCHEMA_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
-SECRET = "grid-keys"
-FAKE_SECRET_VALUES = {  # what `kubectl create secret generic grid-keys ...` would hold
-    "GRID_MASTER_KEY": "sk-grid-k8s-test",
-    "OPENAI_API_KEY": "sk-openai-k8s-test",
-    "ANTHROPIC_API_KEY": "sk-ant-k8s-test",
-    "REDIS_PASSWORD": "redis-k8s-test",
-}
-EXPECTED_OBJECTS = {
-    "single": {
-        ("Namespace", "grid"),
-        ("ConfigMap", "grid-config"),
-        ("Deployment", "grid-gateway"),
-        ("Service", "grid-gateway"),
-        ("PodDisruptionBudget", "grid-gateway"),
-        ("ServiceMonitor", "grid-gateway"),
-        ("PrometheusRule", "grid-gateway"),
-    },
-}
-EXPECTED_OBJECTS["ha"] = EXPECTED_OBJECTS["single"] | {
-    ("HorizontalPodAutoscaler", "grid-gateway"),
-    ("Deployment", "grid-redis"),
-    ("Service", "grid-redis"),
-    ("NetworkPolicy", "grid-redis"),
-}
-
-
-@functools.cache
-def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
-    return tuple(render(KUBERNETES / "overlays" / overlay))
-
-
-def objects(overlay: str, kind: str | None = None) -> list[dict[str, Any]]:
-    return [o for o in rendered(overlay) if kind is None or o["kind"] == kind]
-
-
-def one(overlay: str, kind: str, name: str) -> dict[str, Any]:
-    (found,) = [o for o in objects(overlay, kind) if o["metadata"]["name"] == name]
-    return found
-
-
-def gateway_deployment(overlay: str) -> dict[str, Any]:
-    return one(overlay, "Deployment", "grid-gateway")
-
-
-def gateway_container(overlay: str) -> dict[str, Any]:
-    (container,) = pod_spec(gateway_deployment(overlay))["containers"]
-    return container
-
-
-def config_map(overlay: str) -> dict[str, Any]:
-    (found,) = [o for o in objects(overlay, "ConfigMap") if o["metadata"]["name"].startswith("grid-config-")]
-    return found
-
-
-def flag(command: list[str], name: str) -> str:
-    return command[command.index(name) + 1]
-
-
-def dockerfile() -> list[str]:
-    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]
-
-
-def image_uid() -> int:
-    (useradd,) = [line for line in dockerfile() if "useradd" in line]
-    return int(re.search(r"--uid (\d+)", useradd).group(1))
-
-
-def container_env(container: dict[str, Any]) -> dict[str, str]:
-    """The container's environment as the kubelet would set it, the Secret holding FAKE_SECRET_VALUES."""
-    env: dict[str, str] = {}
-    for item in container.get("env", []):
-        if "value" in item:
-            env[item["name"]] = re.sub(
-                r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), item["value"]
-            )
-        else:
-            ref = item["valueFrom"]["secretKeyRef"]
-            assert ref["name"] == SECRET
-            env[item["name"]] = FAKE_SECRET_VALUES[ref["key"]]
-    return env
-
-
-def _strings(node: Any) -> list[str]:
-    if isinstance(node, dict):
-        return [s for value in node.values() for s in _strings(value)]
-    if isinstance(node, list):
-        return [s for value in node for s in _strings(value)]
-    return [node] if isinstance(node, str) else []
-
-
-def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
-
 
 # --- rendering ---------------------------------------------------------------------------------------
 
@@ -328,48 +242,6 @@ def test_the_container_sets_every_variable_the_config_reads(overlay: str) -> Non
     assert wanted <= set(container_env(gateway_container(overlay)))
 
 
-def test_the_config_map_config_passes_gateway_check(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(config_map("single")["data"]["config.yaml"])
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRID_", "OPENAI_", "ANTHROPIC_"))}
-    env |= container_env(gateway_container("single"))
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "check", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        cwd=REPO,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "0 error(s)" in result.stdout
-    assert "4 live deployment(s)" in result.stdout, result.stdout
-
-
-def test_a_gateway_on_the_config_map_answers_the_probe_and_scrape_paths() -> None:
-    """The ConfigMap's config, the container's environment (the Secret's keys faked), and every path
-    the kubelet and the ServiceMonitor will ask for; the client key from the Secret opens /v1/models."""
-    container = gateway_container("single")
-    config = yaml.safe_load(config_map("single")["data"]["config.yaml"])
-    env = container_env(container) | {"GRID_LOG_LEVEL": "WARNING"}
-    monitor = one("single", "ServiceMonitor", "grid-gateway")
-    paths = [container[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe")]
-    paths += [endpoint["path"] for endpoint in monitor["spec"]["endpoints"]]
-    with (
-        GatewayProcess(config, env=env) as gateway,
-        httpx.Client(base_url=gateway.url, timeout=10.0) as client,
-    ):
-        for path in paths:
-            assert client.get(path).status_code == 200, path
-        assert "grid_deployment_state" in client.get("/metrics").text
-        assert client.get("/v1/models").status_code == 401
-        key = FAKE_SECRET_VALUES["GRID_MASTER_KEY"]
-        models = client.get("/v1/models", headers={"Authorization": f"Bearer {key}"})
-        assert models.status_code == 200
-        served = {m["id"] for m in models.json()["data"]}
-        assert {e["model_name"] for e in config["model_list"]} <= served
-
-
 # --- Service, PodDisruptionBudget, HorizontalPodAutoscaler, ServiceMonitor ------------------------------
 
 
@@ -461,127 +333,3 @@ def test_deploy_doc_covers_every_base_file_and_both_overlays() -> None:
     for overlay in OVERLAYS:
         assert f"kubectl apply -k deploy/kubernetes/overlays/{overlay}" in doc
     assert "(docs/deploy.md)" in (REPO / "README.md").read_text()
-
-
-# --- the pod's filesystem: read-only root, /tmp the only writable place -------------------------------
-
-# Run in a private mount namespace (nothing outside it changes): a fresh tmpfs on /tmp stands for the
-# emptyDir, the config goes read-only beside it, the root filesystem is remounted read-only, and the
-# command runs as the image's uid. CAP_DAC_READ_SEARCH (read anything, write nothing) lets that uid
-# reach an interpreter under a private home such as /root/.pyenv, as the image's own would be reachable.
-READ_ONLY_POD = r"""
-set -e
-mount -t tmpfs -o size=256m,mode=1777 tmpfs /tmp
-mkdir /tmp/config
-printf '%s' "$GRID_TEST_CONFIG" > /tmp/config/config.yaml
-mount --bind /tmp/config /tmp/config
-mount -o remount,bind,ro /tmp/config
-mount -o remount,bind,ro /
-if [ "$GRID_TEST_TMP_WRITABLE" != 1 ]; then mount -o remount,ro /tmp; fi
-if touch /.grid-read-only-check 2>/dev/null; then echo "the root filesystem is writable" >&2; exit 97; fi
-cd /
-uid="$1"; shift
-exec setpriv --reuid="$uid" --regid="$uid" --clear-groups \
-    --inh-caps=+dac_read_search --ambient-caps=+dac_read_search -- env -i "$@"
-"""
-
-
-def _read_only_pods_possible() -> str | None:
-    """Why this machine cannot run a read-only pod, or None when it can."""
-    if os.geteuid() != 0:
-        return "mount namespaces need root"
-    for tool in ("unshare", "setpriv"):
-        if shutil.which(tool) is None:
-            return f"{tool} (util-linux) is not installed"
-    probe = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", "mount -t tmpfs tmpfs /tmp"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return None if probe.returncode == 0 else f"no mount namespace here: {probe.stderr.strip()}"
-
-
-def _image_env() -> dict[str, str]:
-    """The Dockerfile's ENV (`ENV A=1 \\ B=2`)."""
-    text = DOCKERFILE.read_text().replace("\\\n", " ")
-    env = {}
-    for line in text.splitlines():
-        if line.startswith("ENV "):
-            env |= dict(item.split("=", 1) for item in line[4:].split())
-    return env
-
-
-def _start_read_only_pod(tmp_writable: bool, log: Path) -> tuple[subprocess.Popen, int]:
-    reason = _read_only_pods_possible()
-    if reason is not None:
-        pytest.skip(f"cannot run the gateway on a read-only root here: {reason}")
-    container = gateway_container("single")
-    port = free_port()
-    command = [sys.executable, "-m", *container["command"]]
-    command[command.index("--config") + 1] = "/tmp/config/config.yaml"
-    command[command.index("--host") + 1] = "127.0.0.1"
-    command[command.index("--port") + 1] = str(port)
-    command += ["--workers", "2"]  # the Prometheus multiprocess dir goes under TMPDIR
-    env = _image_env() | container_env(container) | {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
-    env["GRID_LOG_LEVEL"] = "WARNING"
-    pod_env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "GRID_TEST_CONFIG": config_map("single")["data"]["config.yaml"],
-        "GRID_TEST_TMP_WRITABLE": "1" if tmp_writable else "0",
-    }
-    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_POD, "sh"]
-    argv += [str(image_uid()), *(f"{k}={v}" for k, v in env.items()), *command]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=pod_env)
-    return proc, port
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def test_the_gateway_serves_from_a_read_only_root_as_the_image_user(tmp_path: Path) -> None:
-    log = tmp_path / "gateway.log"
-    proc, port = _start_read_only_pod(tmp_writable=True, log=log)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90  # generous: two workers each import LiteLLM
-        while True:
-            assert proc.poll() is None, (
-                f"the gateway exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
-            )
-            assert time.monotonic() < deadline, f"no answer on {url}:\n{log.read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{url}/health/readiness", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        container = gateway_container("single")
-        with httpx.Client(base_url=url, timeout=10.0) as client:
-            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-                assert client.get(container[probe]["httpGet"]["path"]).status_code == 200, probe
-            assert "grid_in_flight_requests" in client.get("/metrics").text
-            key = FAKE_SECRET_VALUES["GRID_MASTER_KEY"]
-            assert client.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
-    finally:
-        _stop(proc)
-
-
-def test_without_the_tmp_volume_the_read_only_gateway_cannot_start(tmp_path: Path) -> None:
-    """The control: the same pod with /tmp read-only too fails, so the test above proves the mount."""
-    log = tmp_path / "gateway.log"
-    proc, _ = _start_read_only_pod(tmp_writable=False, log=log)
-    try:
-        proc.wait(timeout=90)
-    finally:
-        _stop(proc)
-    assert proc.returncode not in (0, 97), log.read_text()[-3000:]
-    assert "No usable temporary directory" in log.read_text(), "the multiprocess dir needs a writable /tmp"
