@@ -68,3 +68,12 @@ demo-traffic: $(STAMP)
 
 compose-check: $(STAMP)
 	$(BIN)/python -m pytest -q tests/test_deploy_files.py
+
+# Kubernetes (docs/deploy.md): the PrometheusRule is generated from deploy/prometheus/alerts.yml.
+.PHONY: prometheusrule k8s-check
+
+prometheusrule: $(STAMP)
+	$(BIN)/python scripts/prometheusrule.py
+
+k8s-check: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_kubernetes.py tests/test_kubernetes_pod.py tests/test_alerts.py

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # System packages the test suite uses: Prometheus and promtool (Debian's `prometheus` package), for the
-# dashboard and deploy-file tests. Installed when missing and we can (root with apt-get); the tests
+# dashboard, deploy-file and alert-rule tests (`promtool check rules`, `promtool test rules`). tests/test_kubernetes.py
+# needs no system package: it renders the manifests itself and compares with `kubectl kustomize` only
+# where a kubectl with Kustomize v5 happens to be installed (Debian's kubernetes-client has Kustomize v2).
+# Installed when missing and we can (root with apt-get); the tests
 # start their own Prometheus on a free loopback port, so the package's service is kept from starting.
 set -euo pipefail
 if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
