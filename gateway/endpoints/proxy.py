@@ -21,6 +21,7 @@ from gateway.endpoints.common import json_body, state_of
 from gateway.endpoints.route import choose
 from gateway.errors import GatewayError
 from gateway.fallback import Trace, run_chain
+from gateway.routing.permissions import permitted_groups
 from gateway.routing.resolve import context_window_chain
 from gateway.tokens import estimate_prompt_tokens, too_long_for
 from gateway.upstream.relay import StreamRelay
@@ -98,8 +99,10 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     request.scope["grid.stream"] = stream
     balancer = state.balancer
 
+    key = request.scope.get("grid.key")
+
     def context_fallbacks(group: str):
-        return context_window_chain(snapshot, group)
+        return permitted_groups(key, snapshot, context_window_chain(snapshot, group))
 
     prompt_tokens = estimate_prompt_tokens(body)
 
