@@ -121,5 +121,9 @@ def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )
+    # No redirects built from the client's Host header: Starlette's router answers a path that differs
+    # from a route by its trailing slash with a 307 to `Host` + the other spelling, which lets a forged
+    # Host point a client anywhere. Such a path is an unknown path (404) like any other.
+    app.router.redirect_slashes = False
     app.state.grid = state
     return app
