@@ -7,6 +7,7 @@ over the balancer -> relay the upstream answer with the gateway's headers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from starlette.responses import Response
 
 from gateway import metrics
 from gateway.config.model import Deployment
+from gateway.deadline import RequestDeadline, request_timeout
 from gateway.endpoints.batched import Batcher
 from gateway.endpoints.common import json_body, state_of
 from gateway.endpoints.route import choose
@@ -28,6 +30,8 @@ from gateway.upstream.relay import StreamRelay
 from gateway.upstream.usage_tap import UsageTap
 
 T = TypeVar("T")
+
+log = logging.getLogger("grid.proxy")
 
 CLIENT_CLOSED = 499  # nginx's "client closed request": only the access log and metrics see it
 # With model="auto" configured, the requests of one loop turn are routed together (see `batched`)
@@ -82,11 +86,59 @@ def _grid_headers(request: Request, dep: Deployment, trace: Trace, started: floa
     return headers
 
 
+def _error_headers(request: Request, trace: Trace | None, started: float) -> dict[str, str]:
+    """The gateway's headers on an error answer, as far as they are known: what the chain tried (the
+    group and deployment it tried last) when it ran, the resolved group when only that is known."""
+    scope = request.scope
+    upstream = trace.upstream_seconds if trace is not None else 0.0
+    headers = {"x-request-id": scope["grid.request_id"]}
+    resolution = scope.get("grid.resolution")
+    group = trace.group if trace is not None and trace.group else resolution.group if resolution else None
+    if group is not None:
+        headers["x-grid-model"] = group
+    if trace is not None and trace.deployment is not None:
+        headers["x-grid-deployment"] = trace.deployment.id
+    headers["x-grid-attempts"] = str(trace.attempts if trace is not None else 0)
+    headers["x-grid-fallbacks"] = str(trace.fallbacks if trace is not None else 0)
+    headers["x-grid-overhead-ms"] = f"{max((time.monotonic() - started - upstream) * 1000, 0.0):.3f}"
+    extra = scope.get("grid.headers")
+    if extra:
+        headers.update(extra)
+    return headers
+
+
+async def _within(deadline: float, seconds: float, what: str, work: Awaitable[T]) -> T:
+    """Await `work` until the loop clock reaches `deadline`; then it is cancelled (an attempt in flight
+    is released, not judged) and the answer is `RequestDeadline` (504)."""
+    timer = asyncio.timeout_at(deadline)
+    try:
+        async with timer:
+            return await work
+    except TimeoutError:
+        if not timer.expired():
+            raise
+        log.warning("request deadline of %g s (%s) passed", seconds, what)
+        raise RequestDeadline(seconds, what) from None
+
+
 async def _proxy(request: Request, endpoint: str) -> Any:
     started = time.monotonic()
+    try:
+        return await _serve(request, endpoint, started)
+    except GatewayError as exc:
+        headers = {**_error_headers(request, request.scope.get("grid.trace"), started), **exc.headers()}
+        return Response(
+            exc.body_bytes(), status_code=exc.status, headers=headers, media_type="application/json"
+        )
+
+
+async def _serve(request: Request, endpoint: str, started: float) -> Any:
     state = state_of(request)
     snapshot = state.snapshot
     body = await json_body(request)
+    seconds, what = request_timeout(snapshot.router.request_timeout, request.scope["headers"], body)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds - (time.monotonic() - started)
     if state.selector.enabled:
         resolution = await DECISIONS.run(choose, request, state, body)
     else:
@@ -120,19 +172,17 @@ async def _proxy(request: Request, endpoint: str) -> Any:
         if not stream:  # a stream is judged when it ends (on_end below)
             balancer.succeeded(dep, seconds, tokens=_total_tokens(result[1].get("usage")))
 
-    outcome = await _unless_disconnected(
-        request,
-        run_chain(
-            resolution.chain,
-            snapshot.router,
-            balancer,
-            attempt,
-            trace,
-            context_fallbacks=context_fallbacks,
-            context_check=context_check,
-            on_success=judged,
-        ),
+    chain = run_chain(
+        resolution.chain,
+        snapshot.router,
+        balancer,
+        attempt,
+        trace,
+        context_fallbacks=context_fallbacks,
+        context_check=context_check,
+        on_success=judged,
     )
+    outcome = await _unless_disconnected(request, _within(deadline, seconds, what, chain))
     if outcome is None:
         return Response(status_code=CLIENT_CLOSED)
     if not stream:
@@ -154,8 +204,8 @@ async def _proxy(request: Request, endpoint: str) -> Any:
         request.scope["grid.stream_end"] = "ok" if ok else "disconnected" if disconnected else "error"
         if ok:
             balancer.succeeded(dep, elapsed, ttft=first_byte, tokens=_total_tokens(tap.usage))
-        elif disconnected:
-            balancer.released(dep)
+        elif disconnected or isinstance(error, RequestDeadline):
+            balancer.released(dep)  # the client left, or the request's deadline passed: no verdict
         else:
             balancer.failed(
                 dep,
@@ -164,7 +214,9 @@ async def _proxy(request: Request, endpoint: str) -> Any:
             )
 
     encoded = [(k.encode(), v.encode()) for k, v in headers.items()]
-    return StreamRelay(outcome.result, encoded, on_end, tap)
+    return StreamRelay(
+        outcome.result, encoded, on_end, tap, (deadline, lambda: RequestDeadline(seconds, what))
+    )
 
 
 def _usage_tap(endpoint: str, body: dict[str, Any]) -> UsageTap:

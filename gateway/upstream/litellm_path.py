@@ -129,8 +129,16 @@ def _event(chunk: Any) -> bytes:
 
 
 async def _events(iterator: AsyncIterator[Any], dep: Deployment) -> AsyncIterator[bytes]:
+    idle = dep.first_byte_timeout  # between chunks: `stream_timeout`, else `timeout`
     try:
-        async for chunk in iterator:
+        while True:
+            try:
+                async with asyncio.timeout(idle):
+                    chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            except TimeoutError as exc:
+                raise failures.timed_out(dep.id, "next event") from exc
             yield _event(chunk)
     except Exception as exc:
         # after the first byte the chain never sees this error: redact the deployment's secrets here

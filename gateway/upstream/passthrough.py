@@ -60,7 +60,8 @@ class PassthroughClient:
                 headers=_headers(dep, request_id, False),
                 timeout=timeout,
             ) as resp:
-                raw = await resp.read()
+                idle = dep.stream_timeout
+                raw = await (resp.read() if idle is None or idle >= dep.timeout else _read_idle(resp, idle))
                 if resp.status >= 400:
                     raise failures.from_status(resp.status, raw, resp.headers.get("retry-after"), dep.id)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
@@ -109,6 +110,18 @@ class PassthroughClient:
                 raise failures.connect_failed(dep.id, type(exc).__name__) from exc
             raise
         return OpenStream(first=first, rest=_relay(resp, dep.id), close=resp.close)
+
+
+async def _read_idle(resp: aiohttp.ClientResponse, idle: float) -> bytes:
+    """The whole body, each read bounded by `idle` seconds (`stream_timeout` between chunks, for a
+    non-streamed body as for a stream); the call's `timeout` still bounds the whole."""
+    chunks: list[bytes] = []
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(idle) as timer:
+        while chunk := await resp.content.readany():
+            chunks.append(chunk)
+            timer.reschedule(loop.time() + idle)
+    return b"".join(chunks)
 
 
 async def _relay(resp: aiohttp.ClientResponse, dep_id: str):
