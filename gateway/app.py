@@ -116,7 +116,12 @@ def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
             Middleware(BodyLimitMiddleware, limit=lambda: state.snapshot.general.max_body_bytes),
             Middleware(ExperimentsMiddleware, registry=state.experiments),
             # innermost: the proxied endpoints skip the router (Route entries above serve 405s)
-            Middleware(HotRoutesMiddleware, routes=_proxied(), on_error=_error_response),
+            Middleware(
+                HotRoutesMiddleware,
+                routes=_proxied(),
+                on_error=_error_response,
+                error_headers=proxy.error_headers,
+            ),
         ],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,

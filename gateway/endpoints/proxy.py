@@ -7,17 +7,17 @@ over the balancer -> relay the upstream answer with the gateway's headers.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
-from gateway import metrics
+from gateway import deadline, metrics
 from gateway.config.model import Deployment
-from gateway.deadline import RequestDeadline, request_timeout
+from gateway.deadline import request_timeout
 from gateway.endpoints.batched import Batcher
 from gateway.endpoints.common import json_body, state_of
 from gateway.endpoints.route import choose
@@ -30,8 +30,6 @@ from gateway.upstream.relay import StreamRelay
 from gateway.upstream.usage_tap import UsageTap
 
 T = TypeVar("T")
-
-log = logging.getLogger("grid.proxy")
 
 CLIENT_CLOSED = 499  # nginx's "client closed request": only the access log and metrics see it
 # With model="auto" configured, the requests of one loop turn are routed together (see `batched`)
@@ -86,13 +84,13 @@ def _grid_headers(request: Request, dep: Deployment, trace: Trace, started: floa
     return headers
 
 
-def _error_headers(request: Request, trace: Trace | None, started: float) -> dict[str, str]:
-    """The gateway's headers on an error answer, as far as they are known: what the chain tried (the
-    group and deployment it tried last) when it ran, the resolved group when only that is known."""
-    scope = request.scope
-    upstream = trace.upstream_seconds if trace is not None else 0.0
-    headers = {"x-request-id": scope["grid.request_id"]}
+def error_headers(scope: Scope) -> dict[str, str]:
+    """The gateway's headers on an error answer of a proxied endpoint, as far as they are known: what
+    the chain tried (the group and deployment it tried last) when it ran, else the resolved group.
+    Added by `HotRoutesMiddleware` to the error response (no cost on the way to a success)."""
+    trace = scope.get("grid.trace")
     resolution = scope.get("grid.resolution")
+    headers: dict[str, str] = {}
     group = trace.group if trace is not None and trace.group else resolution.group if resolution else None
     if group is not None:
         headers["x-grid-model"] = group
@@ -100,45 +98,24 @@ def _error_headers(request: Request, trace: Trace | None, started: float) -> dic
         headers["x-grid-deployment"] = trace.deployment.id
     headers["x-grid-attempts"] = str(trace.attempts if trace is not None else 0)
     headers["x-grid-fallbacks"] = str(trace.fallbacks if trace is not None else 0)
-    headers["x-grid-overhead-ms"] = f"{max((time.monotonic() - started - upstream) * 1000, 0.0):.3f}"
+    started = scope.get("grid.started")
+    if started is not None:
+        upstream = trace.upstream_seconds if trace is not None else 0.0
+        headers["x-grid-overhead-ms"] = f"{max((time.monotonic() - started - upstream) * 1000, 0.0):.3f}"
     extra = scope.get("grid.headers")
     if extra:
         headers.update(extra)
     return headers
 
 
-async def _within(deadline: float, seconds: float, what: str, work: Awaitable[T]) -> T:
-    """Await `work` until the loop clock reaches `deadline`; then it is cancelled (an attempt in flight
-    is released, not judged) and the answer is `RequestDeadline` (504)."""
-    timer = asyncio.timeout_at(deadline)
-    try:
-        async with timer:
-            return await work
-    except TimeoutError:
-        if not timer.expired():
-            raise
-        log.warning("request deadline of %g s (%s) passed", seconds, what)
-        raise RequestDeadline(seconds, what) from None
-
-
 async def _proxy(request: Request, endpoint: str) -> Any:
     started = time.monotonic()
-    try:
-        return await _serve(request, endpoint, started)
-    except GatewayError as exc:
-        headers = {**_error_headers(request, request.scope.get("grid.trace"), started), **exc.headers()}
-        return Response(
-            exc.body_bytes(), status_code=exc.status, headers=headers, media_type="application/json"
-        )
-
-
-async def _serve(request: Request, endpoint: str, started: float) -> Any:
+    request.scope["grid.started"] = started
     state = state_of(request)
     snapshot = state.snapshot
     body = await json_body(request)
     seconds, what = request_timeout(snapshot.router.request_timeout, request.scope["headers"], body)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds - (time.monotonic() - started)
+    deadline.start(started, seconds, what)
     if state.selector.enabled:
         resolution = await DECISIONS.run(choose, request, state, body)
     else:
@@ -182,7 +159,7 @@ async def _serve(request: Request, endpoint: str, started: float) -> Any:
         context_check=context_check,
         on_success=judged,
     )
-    outcome = await _unless_disconnected(request, _within(deadline, seconds, what, chain))
+    outcome = await _unless_disconnected(request, chain)
     if outcome is None:
         return Response(status_code=CLIENT_CLOSED)
     if not stream:
@@ -204,7 +181,7 @@ async def _serve(request: Request, endpoint: str, started: float) -> Any:
         request.scope["grid.stream_end"] = "ok" if ok else "disconnected" if disconnected else "error"
         if ok:
             balancer.succeeded(dep, elapsed, ttft=first_byte, tokens=_total_tokens(tap.usage))
-        elif disconnected or isinstance(error, RequestDeadline):
+        elif disconnected or isinstance(error, deadline.RequestDeadline):
             balancer.released(dep)  # the client left, or the request's deadline passed: no verdict
         else:
             balancer.failed(
@@ -214,9 +191,7 @@ async def _serve(request: Request, endpoint: str, started: float) -> Any:
             )
 
     encoded = [(k.encode(), v.encode()) for k, v in headers.items()]
-    return StreamRelay(
-        outcome.result, encoded, on_end, tap, (deadline, lambda: RequestDeadline(seconds, what))
-    )
+    return StreamRelay(outcome.result, encoded, on_end, tap)
 
 
 def _usage_tap(endpoint: str, body: dict[str, Any]) -> UsageTap:

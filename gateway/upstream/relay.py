@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from starlette.types import Receive, Scope, Send
 
-from gateway.errors import GatewayError
+from gateway import deadline
+from gateway.errors import GatewayError, UpstreamTimeout
 from gateway.upstream.stream import OpenStream, error_event
 from gateway.upstream.usage_tap import UsageTap
 
@@ -36,14 +37,11 @@ class StreamRelay:
         headers: list[tuple[bytes, bytes]],
         on_end: Callable[[bool, GatewayError | None, bool], None],
         tap: UsageTap,
-        deadline: tuple[float, Callable[[], GatewayError]] | None = None,
     ) -> None:
         self.stream = stream
         self.headers = SSE_HEADERS + headers
         self.on_end = on_end
         self.tap = tap
-        # (the loop time the request's deadline passes, the error that then ends the stream)
-        self.deadline = deadline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         disconnected = False
@@ -73,19 +71,15 @@ class StreamRelay:
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
             tap = self.tap
             await send({"type": "http.response.body", "body": tap.feed(self.stream.first), "more_body": True})
-            timer = asyncio.timeout_at(self.deadline[0] if self.deadline is not None else None)
             try:
-                async with timer:
-                    async for chunk in self.stream.rest:
-                        out = tap.feed(chunk)
-                        if out:
-                            await send({"type": "http.response.body", "body": out, "more_body": True})
+                async for chunk in self.stream.rest:
+                    out = tap.feed(chunk)
+                    if out:
+                        await send({"type": "http.response.body", "body": out, "more_body": True})
                 ok = True
-            except (GatewayError, TimeoutError) as exc:
-                if isinstance(exc, TimeoutError):
-                    if not timer.expired() or self.deadline is None:
-                        raise
-                    exc = self.deadline[1]()  # the request's deadline passed mid-stream
+            except GatewayError as exc:
+                if isinstance(exc, UpstreamTimeout) and deadline.passed():
+                    exc = deadline.expired()  # the request's deadline, not the upstream's stall
                 error = exc
                 log.warning("stream failed after it started: %s", exc.message)
                 event = error_event(exc.message, exc.type, exc.code or "upstream_error")
