@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from gateway.config import ConfigError, load_config
-from tests.conftest import MASTER_KEY, deployment
+from tests.conftest import MASTER_KEY, PROVIDER_KEY, deployment
 from tests.harness import GatewayProcess
 
 HI = [{"role": "user", "content": "hi"}]
@@ -185,3 +185,51 @@ def test_request_timeout_defaults_to_600_seconds(tmp_path):
     path.write_text(yaml.safe_dump(config("http://127.0.0.1:9")))
     snapshot, _ = load_config(str(path))
     assert snapshot.router.request_timeout == 600.0
+
+
+# -- the LiteLLM path ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def translated(mock):
+    """An anthropic/ deployment (LiteLLM translates) behind a 1.5 s request_timeout."""
+    cfg = {
+        "model_list": [
+            {
+                "model_name": "claude",
+                "litellm_params": {
+                    "model": "anthropic/claude-slow",
+                    "api_base": mock.url,
+                    "api_key": PROVIDER_KEY,
+                },
+                "model_info": {"id": "claude-1"},
+            }
+        ],
+        "router_settings": {"num_retries": 0, "allowed_fails": 1000, "request_timeout": 1.5},
+        "general_settings": {"master_key": MASTER_KEY},
+    }
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True"}
+    with GatewayProcess(cfg, env=env) as process:
+        yield process
+
+
+def test_the_deadline_ends_a_slow_litellm_call_without_blaming_the_deployment(translated, mock):
+    mock.add_fault({"match": {"model": "claude-slow"}, "delay": 4, "times": 1})
+    resp = post(translated, {"model": "claude", "messages": HI})
+    assert "deadline of 1.5 s" in assert_timeout_error(resp)["message"]
+    stats = deployment_stats(translated, "claude-1")
+    assert stats["failures"] == 0 and stats["in_flight"] == 0
+    assert post(translated, {"model": "claude", "messages": HI}).status_code == 200
+
+
+def test_the_deadline_ends_a_long_litellm_stream_with_an_sse_error_event(translated, mock):
+    mock.add_fault({"match": {"model": "claude-slow"}, "chunks": 40, "chunk_delay": 0.1, "times": 1})
+    body = {"model": "claude", "messages": HI, "stream": True}
+    with httpx.stream(
+        "POST", f"{translated.base_url}/chat/completions", json=body, headers=AUTH, timeout=30
+    ) as resp:
+        assert resp.status_code == 200
+        events = [line[6:] for line in resp.iter_lines() if line.startswith("data: ")]
+    error = json.loads(events[-1])["error"]
+    assert error["code"] == "upstream_timeout" and "deadline of 1.5 s" in error["message"]
+    assert deployment_stats(translated, "claude-1")["failures"] == 0
