@@ -16,6 +16,7 @@ request's instructions under `make icount`: uvloop's timer handles are not cheap
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from contextvars import ContextVar
@@ -44,20 +45,18 @@ class RequestDeadline(UpstreamTimeout):
 
 
 def _seconds(value: Any, where: str) -> float:
+    """A client's number of seconds: positive and finite, else a 400 naming `where`."""
+    seconds = math.nan
     if isinstance(value, (bytes, str)):
         text = value.decode("latin-1") if isinstance(value, bytes) else value
-        try:
-            value = float(text.strip())
-        except ValueError:
-            value = None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+        with contextlib.suppress(ValueError):
+            seconds = float(text.strip())
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an int too large for a float
+            seconds = float(value)
+    if not (math.isfinite(seconds) and seconds > 0):
         raise InvalidRequest(f"'{where}' must be a positive number of seconds.", param=where)
-    return float(value)
+    return seconds
 
 
 def request_timeout(

@@ -17,6 +17,8 @@ import pytest
 import yaml
 
 from gateway.config import ConfigError, load_config
+from gateway.deadline import request_timeout
+from gateway.errors import InvalidRequest
 from tests.conftest import MASTER_KEY, PROVIDER_KEY, deployment
 from tests.harness import GatewayProcess
 
@@ -233,3 +235,21 @@ def test_the_deadline_ends_a_long_litellm_stream_with_an_sse_error_event(transla
     error = json.loads(events[-1])["error"]
     assert error["code"] == "upstream_timeout" and "deadline of 1.5 s" in error["message"]
     assert deployment_stats(translated, "claude-1")["failures"] == 0
+
+
+# -- the pure decision ---------------------------------------------------------------------------------
+
+
+def test_request_timeout_keeps_the_shortest_bound_and_takes_the_field_out_of_the_body():
+    body = {"model": "m", "timeout": 5}
+    assert request_timeout(600.0, [(b"x-grid-timeout", b"2.5")], body) == (2.5, "x-grid-timeout")
+    assert "timeout" not in body  # never sent upstream
+    assert request_timeout(600.0, [], {"timeout": 5}) == (5.0, "the request's timeout")
+    assert request_timeout(1.0, [(b"x-grid-timeout", b"9")], {"timeout": 8}) == (
+        1.0,
+        "router_settings.request_timeout",
+    )
+    assert request_timeout(600.0, [], {"timeout": None}) == (600.0, "router_settings.request_timeout")
+    for bad in (10**400, True, "soon", [], -0.0):
+        with pytest.raises(InvalidRequest):
+            request_timeout(600.0, [], {"timeout": bad})
