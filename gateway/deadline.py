@@ -35,7 +35,7 @@ class RequestDeadline(UpstreamTimeout):
 
     retryable = False
     upstream_status = None
-    deadline = True
+    upstream_fault = False  # never counted against a deployment's breaker
 
     def __init__(self, seconds: float, what: str) -> None:
         super().__init__(
