@@ -33,20 +33,26 @@ CAPS = {
 
 
 def config(mock_url: str) -> dict[str, Any]:
-    groups = ("ctl", "var", "spare", "cheap", "strong")
+    groups = ("ctl", "var", "spare", "cheap", "strong", "big")
+    small = deployment("small", mock_url, dep_id="small-1", model="openai/small-up")
+    small["model_info"]["max_input_tokens"] = 16
     return {
-        "model_list": [deployment(g, mock_url, dep_id=f"{g}-1", model=f"openai/{g}-up") for g in groups],
+        "model_list": [
+            *(deployment(g, mock_url, dep_id=f"{g}-1", model=f"openai/{g}-up") for g in groups),
+            small,
+        ],
         "router_settings": {
             "num_retries": 0,
             "retry_after": 0,
             "allowed_fails": 1000,
             "model_group_alias": {"fast": "ctl", "rated": "ctl"},
             "fallbacks": [{"ctl": ["spare"]}, {"cheap": ["spare"]}],
+            "context_window_fallbacks": [{"small": ["big"]}],
         },
         "general_settings": {
             "master_key": MASTER_KEY,
             "api_keys": [
-                {"key": FAST_ONLY, "name": "fast-only", "models": ["fast", "cheap"]},
+                {"key": FAST_ONLY, "name": "fast-only", "models": ["fast", "cheap", "small"]},
                 {"key": FAST_AND_VAR, "name": "fast-and-var", "models": ["fast", "var"]},
                 {"key": ALICE, "name": "alice"},
                 {"key": MALLORY, "name": "mallory"},
@@ -111,6 +117,17 @@ def test_a_restricted_key_skips_fallbacks_outside_its_list(gw, mock):
     assert upstream_models(mock) == {"ctl-up": 1}  # "spare" is ctl's fallback, but not on the key's list
     with sdk(gw, MASTER_KEY) as client:  # a key without a list falls back as configured
         assert chat(client, "ctl")["x-grid-model"] == "spare"
+
+
+def test_a_restricted_key_skips_context_window_fallbacks_outside_its_list(gw, mock):
+    long = [{"role": "user", "content": "a long question " * 20}]  # over small's 16-token window
+    with sdk(gw, FAST_ONLY) as client, pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="small", messages=long)
+    assert info.value.body["code"] == "context_length_exceeded"
+    assert not mock.requests("/v1/chat/completions")  # "big" is small's fallback, not on the list
+    with sdk(gw, MASTER_KEY) as client:
+        raw = client.chat.completions.with_raw_response.create(model="small", messages=long)
+    assert raw.headers["x-grid-model"] == "big"
 
 
 def test_auto_selection_for_a_restricted_key_neither_picks_nor_falls_back_outside_its_list(gw, mock):
