@@ -116,10 +116,19 @@ def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
             Middleware(BodyLimitMiddleware, limit=lambda: state.snapshot.general.max_body_bytes),
             Middleware(ExperimentsMiddleware, registry=state.experiments),
             # innermost: the proxied endpoints skip the router (Route entries above serve 405s)
-            Middleware(HotRoutesMiddleware, routes=_proxied(), on_error=_error_response),
+            Middleware(
+                HotRoutesMiddleware,
+                routes=_proxied(),
+                on_error=_error_response,
+                error_headers=proxy.error_headers,
+            ),
         ],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )
+    # No redirects built from the client's Host header: Starlette's router answers a path that differs
+    # from a route by its trailing slash with a 307 to `Host` + the other spelling, which lets a forged
+    # Host point a client anywhere. Such a path is an unknown path (404) like any other.
+    app.router.redirect_slashes = False
     app.state.grid = state
     return app

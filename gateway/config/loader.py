@@ -144,6 +144,9 @@ def _router_settings(rs: dict[str, Any], env: Mapping[str, str], problems: Probl
         or 0.0,
         timeout=number(rs.get("timeout"), f"{w}.timeout", problems, None),
         stream_timeout=number(rs.get("stream_timeout"), f"{w}.stream_timeout", problems, None),
+        request_timeout=number(
+            rs.get("request_timeout"), f"{w}.request_timeout", problems, defaults.request_timeout
+        ),
         fallbacks=MappingProxyType(_fallback_map(rs.get("fallbacks"), f"{w}.fallbacks", problems)),
         context_window_fallbacks=MappingProxyType(
             _fallback_map(rs.get("context_window_fallbacks"), f"{w}.context_window_fallbacks", problems)

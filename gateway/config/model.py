@@ -63,6 +63,7 @@ class RouterSettings:
     cooldown_time: float = 5.0
     timeout: float | None = None
     stream_timeout: float | None = None
+    request_timeout: float = 600.0  # one deadline per request, across retries, fallbacks and streaming
     fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: EMPTY)
     context_window_fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: EMPTY)
     model_group_alias: Mapping[str, str] = field(default_factory=lambda: EMPTY)

@@ -284,10 +284,11 @@ def _check_router_numbers(snapshot: Snapshot, problems: Problems) -> None:
     positive = {
         "timeout": router.timeout,
         "stream_timeout": router.stream_timeout,
+        "request_timeout": router.request_timeout,
         "health_check_interval": router.health_check_interval,
     }
     for key, value in positive.items():
-        if value is not None and value <= 0:
+        if value is not None and not value > 0:  # NaN too
             problems.error(f"{w}.{key}", f"must be positive, got {value:g}")
 
 

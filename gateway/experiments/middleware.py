@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import GatewayError
 from gateway.experiments.config import SESSION_HEADER
+from gateway.experiments.feedback import owner_of
 from gateway.experiments.registry import Assignment, ExperimentRegistry, ExperimentRun
 from gateway.middleware.respond import send_error
 from gateway.override import requested_override
@@ -71,11 +72,14 @@ class ExperimentsMiddleware:
             return
         group, runs = found
         key = scope.get("grid.key")
-        if key is not None and key.models and asked not in key.models and group not in key.models:
+        models = key.models if key is not None else None
+        if models and asked not in models and group not in models:
             return  # the route step answers 403; nothing to learn from it
         for run in runs:
             if not run.enrolling:
                 continue
+            if models and not self.registry.permits(run, models, group):
+                continue  # a variant outside the key's model list: never enrolled in this experiment
             unit = unit_of(run, scope, body)
             if unit is None:
                 continue
@@ -83,11 +87,11 @@ class ExperimentsMiddleware:
             if index is None:
                 continue
             assignment = Assignment(run, index)
-            _apply(scope, assignment, self.registry, key.name if key is not None else None)
+            _apply(scope, assignment, self.registry, owner_of(key))
             return
 
 
-def _apply(scope: Scope, assignment: Assignment, registry: ExperimentRegistry, key_name: str | None) -> None:
+def _apply(scope: Scope, assignment: Assignment, registry: ExperimentRegistry, owner: str) -> None:
     experiment, variant = assignment.experiment, assignment.variant
     scope["grid.experiment"] = assignment
     headers = scope.get("grid.headers")
@@ -98,7 +102,7 @@ def _apply(scope: Scope, assignment: Assignment, registry: ExperimentRegistry, k
     assignment.run.assignments[assignment.index].inc()
     request_id = scope.get("grid.request_id")
     if request_id:
-        registry.feedback.remember(request_id, experiment, variant, key_name)
+        registry.feedback.remember(request_id, experiment, variant, owner)
 
 
 def unit_of(run: ExperimentRun, scope: Scope, body: dict) -> str | None:

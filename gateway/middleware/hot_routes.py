@@ -5,7 +5,8 @@ layers of `request_response` closures: about 4% of a proxied request's CPU. For 
 that carry the traffic, this innermost middleware looks the path up in a dict and calls the endpoint
 itself, with the same error handling: a `GatewayError` becomes its OpenAI-shaped response, anything
 else propagates to Starlette's `ServerErrorMiddleware` (the 500 handler) as it would from the router.
-Every other request, and any other method on these paths (405), goes on to the router.
+Every other request, and any other method on these paths (405), goes on to the router. An error
+answer gets the headers `error_headers(scope)` adds (the proxied endpoints' `x-grid-*`, as far as known).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ class HotRoutesMiddleware:
         app: ASGIApp,
         routes: Mapping[str, Endpoint],
         on_error: Callable[[GatewayError], Response],
+        error_headers: Callable[[Scope], Mapping[str, str]] | None = None,
     ) -> None:
         self.app = app
         self.routes = dict(routes)  # path -> endpoint, for POST
         self.on_error = on_error
+        self.error_headers = error_headers  # more headers for an error answer, from what the scope knows
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self.routes.get(scope["path"]) if scope["type"] == "http" else None
@@ -43,4 +46,6 @@ class HotRoutesMiddleware:
             response = await endpoint(request)
         except GatewayError as exc:
             response = self.on_error(exc)
+            if self.error_headers is not None:
+                response.headers.update(self.error_headers(scope))
         await response(scope, receive, send)

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from gateway import deadline
 from gateway.config.model import Deployment
 from gateway.errors import GatewayError
 from gateway.upstream import failures
@@ -43,7 +44,7 @@ def _kwargs(dep: Deployment, body: dict[str, Any], request_id: str) -> dict[str,
     kwargs = {k: v for k, v in dep.litellm_params.items() if k not in _ROUTER_ONLY}
     kwargs.update(body)
     kwargs["model"] = dep.model
-    kwargs["timeout"] = dep.timeout
+    kwargs["timeout"] = deadline.bound(dep.timeout)
     kwargs["num_retries"] = 0  # the gateway's own chain retries
     # LiteLLM tries to import its optional MCP support when tools are present; GRID never uses it
     kwargs["_skip_mcp_handler"] = True
@@ -114,9 +115,9 @@ class LiteLLMClient:
         fn = getattr(litellm, self.ENDPOINTS[endpoint])
         kwargs = _kwargs(dep, body, request_id)
         try:
-            stream = await asyncio.wait_for(fn(**kwargs), dep.first_byte_timeout)
+            stream = await asyncio.wait_for(fn(**kwargs), deadline.bound(dep.first_byte_timeout))
             iterator = stream.__aiter__()
-            first = await asyncio.wait_for(iterator.__anext__(), dep.first_byte_timeout)
+            first = await asyncio.wait_for(iterator.__anext__(), deadline.bound(dep.first_byte_timeout))
         except StopAsyncIteration as exc:
             raise failures.malformed(dep.id, "the stream ended before its first event") from exc
         except Exception as exc:
@@ -129,8 +130,16 @@ def _event(chunk: Any) -> bytes:
 
 
 async def _events(iterator: AsyncIterator[Any], dep: Deployment) -> AsyncIterator[bytes]:
+    idle = dep.first_byte_timeout  # between chunks: `stream_timeout`, else `timeout`
     try:
-        async for chunk in iterator:
+        while True:
+            try:
+                async with asyncio.timeout(deadline.bound(idle)):  # and no later than the deadline
+                    chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            except TimeoutError as exc:
+                raise failures.timed_out(dep.id, "next event") from exc
             yield _event(chunk)
     except Exception as exc:
         # after the first byte the chain never sees this error: redact the deployment's secrets here

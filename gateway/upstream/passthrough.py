@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from typing import Any
 
 import aiohttp
 import orjson
 from yarl import URL
 
+from gateway import deadline
 from gateway.config.model import Deployment
 from gateway.upstream import failures
 from gateway.upstream.stream import OpenStream, starts_with_error
@@ -52,7 +54,8 @@ class PassthroughClient:
     ) -> tuple[bytes, Any]:
         """Non-streaming: returns (raw JSON bytes, parsed JSON)."""
         body["model"] = dep.upstream_model
-        timeout = aiohttp.ClientTimeout(total=dep.timeout, sock_connect=min(CONNECT_TIMEOUT, dep.timeout))
+        budget = deadline.bound(dep.timeout)  # the request's deadline may leave less than `timeout`
+        timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(CONNECT_TIMEOUT, budget))
         try:
             async with self.session.post(
                 _url(dep.api_base, endpoint),
@@ -60,7 +63,8 @@ class PassthroughClient:
                 headers=_headers(dep, request_id, False),
                 timeout=timeout,
             ) as resp:
-                raw = await resp.read()
+                idle = dep.stream_timeout
+                raw = await (resp.read() if idle is None or idle >= budget else _read_idle(resp, idle))
                 if resp.status >= 400:
                     raise failures.from_status(resp.status, raw, resp.headers.get("retry-after"), dep.id)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
@@ -80,8 +84,13 @@ class PassthroughClient:
     ) -> OpenStream:
         """Streaming: returns once the first bytes of the body have arrived (the attempt succeeded)."""
         body["model"] = dep.upstream_model
-        wait = dep.first_byte_timeout
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(CONNECT_TIMEOUT, wait), sock_read=wait)
+        left = deadline.remaining()  # the whole stream, relaying included, ends by the request's deadline
+        wait = deadline.bound(dep.first_byte_timeout)
+        timeout = aiohttp.ClientTimeout(
+            total=max(left, 0.001) if left != math.inf else None,
+            sock_connect=min(CONNECT_TIMEOUT, wait),
+            sock_read=wait,
+        )
         resp: aiohttp.ClientResponse | None = None
         try:
             resp = await self.session.post(
@@ -109,6 +118,18 @@ class PassthroughClient:
                 raise failures.connect_failed(dep.id, type(exc).__name__) from exc
             raise
         return OpenStream(first=first, rest=_relay(resp, dep.id), close=resp.close)
+
+
+async def _read_idle(resp: aiohttp.ClientResponse, idle: float) -> bytes:
+    """The whole body, each read bounded by `idle` seconds (`stream_timeout` between chunks, for a
+    non-streamed body as for a stream); the call's `timeout` still bounds the whole."""
+    chunks: list[bytes] = []
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(idle) as timer:
+        while chunk := await resp.content.readany():
+            chunks.append(chunk)
+            timer.reschedule(loop.time() + idle)
+    return b"".join(chunks)
 
 
 async def _relay(resp: aiohttp.ClientResponse, dep_id: str):

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from starlette.types import Receive, Scope, Send
 
-from gateway.errors import GatewayError
+from gateway import deadline
+from gateway.errors import GatewayError, UpstreamTimeout
 from gateway.upstream.stream import OpenStream, error_event
 from gateway.upstream.usage_tap import UsageTap
 
@@ -77,6 +78,8 @@ class StreamRelay:
                         await send({"type": "http.response.body", "body": out, "more_body": True})
                 ok = True
             except GatewayError as exc:
+                if isinstance(exc, UpstreamTimeout) and deadline.passed():
+                    exc = deadline.expired()  # the request's deadline, not the upstream's stall
                 error = exc
                 log.warning("stream failed after it started: %s", exc.message)
                 event = error_event(exc.message, exc.type, exc.code or "upstream_error")
