@@ -86,6 +86,7 @@ class ApiKey:
 class GeneralSettings:
     keys: tuple[ApiKey, ...] = ()  # master key first when set
     max_body_bytes: int = 32 * 1024 * 1024
+    max_json_depth: int = 64  # deeper request bodies are a 400 (gateway.json_limits)
 
     @property
     def auth_enabled(self) -> bool:

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.config.model import ApiKey
-from gateway.errors import InvalidRequest, PermissionDenied
+from gateway.errors import PermissionDenied
+from gateway.json_limits import parse_object
 from gateway.state import GatewayState
 
 
@@ -28,15 +29,7 @@ async def json_body(request: Request) -> dict[str, Any]:
         return parsed
     raw = await request.body()
     request.scope["grid.raw_body"] = raw  # for the access log when GRID_LOG_BODIES=true
-    if not raw:
-        raise InvalidRequest("The request body is empty: send a JSON object.")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return body
+    return parse_object(raw, state_of(request).snapshot.general.max_json_depth)
 
 
 def client_key(request: Request) -> ApiKey | None:

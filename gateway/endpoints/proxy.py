@@ -1,6 +1,6 @@
 """The OpenAI-compatible endpoints that go upstream: chat completions, completions, embeddings.
 
-One straight line: parse -> resolve (override, alias, group chain) -> permission -> fallback chain
+One straight line: parse -> validate -> resolve (override, alias, group chain) -> permission -> fallback chain
 over the balancer -> relay the upstream answer with the gateway's headers.
 """
 
@@ -19,6 +19,7 @@ from gateway.config.model import Deployment
 from gateway.endpoints.batched import Batcher
 from gateway.endpoints.common import json_body, state_of
 from gateway.endpoints.route import choose
+from gateway.endpoints.validate import check_request
 from gateway.errors import GatewayError
 from gateway.fallback import Trace, run_chain
 from gateway.routing.resolve import context_window_chain
@@ -86,6 +87,7 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     state = state_of(request)
     snapshot = state.snapshot
     body = await json_body(request)
+    check_request(endpoint, body)  # a request that cannot be valid never reaches routing
     if state.selector.enabled:
         resolution = await DECISIONS.run(choose, request, state, body)
     else:

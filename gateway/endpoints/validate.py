@@ -1,0 +1,124 @@
+"""Reject a request that cannot be valid before any model group or deployment is chosen.
+
+An upstream (or LiteLLM, which crashes on some shapes) would reject it anyway, but only after the
+gateway had spent an attempt, maybe retries, on it; and a request that fails upstream must never
+count against a deployment. So the shapes every provider needs are checked here, cheaply: the
+required field of each endpoint, the shape of each chat message, and the JSON type of the OpenAI
+parameters the body carries (`null` is accepted for every optional one, as the SDKs send it).
+Values inside a valid shape (a model's range for `temperature`, say) are left to the provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.errors import InvalidRequest
+
+_NUMBER = (int, float)
+_TEXT_OR_LIST = (str, list)
+
+# parameter -> the JSON types it may have (bool is never a number here)
+_TYPES: Mapping[str, tuple[type, ...]] = {
+    "stream": (bool,),
+    "n": (int,),
+    "max_tokens": (int,),
+    "max_completion_tokens": (int,),
+    "best_of": (int,),
+    "seed": (int,),
+    "top_logprobs": (int,),
+    "dimensions": (int,),
+    "temperature": _NUMBER,
+    "top_p": _NUMBER,
+    "presence_penalty": _NUMBER,
+    "frequency_penalty": _NUMBER,
+    "stop": _TEXT_OR_LIST,
+    "tools": (list,),
+    "functions": (list,),
+    "tool_choice": (str, dict),
+    "function_call": (str, dict),
+    "response_format": (dict,),
+    "stream_options": (dict,),
+    "logit_bias": (dict,),
+    "metadata": (dict,),
+    "user": (str,),
+    "encoding_format": (str,),
+    "suffix": (str,),
+    "echo": (bool,),
+    "parallel_tool_calls": (bool,),
+}
+_JSON_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array"}
+_JSON_NAMES[dict] = "an object"
+
+_REQUIRED = {"chat/completions": "messages", "completions": "prompt", "embeddings": "input"}
+
+
+def check_request(endpoint: str, body: Mapping[str, Any]) -> None:
+    """Raise `InvalidRequest` (400, naming the field) when `body` cannot be a valid `endpoint` request."""
+    required = _REQUIRED.get(endpoint)
+    if required is not None and body.get(required) is None:
+        raise InvalidRequest(f"Missing required parameter: '{required}'.", param=required)
+    if endpoint == "chat/completions":
+        _check_messages(body["messages"])
+    elif endpoint == "completions":
+        _check_prompt(body["prompt"])
+    elif endpoint == "embeddings":
+        _check_input(body["input"])
+    for name, value in body.items():
+        types = _TYPES.get(name)
+        if types is not None and value is not None and not _is(value, types):
+            raise InvalidRequest(f"Invalid type for '{name}': expected {_expected(types)}.", param=name)
+
+
+def _is(value: Any, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in types
+    if isinstance(value, float) and float in types:
+        return value == value and value not in (float("inf"), float("-inf"))  # no NaN, no infinities
+    return isinstance(value, types)
+
+
+def _expected(types: tuple[type, ...]) -> str:
+    return " or ".join(_JSON_NAMES[t] for t in types if not (t is int and float in types))
+
+
+def _check_messages(messages: Any) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("'messages' must be a non-empty array of message objects.", param="messages")
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"Invalid type for '{where}': expected an object.", param=where)
+        if not isinstance(message.get("role"), str):
+            raise InvalidRequest(f"Missing required parameter: '{where}.role'.", param=f"{where}.role")
+        if not _content_ok(message.get("content")):
+            raise InvalidRequest(
+                f"Invalid type for '{where}.content': expected a string or an array of content parts.",
+                param=f"{where}.content",
+            )
+
+
+def _content_ok(content: Any) -> bool:
+    if content is None or isinstance(content, str):
+        return True
+    return isinstance(content, list) and all(isinstance(part, dict) for part in content)
+
+
+def _check_prompt(prompt: Any) -> None:
+    if isinstance(prompt, str):
+        return
+    if isinstance(prompt, list) and prompt:
+        return
+    raise InvalidRequest(
+        "'prompt' must be a string, an array of strings, or an array of token arrays.", param="prompt"
+    )
+
+
+def _check_input(value: Any) -> None:
+    if isinstance(value, str) and value:
+        return
+    if isinstance(value, list) and value:
+        return
+    raise InvalidRequest(
+        "'input' must be a non-empty string, an array of strings, or an array of token arrays.", param="input"
+    )
