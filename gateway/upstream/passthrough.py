@@ -18,6 +18,7 @@ from yarl import URL
 from gateway.config.model import Deployment
 from gateway.upstream import failures
 from gateway.upstream.params import PASSTHROUGH, allowed
+from gateway.upstream.sse_guard import MalformedStream, SseGuard
 from gateway.upstream.stream import OpenStream, starts_with_error
 
 CONNECT_TIMEOUT = 10.0
@@ -107,6 +108,11 @@ class PassthroughClient:
                 raise failures.malformed(dep.id, "the stream ended before its first event")
             if starts_with_error(first):
                 raise failures.malformed(dep.id, "the stream opened with an error event")
+            guard = SseGuard()
+            first = guard.feed(first)
+        except MalformedStream as exc:
+            resp.close()
+            raise failures.malformed(dep.id, str(exc)) from exc
         except BaseException as exc:
             if resp is not None:
                 resp.close()
@@ -115,16 +121,24 @@ class PassthroughClient:
             if isinstance(exc, (aiohttp.ClientError, OSError)):
                 raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc
             raise
-        return OpenStream(first=first, rest=_relay(resp, dep.id), close=resp.close)
+        return OpenStream(first=first, rest=_relay(resp, dep.id, guard), close=resp.close)
 
 
-async def _relay(resp: aiohttp.ClientResponse, dep_id: str):
+async def _relay(resp: aiohttp.ClientResponse, dep_id: str, guard: SseGuard):
+    """The rest of the stream, event by event as the guard passes them (see `sse_guard`)."""
     try:
         while True:
             chunk = await resp.content.readany()
             if not chunk:
                 break
-            yield chunk
+            out = guard.feed(chunk)
+            if out:
+                yield out
+        rest = guard.finish()
+        if rest:
+            yield rest
+    except MalformedStream as exc:
+        raise failures.malformed(dep_id, str(exc)) from exc
     except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
         raise failures.timed_out(dep_id, "next event") from exc
     except aiohttp.ClientError as exc:
