@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.errors import InvalidRequest
+from gateway.upstream.params import LITELLM, PASSTHROUGH
 
 _NUMBER = (int, float)
 _TEXT_OR_LIST = (str, list)
@@ -51,6 +52,11 @@ _JSON_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a 
 _JSON_NAMES[dict] = "an object"
 
 _REQUIRED = {"chat/completions": "messages", "completions": "prompt", "embeddings": "input"}
+# per endpoint, only its own parameters are checked: a field it does not take is dropped, not judged
+_ENDPOINT_TYPES = {
+    endpoint: {n: t for n, t in _TYPES.items() if n in PASSTHROUGH[endpoint] | LITELLM[endpoint]}
+    for endpoint in _REQUIRED
+}
 
 
 def check_request(endpoint: str, body: Mapping[str, Any]) -> None:
@@ -64,8 +70,9 @@ def check_request(endpoint: str, body: Mapping[str, Any]) -> None:
         _check_prompt(body["prompt"])
     elif endpoint == "embeddings":
         _check_input(body["input"])
+    checked = _ENDPOINT_TYPES.get(endpoint, _TYPES)
     for name, value in body.items():
-        types = _TYPES.get(name)
+        types = checked.get(name)
         if types is not None and value is not None and not _is(value, types):
             raise InvalidRequest(f"Invalid type for '{name}': expected {_expected(types)}.", param=name)
 

@@ -97,10 +97,10 @@ PASSTHROUGH: Mapping[str, frozenset[str]] = {
 
 # The LiteLLM path: the body becomes keyword arguments of `litellm.acompletion` & co. `metadata`
 # and `store` are dropped there (LiteLLM reads `metadata` as its own logging options, and no
-# translated provider stores completions); `top_k` and `thinking` are the reasoning and sampling
-# options LiteLLM translates for Anthropic, Gemini and the like.
+# translated provider stores completions); `top_k` is passed on to the providers that take it.
+# LiteLLM's own `thinking` is not: `reasoning_effort`, the OpenAI parameter, is what it translates.
 LITELLM: Mapping[str, frozenset[str]] = {
-    "chat/completions": (OPENAI_CHAT - {"metadata", "store"}) | {"top_k", "thinking"},
+    "chat/completions": (OPENAI_CHAT - {"metadata", "store"}) | {"top_k"},
     "completions": OPENAI_COMPLETIONS | {"top_k"},
     "embeddings": OPENAI_EMBEDDINGS,
 }
