@@ -75,6 +75,42 @@ def check_request(endpoint: str, body: Mapping[str, Any]) -> None:
         types = checked.get(name)
         if types is not None and value is not None and not _is(value, types):
             raise InvalidRequest(f"Invalid type for '{name}': expected {_expected(types)}.", param=name)
+    if endpoint == "chat/completions":
+        _check_chat_options(body)
+
+
+def _check_chat_options(body: Mapping[str, Any]) -> None:
+    """The nested shapes a translation (LiteLLM) indexes into without checking."""
+    stop = body.get("stop")
+    if isinstance(stop, list) and not all(isinstance(s, str) for s in stop):
+        raise InvalidRequest(
+            "Invalid type for 'stop': expected a string or an array of strings.", param="stop"
+        )
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        for i, tool in enumerate(tools):
+            function = tool.get("function") if isinstance(tool, dict) else None
+            if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+                raise InvalidRequest(f"'tools[{i}]' must be an object with a 'type'.", param=f"tools[{i}]")
+            if tool["type"] == "function" and not (
+                isinstance(function, dict) and isinstance(function.get("name"), str)
+            ):
+                raise InvalidRequest(
+                    f"Missing required parameter: 'tools[{i}].function.name'.", param=f"tools[{i}].function"
+                )
+    for name in ("tool_choice", "response_format"):
+        value = body.get(name)
+        if isinstance(value, dict) and not isinstance(value.get("type"), str):
+            raise InvalidRequest(f"Missing required parameter: '{name}.type'.", param=f"{name}.type")
+    response_format = body.get("response_format")
+    if (
+        isinstance(response_format, dict)
+        and response_format.get("type") == "json_schema"
+        and not isinstance(response_format.get("json_schema"), dict)
+    ):
+        raise InvalidRequest(
+            "Missing required parameter: 'response_format.json_schema'.", param="response_format.json_schema"
+        )
 
 
 def _is(value: Any, types: tuple[type, ...]) -> bool:
@@ -100,15 +136,18 @@ def _check_messages(messages: Any) -> None:
             raise InvalidRequest(f"Missing required parameter: '{where}.role'.", param=f"{where}.role")
         if not _content_ok(message.get("content")):
             raise InvalidRequest(
-                f"Invalid type for '{where}.content': expected a string or an array of content parts.",
+                f"Invalid type for '{where}.content': expected a string or an array of content parts with a 'type'.",
                 param=f"{where}.content",
             )
 
 
 def _content_ok(content: Any) -> bool:
+    """A string, null, or an array of content parts, each an object with a `type`."""
     if content is None or isinstance(content, str):
         return True
-    return isinstance(content, list) and all(isinstance(part, dict) for part in content)
+    return isinstance(content, list) and all(
+        isinstance(part, dict) and isinstance(part.get("type"), str) for part in content
+    )
 
 
 def _check_prompt(prompt: Any) -> None:

@@ -5,9 +5,11 @@ LiteLLM raises one hierarchy for three different things, and they must not be co
   retried and counted against the deployment, as on the pass-through path;
 - a rejection of the request itself, by the provider (400, 422) or by LiteLLM's own checks
   (`BadRequestError`, `UnsupportedParamsError`, a prompt too long): the client's, a 4xx;
-- a Python error inside LiteLLM (it wraps them as `APIConnectionError`), or this process out of file
-  descriptors: ours, a 500.
-The last two are not retried and leave the breaker alone.
+- a Python error inside LiteLLM's translation (it wraps them as `APIConnectionError`): a body whose
+  shape passed the gateway's checks but not the translation's (a tool without a name, say), so the
+  client's, a 400 that names no internals (the class chain is logged for the operator);
+- this process out of file descriptors: ours, a 500.
+The last three are not retried and leave the breaker alone.
 
 LiteLLM's messages name its own classes ("litellm.BadRequestError: AnthropicException - ...") and give
 advice about its settings ("set `litellm.modify_params = True`"), which mean nothing to a client of
@@ -32,6 +34,9 @@ log = logging.getLogger("grid.litellm")
 _CLASS_PREFIX = re.compile(r"(?:litellm\.)?\w+(?:Error|Exception)\s*(?::|-)\s+")
 _TRACEBACK = "Traceback (most recent call last)"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_RECEIVED = re.compile(r"\s*Received Messages=.*$", re.DOTALL)  # LiteLLM echoes the client's messages
+# sentences that are advice about LiteLLM's settings, not about the request
+_ADVICE = ("litellm", "drop_params", "modify_params", "allowed_openai_params", "handle with")
 MAX_MESSAGE = 1000
 
 # LiteLLM class name -> (status, code) for the client's errors
@@ -40,6 +45,10 @@ _CLIENT_ERRORS = {
     "UnsupportedParamsError": "unsupported_parameter",
     "ImageFetchError": "invalid_image_url",
 }
+_PYTHON_ERRORS = (TypeError, KeyError, AttributeError, IndexError, ValueError)
+UNTRANSLATABLE = (
+    "The request could not be translated for this model's provider: check the shape of its fields."
+)
 _TIMEOUTS = frozenset({"Timeout", "APITimeoutError"})
 _DEPLOYMENT_BILLING = 402  # LiteLLM's PaymentRequiredError: the deployment's account, not the client
 
@@ -73,7 +82,8 @@ def user_message(raw: str) -> str:
     while (prefix := _CLASS_PREFIX.match(text)) is not None:
         text = text[prefix.end() :].strip()
     text = _provider_message(text) or text
-    kept = [s for s in _SENTENCE_END.split(text.strip()) if "litellm" not in s.lower()]
+    text = _RECEIVED.sub("", text)
+    kept = [s for s in _SENTENCE_END.split(text.strip()) if not any(a in s.lower() for a in _ADVICE)]
     return " ".join(kept).strip()[:MAX_MESSAGE]
 
 
@@ -137,6 +147,8 @@ def translate(exc: BaseException, dep: Deployment) -> GatewayError:
         if 400 <= status < 500:
             code = next((c for n, c in _CLIENT_ERRORS.items() if n in names), "invalid_request")
             text = message or "The provider rejected the request as invalid."
+            if any(isinstance(e, _PYTHON_ERRORS) for e in _chain(exc)[1:]):
+                text = UNTRANSLATABLE  # a Python error's text ("'int' object is not subscriptable")
             error = failures.UpstreamRejected(status, text)
             error.code = code
             return failures.mark(error, status, False)
@@ -148,12 +160,15 @@ def translate(exc: BaseException, dep: Deployment) -> GatewayError:
 
 
 def _ours(exc: BaseException, dep: Deployment) -> GatewayError:
-    """A Python error inside LiteLLM (or anything else unexpected): logged for the operator by class
-    only (the message may quote the request), answered as a 500 that names no internals."""
+    """A Python error inside LiteLLM's translation of a request that passed the gateway's checks:
+    logged for the operator by class only (the message may quote the request), answered as a 400
+    that names no internals."""
     log.warning(
-        "LiteLLM failed before reaching deployment %s: %s",
+        "LiteLLM could not translate a request for deployment %s: %s",
         dep.id,
         " <- ".join(type(e).__name__ for e in _chain(exc)),
         extra={"deployment": dep.id},
     )
-    return failures.local_error(dep.id, "the request could not be translated for this provider")
+    error = failures.UpstreamRejected(400, UNTRANSLATABLE)
+    error.code = "invalid_request"
+    return failures.mark(error, None, False, fault=False)
