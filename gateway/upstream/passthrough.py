@@ -138,6 +138,8 @@ async def _relay(resp: aiohttp.ClientResponse, dep_id: str, guard: SseGuard):
         if rest:
             yield rest
     except MalformedStream as exc:
+        if exc.valid:
+            yield exc.valid
         raise failures.malformed(dep_id, str(exc)) from exc
     except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
         raise failures.timed_out(dep_id, "next event") from exc

@@ -19,7 +19,10 @@ _DONE = b"[DONE]"
 
 
 class MalformedStream(ValueError):
-    """The stream broke the SSE / OpenAI framing; the message says how."""
+    """The stream broke the SSE / OpenAI framing; the message says how. `valid` holds the complete,
+    valid events that came before the bad one in the same chunk (to be relayed before the error)."""
+
+    valid: bytes = b""
 
 
 class SseGuard:
@@ -38,9 +41,15 @@ class SseGuard:
             return b""
         end = cut + 2
         complete, self.carry = (data, b"") if end == len(data) else (data[:end], data[end:])
+        checked = 0
         for event in complete.split(b"\n\n"):
             if event:
-                self._check(event)
+                try:
+                    self._check(event)
+                except MalformedStream as exc:
+                    exc.valid = complete[:checked]
+                    raise
+            checked += len(event) + 2
         return complete
 
     def finish(self) -> bytes:
