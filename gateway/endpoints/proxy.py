@@ -24,6 +24,7 @@ from gateway.errors import GatewayError
 from gateway.fallback import Trace, run_chain
 from gateway.routing.resolve import context_window_chain
 from gateway.tokens import estimate_prompt_tokens, too_long_for
+from gateway.upstream.failures import is_upstream_fault
 from gateway.upstream.relay import StreamRelay
 from gateway.upstream.usage_tap import UsageTap
 
@@ -153,8 +154,8 @@ async def _proxy(request: Request, endpoint: str) -> Any:
         request.scope["grid.stream_end"] = "ok" if ok else "disconnected" if disconnected else "error"
         if ok:
             balancer.succeeded(dep, elapsed, ttft=first_byte, tokens=_total_tokens(tap.usage))
-        elif disconnected:
-            balancer.released(dep)
+        elif disconnected or not is_upstream_fault(error):
+            balancer.released(dep)  # the client went away, or the failure was not the upstream's
         else:
             balancer.failed(
                 dep,

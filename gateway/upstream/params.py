@@ -108,4 +108,6 @@ LITELLM: Mapping[str, frozenset[str]] = {
 
 def allowed(body: Mapping[str, Any], names: frozenset[str]) -> dict[str, Any]:
     """The fields of `body` named in `names`, as a new dict (the body itself is left unchanged)."""
+    if body.keys() <= names:  # nearly every request: nothing to drop, one C-level subset test
+        return dict(body)
     return {k: v for k, v in body.items() if k in names}

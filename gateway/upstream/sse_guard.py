@@ -7,15 +7,24 @@ events (on blank lines), passes on only complete, valid ones, and raises `Malfor
 first bad event or at an end without `[DONE]`; the relay turns that into the OpenAI-shaped SSE
 error event.
 
-Cost: one `rfind` per chunk, and per event a prefix test and one orjson parse of its data.
+Cost: one `rfind` and one compiled-regex match per chunk. The regex accepts, at C speed, what
+OpenAI-wire servers send: events that are one `data: {...}` line (a JSON object on one line) or
+`data: [DONE]`. Anything else (comments, `event:` lines, CRLF line ends, an event that does not close
+its object) is checked event by event, parsing the data with orjson. So a truncated or garbled event
+is caught; an event shaped `data: {…}` whose inside is not JSON is passed on as the upstream sent it.
 """
 
 from __future__ import annotations
+
+import re
 
 import orjson
 
 _FIELDS = (b"event:", b"id:", b"retry:", b":")  # SSE lines other than data (":" is a comment)
 _DONE = b"[DONE]"
+_DONE_EVENT = b"data: [DONE]"
+# a run of well-formed OpenAI events: `data: {...}` on one line, or `data: [DONE]`, each ending in \n\n
+_PLAIN = re.compile(rb"(?:data: ?(?:\{[^\n]*\}|\[DONE\])\n\n)*")
 
 
 class MalformedStream(ValueError):
@@ -41,6 +50,11 @@ class SseGuard:
             return b""
         end = cut + 2
         complete, self.carry = (data, b"") if end == len(data) else (data[:end], data[end:])
+        if _PLAIN.fullmatch(complete) is not None:
+            # a raw newline before `data: [DONE]` is an event boundary (JSON strings escape theirs)
+            if not self.done and (complete.startswith(_DONE_EVENT) or b"\n" + _DONE_EVENT in complete):
+                self.done = True
+            return complete
         checked = 0
         for event in complete.split(b"\n\n"):
             if event:
