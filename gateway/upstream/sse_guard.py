@@ -7,11 +7,13 @@ events (on blank lines), passes on only complete, valid ones, and raises `Malfor
 first bad event or at an end without `[DONE]`; the relay turns that into the OpenAI-shaped SSE
 error event.
 
-Cost: one `rfind` and one compiled-regex match per chunk. The regex accepts, at C speed, what
-OpenAI-wire servers send: events that are one `data: {...}` line (a JSON object on one line) or
-`data: [DONE]`. Anything else (comments, `event:` lines, CRLF line ends, an event that does not close
-its object) is checked event by event, parsing the data with orjson. So a truncated or garbled event
-is caught; an event shaped `data: {…}` whose inside is not JSON is passed on as the upstream sent it.
+Cost, per chunk: a chunk that is one whole `data: {...}` event (servers flush event by event) is
+proven by three C-level tests (starts `data: {`, ends `}` and a blank line, holds two newlines: a raw
+newline cannot occur inside JSON); a chunk of several plain events by one compiled regex; whether the
+stream said `[DONE]` is read once, at its end, off the last events. Anything else (comments, `event:`
+lines, CRLF line ends, an event that does not close its object) is checked event by event, parsing
+the data with orjson. So a truncated or garbled event is caught; an event shaped `data: {…}` whose
+inside is not JSON is passed on as the upstream sent it.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ import orjson
 
 _FIELDS = (b"event:", b"id:", b"retry:", b":")  # SSE lines other than data (":" is a comment)
 _DONE = b"[DONE]"
-_DONE_EVENT = b"data: [DONE]"
-# a run of well-formed OpenAI events: `data: {...}` on one line, or `data: [DONE]`, each ending in \n\n
-_PLAIN = re.compile(rb"(?:data: ?(?:\{[^\n]*\}|\[DONE\])\n\n)*")
+_OPEN = b"data: {"
+_CLOSE = b"}\n\n"
+_DONE_EVENT = b"data: [DONE]\n\n"
+_ERROR_EVENT = b'data: {"error"'
+# a run of plain OpenAI events: `data: {...}` on one line, or `data: [DONE]`, each ending in \n\n
+_PLAIN = re.compile(rb"(?:data: (?:\{[^\n]*\}|\[DONE\])\n\n)+")
 
 
 class MalformedStream(ValueError):
@@ -35,14 +40,18 @@ class MalformedStream(ValueError):
 
 
 class SseGuard:
-    __slots__ = ("carry", "done")
+    __slots__ = ("carry", "done", "last")
 
     def __init__(self) -> None:
         self.carry = b""
-        self.done = False
+        self.done = False  # an event checked one by one was `[DONE]` (or the upstream's error event)
+        self.last = b""  # the last complete block passed on, where `[DONE]` is looked for at the end
 
     def feed(self, chunk: bytes) -> bytes:
         """The complete events in `carry + chunk`, checked; a partial event waits for its end."""
+        if not self.carry and chunk.endswith(_CLOSE) and chunk.startswith(_OPEN) and chunk.count(b"\n") == 2:
+            self.last = chunk  # one whole plain event: the common case
+            return chunk
         data = self.carry + chunk if self.carry else chunk
         cut = data.rfind(b"\n\n")
         if cut < 0:
@@ -50,11 +59,12 @@ class SseGuard:
             return b""
         end = cut + 2
         complete, self.carry = (data, b"") if end == len(data) else (data[:end], data[end:])
-        if _PLAIN.fullmatch(complete) is not None:
-            # a raw newline before `data: [DONE]` is an event boundary (JSON strings escape theirs)
-            if not self.done and (complete.startswith(_DONE_EVENT) or b"\n" + _DONE_EVENT in complete):
-                self.done = True
-            return complete
+        if _PLAIN.fullmatch(complete) is None:
+            self._check_each(complete)
+        self.last = complete
+        return complete
+
+    def _check_each(self, complete: bytes) -> None:
         checked = 0
         for event in complete.split(b"\n\n"):
             if event:
@@ -64,13 +74,18 @@ class SseGuard:
                     exc.valid = complete[:checked]
                     raise
             checked += len(event) + 2
-        return complete
 
     def finish(self) -> bytes:
         """At the end of the upstream body: what is left, checked; raises if the stream never ended."""
         rest, self.carry = self.carry, b""
         if rest.strip():
             self._check(rest.strip())
+        last = self.last
+        # a raw newline before `data: [DONE]` is an event boundary (JSON strings escape theirs)
+        if last.startswith(_DONE_EVENT) or b"\n" + _DONE_EVENT in last:
+            self.done = True
+        elif last.startswith(_ERROR_EVENT) or b"\n" + _ERROR_EVENT in last:
+            self.done = True  # the upstream ended with its own error event: relayed as is
         if not self.done:
             raise MalformedStream("the stream ended without [DONE]")
         return rest
