@@ -87,7 +87,7 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     started = time.monotonic()
     state = state_of(request)
     snapshot = state.snapshot
-    body = await json_body(request)
+    body = await json_body(request, snapshot.general.max_json_depth)
     check_request(endpoint, body)  # a request that cannot be valid never reaches routing
     if state.selector.enabled:
         resolution = await DECISIONS.run(choose, request, state, body)

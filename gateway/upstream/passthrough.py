@@ -18,7 +18,7 @@ from yarl import URL
 from gateway.config.model import Deployment
 from gateway.upstream import failures
 from gateway.upstream.params import PASSTHROUGH, allowed
-from gateway.upstream.sse_guard import MalformedStream, SseGuard
+from gateway.upstream.sse_guard import PLAIN_CLOSE, PLAIN_OPEN, MalformedStream, SseGuard
 from gateway.upstream.stream import OpenStream, starts_with_error
 
 CONNECT_TIMEOUT = 10.0
@@ -39,7 +39,11 @@ def _url(api_base: str, endpoint: str) -> URL:
 
 def _payload(dep: Deployment, endpoint: str, body: dict[str, Any]) -> bytes:
     """The JSON sent upstream: the body's allow-listed fields, `model` the deployment's own."""
-    payload = allowed(body, PASSTHROUGH[endpoint])
+    names = PASSTHROUGH[endpoint]
+    if body.keys() <= names:  # nearly every request: nothing to drop, the body itself is sent
+        body["model"] = dep.upstream_model
+        return orjson.dumps(body)
+    payload = allowed(body, names)
     payload["model"] = dep.upstream_model
     return orjson.dumps(payload)
 
@@ -125,15 +129,26 @@ class PassthroughClient:
 
 
 async def _relay(resp: aiohttp.ClientResponse, dep_id: str, guard: SseGuard):
-    """The rest of the stream, event by event as the guard passes them (see `sse_guard`)."""
+    """The rest of the stream, event by event as the guard passes them (see `sse_guard`).
+
+    A chunk that is one whole plain event (the common case) is recognized here, inline, by the
+    guard's own three byte tests: a method call per chunk was a third of the guard's cost."""
     try:
         while True:
             chunk = await resp.content.readany()
             if not chunk:
                 break
-            out = guard.feed(chunk)
-            if out:
-                yield out
+            if (
+                guard.carry
+                or not chunk.endswith(PLAIN_CLOSE)
+                or not chunk.startswith(PLAIN_OPEN)
+                or chunk.count(b"\n") != 2
+            ):
+                chunk = guard.feed(chunk)
+                if not chunk:
+                    continue
+            guard.last = chunk
+            yield chunk
         rest = guard.finish()
         if rest:
             yield rest

@@ -7,29 +7,28 @@ events (on blank lines), passes on only complete, valid ones, and raises `Malfor
 first bad event or at an end without `[DONE]`; the relay turns that into the OpenAI-shaped SSE
 error event.
 
-Cost, per chunk: a chunk that is one whole `data: {...}` event (servers flush event by event) is
-proven by three C-level tests (starts `data: {`, ends `}` and a blank line, holds two newlines: a raw
-newline cannot occur inside JSON); a chunk of several plain events by one compiled regex; whether the
-stream said `[DONE]` is read once, at its end, off the last events. Anything else (comments, `event:`
-lines, CRLF line ends, an event that does not close its object) is checked event by event, parsing
-the data with orjson. So a truncated or garbled event is caught; an event shaped `data: {…}` whose
-inside is not JSON is passed on as the upstream sent it.
+Cost, per chunk, O(1) on the common shapes: a chunk that is one whole `data: {...}` event (servers
+flush event by event) is proven by three byte tests (starts `data: {`, ends `}` and a blank line,
+holds exactly two newlines: a raw newline cannot occur inside JSON). A chunk of several events
+(coalesced by TCP, or a buffering upstream) has only its edges checked: it starts `data: {` and its
+last event is closed (`}` or `[DONE]`); scanning every byte cost ~7 instructions a byte, a quarter of
+the relay's cost on a 4 KB chunk. Whether the stream said `[DONE]` is read once, at its end, off the
+last events. Anything else (comments, `event:` lines, CRLF line ends, an event cut short, bytes that
+are not SSE) is checked event by event, parsing each event's data with orjson. So garbage, a
+truncated event, and an end without `[DONE]` are always caught; what is not checked is the inside of
+an event shaped `data: {…}`, nor the middle of a coalesced chunk whose edges are well-formed.
 """
 
 from __future__ import annotations
-
-import re
 
 import orjson
 
 _FIELDS = (b"event:", b"id:", b"retry:", b":")  # SSE lines other than data (":" is a comment)
 _DONE = b"[DONE]"
-_OPEN = b"data: {"
-_CLOSE = b"}\n\n"
+PLAIN_OPEN = b"data: {"  # one whole plain event starts so, ends so, and holds exactly two newlines
+PLAIN_CLOSE = b"}\n\n"
 _DONE_EVENT = b"data: [DONE]\n\n"
 _ERROR_EVENT = b'data: {"error"'
-# a run of plain OpenAI events: `data: {...}` on one line, or `data: [DONE]`, each ending in \n\n
-_PLAIN = re.compile(rb"(?:data: (?:\{[^\n]*\}|\[DONE\])\n\n)+")
 
 
 class MalformedStream(ValueError):
@@ -49,7 +48,12 @@ class SseGuard:
 
     def feed(self, chunk: bytes) -> bytes:
         """The complete events in `carry + chunk`, checked; a partial event waits for its end."""
-        if not self.carry and chunk.endswith(_CLOSE) and chunk.startswith(_OPEN) and chunk.count(b"\n") == 2:
+        if (
+            not self.carry
+            and chunk.endswith(PLAIN_CLOSE)
+            and chunk.startswith(PLAIN_OPEN)
+            and chunk.count(b"\n") == 2
+        ):
             self.last = chunk  # one whole plain event: the common case
             return chunk
         data = self.carry + chunk if self.carry else chunk
@@ -59,7 +63,10 @@ class SseGuard:
             return b""
         end = cut + 2
         complete, self.carry = (data, b"") if end == len(data) else (data[:end], data[end:])
-        if _PLAIN.fullmatch(complete) is None:
+        if not (
+            complete.startswith(PLAIN_OPEN)
+            and (complete.endswith(PLAIN_CLOSE) or complete.endswith(_DONE_EVENT))
+        ):
             self._check_each(complete)
         self.last = complete
         return complete
