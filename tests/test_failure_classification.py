@@ -203,26 +203,32 @@ def _open_fds(pid: int) -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
-def test_out_of_file_descriptors_is_our_500_and_no_upstream_fault(mock: MockUpstream) -> None:
+@pytest.mark.parametrize(
+    ("model", "path", "grid_path"),
+    [("openai/mock-gpt", CHAT, "passthrough"), ("anthropic/claude-haiku-4-5", MESSAGES, "litellm")],
+    ids=["passthrough", "litellm"],
+)
+def test_out_of_file_descriptors_is_our_500_and_no_upstream_fault(
+    mock: MockUpstream, model: str, path: str, grid_path: str
+) -> None:
     """With the gateway's open-file limit lowered to what it already holds, it cannot open an upstream
     connection (EMFILE): a 500 internal_error, not retried, and the deployment stays healthy."""
+    base = f"{mock.url}/v1" if grid_path == "passthrough" else mock.url
     config = {
         "model_list": [
             {
-                "model_name": "gpt",
-                "litellm_params": {
-                    "model": "openai/mock-gpt",
-                    "api_base": f"{mock.url}/v1",
-                    "api_key": PROVIDER_KEY,
-                },
-                "model_info": {"id": "fd-a"},
+                "model_name": "m",
+                "litellm_params": {"model": model, "api_base": base, "api_key": PROVIDER_KEY},
+                "model_info": {"id": "fd-a", "grid_path": grid_path},
             }
         ],
         "router_settings": {"num_retries": 3, "allowed_fails": 1, "cooldown_time": 600},
         "general_settings": {"master_key": MASTER_KEY},
     }
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True"}
+    body = {"model": "m", "messages": HI, "max_tokens": 16}
     with (
-        GatewayProcess(config) as gw,
+        GatewayProcess(config, env=env) as gw,
         httpx.Client(base_url=gw.url, timeout=30, headers={"Authorization": f"Bearer {MASTER_KEY}"}) as http,
     ):
         assert http.get("/admin/load-balancer/stats").status_code == 200  # the connection is open now
@@ -231,12 +237,13 @@ def test_out_of_file_descriptors_is_our_500_and_no_upstream_fault(mock: MockUpst
         # no new descriptor fits under the limit; the ones already open (the client's) keep working
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (_lowest_free_fd(pid), hard))
         try:
-            response = http.post(CHAT, json={"model": "gpt", "messages": HI})
+            response = http.post(CHAT, json=body)
         finally:
             resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
         error = assert_error(response, 500, "api_error", "internal_error")
         assert "open files" in error["message"]
-        assert mock.requests(CHAT) == []
+        assert mock.requests(path) == []
         assert_untouched(http, "fd-a")
-        reply = http.post(CHAT, json={"model": "gpt", "messages": HI})
+        reply = http.post(CHAT, json=body)
         assert reply.status_code == 200, reply.text
+        assert reply.json()["choices"][0]["message"]["content"] == "mock reply: hi"
