@@ -8,10 +8,14 @@ and the embeddings request was answered by a chat model. A group's kind comes fr
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, deployment
@@ -84,3 +88,25 @@ def test_a_failing_chat_group_falls_back_to_chat_groups_only(http: httpx.Client,
     assert response.status_code == 502, response.text
     assert upstream_models(mock, CHAT) == ["chat-up", "chat-backup-up"]
     assert mock.requests(EMBEDDINGS) == []
+
+
+def test_gateway_check_warns_about_a_groups_own_fallback_to_another_kind(tmp_path: Path) -> None:
+    config = {
+        "model_list": [
+            group("chat", "http://127.0.0.1:9"),
+            group("embed", "http://127.0.0.1:9", mode="embedding"),
+        ],
+        "router_settings": {"fallbacks": [{"embed": ["chat"]}, {"chat": ["embed"]}]},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "check", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out  # a warning: the operator's explicit entry is kept
+    assert "router_settings.fallbacks.embed: fallback target 'chat' serves chat requests" in out
+    assert "router_settings.fallbacks.chat: fallback target 'embed' serves embedding requests" in out
