@@ -1,6 +1,6 @@
 """LiteLLM's exceptions, mapped to the gateway's error table with messages written for our users.
 
-LiteLLM raises one hierarchy for three different things, and they must not be confused:
+LiteLLM raises one hierarchy for four different things, and they must not be confused:
 - the provider's answer (401/403/404, 429, 5xx, a timeout, a refused connection): an upstream fault,
   retried and counted against the deployment, as on the pass-through path;
 - a rejection of the request itself, by the provider (400, 422) or by LiteLLM's own checks
@@ -8,7 +8,8 @@ LiteLLM raises one hierarchy for three different things, and they must not be co
 - a Python error inside LiteLLM's translation (it wraps them as `APIConnectionError`): a body whose
   shape passed the gateway's checks but not the translation's (a tool without a name, say), so the
   client's, a 400 that names no internals (the class chain is logged for the operator);
-- this process out of file descriptors: ours, a 500.
+- this process out of file descriptors, or an exception LiteLLM raises for a feature the gateway does
+  not use (budgets, guardrails): ours, a 500.
 The last three are not retried and leave the breaker alone.
 
 LiteLLM's messages name its own classes ("litellm.BadRequestError: AnthropicException - ...") and give
@@ -39,7 +40,7 @@ _RECEIVED = re.compile(r"\s*Received Messages=.*$", re.DOTALL)  # LiteLLM echoes
 _ADVICE = ("litellm", "drop_params", "modify_params", "allowed_openai_params", "handle with")
 MAX_MESSAGE = 1000
 
-# LiteLLM class name -> (status, code) for the client's errors
+# LiteLLM class name -> the error code of the client's 4xx
 _CLIENT_ERRORS = {
     "ContentPolicyViolationError": "content_policy_violation",
     "UnsupportedParamsError": "unsupported_parameter",
@@ -136,7 +137,7 @@ def translate(exc: BaseException, dep: Deployment) -> GatewayError:
     if "APIConnectionError" in names:  # LiteLLM's name for both a refused connection and its own bugs
         if _is_transport(exc):
             return failures.connect_failed(dep.id, "connection failed")
-        return _ours(exc, dep)
+        return _untranslatable(exc, dep)
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and not isinstance(status, bool):
         if status == _DEPLOYMENT_BILLING or "PaymentRequiredError" in names:
@@ -156,10 +157,16 @@ def translate(exc: BaseException, dep: Deployment) -> GatewayError:
         return failures.malformed(dep.id, "the answer could not be read")
     if _is_transport(exc):
         return failures.connect_failed(dep.id, "connection failed")
-    return _ours(exc, dep)
+    log.warning(
+        "LiteLLM failed on deployment %s: %s",
+        dep.id,
+        " <- ".join(type(e).__name__ for e in _chain(exc)),
+        extra={"deployment": dep.id},
+    )
+    return failures.local_error(dep.id, "an internal error")
 
 
-def _ours(exc: BaseException, dep: Deployment) -> GatewayError:
+def _untranslatable(exc: BaseException, dep: Deployment) -> GatewayError:
     """A Python error inside LiteLLM's translation of a request that passed the gateway's checks:
     logged for the operator by class only (the message may quote the request), answered as a 400
     that names no internals."""
