@@ -4,8 +4,9 @@ Retryable failures (connect errors, timeouts, 429, 5xx, garbage) are retried wit
 and jitter, each retry on a different deployment when the group has one. A deployment that refused the
 gateway itself (401/403/404) is opened at once and the next deployment tried. A rejection of the
 request itself (400 and the like) and a failure on the gateway's own side go straight back to the
-client, not retried, and leave the breaker alone (`failures.is_upstream_fault`). When a group is exhausted the
-next group in the chain is tried; when every group had no sendable deployment the answer is 503.
+client, not retried, and leave the breaker alone (`failures.is_upstream_fault`). When a group is
+exhausted the next group in the chain is tried; when every group had no sendable deployment the
+answer is 503.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The OpenAI-compatible endpoints that go upstream: chat completions, completions, embeddings.
 
-One straight line: parse -> validate -> resolve (override, alias, group chain) -> permission -> fallback chain
-over the balancer -> relay the upstream answer with the gateway's headers.
+One straight line: parse -> validate -> resolve (override, alias, group chain) -> permission ->
+fallback chain over the balancer -> relay the upstream answer with the gateway's headers.
 """
 
 from __future__ import annotations
