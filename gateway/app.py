@@ -114,7 +114,11 @@ def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
             Middleware(ObserveMiddleware),
             Middleware(AuthMiddleware, settings=lambda: state.snapshot.general),
             Middleware(BodyLimitMiddleware, limit=lambda: state.snapshot.general.max_body_bytes),
-            Middleware(ExperimentsMiddleware, registry=state.experiments),
+            Middleware(
+                ExperimentsMiddleware,
+                registry=state.experiments,
+                max_depth=lambda: state.snapshot.general.max_json_depth,
+            ),
             # innermost: the proxied endpoints skip the router (Route entries above serve 405s)
             Middleware(
                 HotRoutesMiddleware,

@@ -3,8 +3,10 @@
 Retryable failures (connect errors, timeouts, 429, 5xx, garbage) are retried with exponential backoff
 and jitter, each retry on a different deployment when the group has one. A deployment that refused the
 gateway itself (401/403/404) is opened at once and the next deployment tried. A rejection of the
-request itself (400 and the like) goes straight back to the client. When a group is exhausted the
-next group in the chain is tried; when every group had no sendable deployment the answer is 503.
+request itself (400 and the like) and a failure on the gateway's own side go straight back to the
+client, not retried, and leave the breaker alone (`failures.is_upstream_fault`). When a group is
+exhausted the next group in the chain is tried; when every group had no sendable deployment the
+answer is 503.
 The request's deadline (`gateway.deadline`) bounds it all: no attempt starts after it, no backoff
 sleeps past it, and a timeout at it is the deadline's (504), not the deployment's failure.
 """
@@ -24,7 +26,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from gateway import deadline, metrics
 from gateway.config.model import Deployment, RouterSettings
 from gateway.errors import GatewayError, NoHealthyDeployment, UpstreamTimeout
-from gateway.upstream.failures import ContextWindowExceeded, is_retryable, redact
+from gateway.upstream.failures import ContextWindowExceeded, is_retryable, is_upstream_fault, redact
 
 T = TypeVar("T")
 
@@ -191,7 +193,10 @@ async def _attempt_group(group, dep, balancer, attempt, trace, on_success, tried
                 raise deadline.expired() from None
             metrics.child(metrics.UPSTREAM_LATENCY, dep.id).observe(elapsed)
             status = getattr(exc, "upstream_status", None)
-            balancer.failed(dep, status=status, retry_after=exc.retry_after, error=exc.message[:200])
+            if is_upstream_fault(exc):
+                balancer.failed(dep, status=status, retry_after=exc.retry_after, error=exc.message[:200])
+            else:
+                balancer.released(dep)  # the client's request, or our side: the deployment is not at fault
             last.append(exc)
             log.warning(
                 "attempt %d on deployment %s failed: %s",

@@ -22,6 +22,7 @@ from gateway.experiments.guardrail import Counts, breach
 from gateway.experiments.middleware import ExperimentsMiddleware
 from gateway.experiments.registry import ExperimentRegistry
 from gateway.experiments.report import experiment_report, sample_ratio
+from gateway.json_limits import DEFAULT_MAX_DEPTH
 from gateway.middleware.body_limit import BodyLimitMiddleware
 
 BASE = "http://127.0.0.1:9/v1"
@@ -60,7 +61,7 @@ class Recorder:
     async def __call__(self, scope, receive, send) -> None:
         self.scope = scope
         try:
-            self.body = await json_body(Request(scope, receive))
+            self.body = await json_body(Request(scope, receive), DEFAULT_MAX_DEPTH)
         except Exception as exc:  # the endpoint would answer 400
             self.error = exc
         await send({"type": "http.response.start", "status": 200, "headers": []})

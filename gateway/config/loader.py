@@ -15,6 +15,7 @@ import orjson
 import yaml
 
 from gateway.config.general import general_settings
+from gateway.config.kinds import group_kind
 from gateway.config.model import Deployment, ModelGroup, RouterSettings, Snapshot
 from gateway.config.problems import Problems
 from gateway.config.providers import default_api_base, default_path, split_model
@@ -212,7 +213,7 @@ def _model_list(
     for name, deps in by_group.items():
         live = [d for d in deps if not d.standby] or deps
         skipped += [(d.id, "standby: the group has a live deployment") for d in deps if d not in live]
-        groups[name] = ModelGroup(name, tuple(live), group_window(live))
+        groups[name] = ModelGroup(name, tuple(live), group_window(live), group_kind(deps))
     return groups, skipped, skipped_groups
 
 

@@ -52,6 +52,9 @@ class ModelGroup:
     deployments: tuple[Deployment, ...]
     # the most prompt tokens some deployment takes (gateway.tokens.group_window); None: unknown
     context_window: int | None = None
+    # what the group serves: "chat" (chat and text completions), "embedding", or another LiteLLM
+    # `mode` (image_generation, ...); from model_info.mode, else LiteLLM's model map (gateway.config.kinds)
+    kind: str = "chat"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -87,6 +90,7 @@ class ApiKey:
 class GeneralSettings:
     keys: tuple[ApiKey, ...] = ()  # master key first when set
     max_body_bytes: int = 32 * 1024 * 1024
+    max_json_depth: int = 64  # deeper request bodies are a 400 (gateway.json_limits)
 
     @property
     def auth_enabled(self) -> bool:

@@ -1,7 +1,7 @@
 """The OpenAI-compatible endpoints that go upstream: chat completions, completions, embeddings.
 
-One straight line: parse -> resolve (override, alias, group chain) -> permission -> fallback chain
-over the balancer -> relay the upstream answer with the gateway's headers.
+One straight line: parse -> validate -> resolve (override, alias, group chain) -> permission ->
+fallback chain over the balancer -> relay the upstream answer with the gateway's headers.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from gateway.deadline import request_timeout
 from gateway.endpoints.batched import Batcher
 from gateway.endpoints.common import json_body, state_of
 from gateway.endpoints.route import choose
+from gateway.endpoints.validate import check_request
 from gateway.errors import GatewayError
 from gateway.fallback import Trace, run_chain
 from gateway.routing.permissions import permitted_groups
 from gateway.routing.resolve import context_window_chain
 from gateway.tokens import estimate_prompt_tokens, too_long_for
+from gateway.upstream.failures import is_upstream_fault
 from gateway.upstream.relay import StreamRelay
 from gateway.upstream.usage_tap import UsageTap
 
@@ -113,7 +115,8 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     request.scope["grid.started"] = started
     state = state_of(request)
     snapshot = state.snapshot
-    body = await json_body(request)
+    body = await json_body(request, snapshot.general.max_json_depth)
+    check_request(endpoint, body)  # a request that cannot be valid never reaches routing
     seconds, what = request_timeout(snapshot.router.request_timeout, request.scope["headers"], body)
     deadline.start(started, seconds, what)
     if state.selector.enabled:
@@ -181,8 +184,8 @@ async def _proxy(request: Request, endpoint: str) -> Any:
         request.scope["grid.stream_end"] = "ok" if ok else "disconnected" if disconnected else "error"
         if ok:
             balancer.succeeded(dep, elapsed, ttft=first_byte, tokens=_total_tokens(tap.usage))
-        elif disconnected or isinstance(error, deadline.RequestDeadline):
-            balancer.released(dep)  # the client left, or the request's deadline passed: no verdict
+        elif disconnected or not is_upstream_fault(error):
+            balancer.released(dep)  # the client went away, or the failure was not the upstream's
         else:
             balancer.failed(
                 dep,
