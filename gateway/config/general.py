@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.config.connection import connection_limits
 from gateway.config.model import ApiKey, GeneralSettings
 from gateway.config.problems import Problems
 from gateway.config.values import Missing, number
@@ -57,4 +58,8 @@ def general_settings(gs: dict[str, Any], problems: Problems) -> GeneralSettings:
     if limit_mb is not None and limit_mb <= 0:
         problems.error(f"{w}.max_request_size_mb", "must be positive")
         limit_mb = 32.0
-    return GeneralSettings(keys=tuple(keys), max_body_bytes=int((limit_mb or 32.0) * 1024 * 1024))
+    return GeneralSettings(
+        keys=tuple(keys),
+        max_body_bytes=int((limit_mb or 32.0) * 1024 * 1024),
+        connection=connection_limits(gs, problems),
+    )

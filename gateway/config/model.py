@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from gateway.config.connection import ConnectionLimits
+
 UpstreamPath = Literal["passthrough", "litellm"]
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -86,6 +88,7 @@ class ApiKey:
 class GeneralSettings:
     keys: tuple[ApiKey, ...] = ()  # master key first when set
     max_body_bytes: int = 32 * 1024 * 1024
+    connection: ConnectionLimits = field(default_factory=ConnectionLimits)
 
     @property
     def auth_enabled(self) -> bool:

@@ -1,0 +1,142 @@
+"""uvicorn's server and worker supervisor, with GRID's shutdown.
+
+On SIGTERM (or SIGINT) a server stops accepting, closes idle connections and lets requests in flight
+finish for up to `--graceful-timeout` seconds. Past it, every stream still relaying ends with an
+OpenAI-shaped SSE error event (code `shutting_down`), every request not yet answered gets a 503
+`shutting_down`, and only then are the remaining tasks cancelled (without a traceback each). The
+logs are flushed and the process exits 0: a SIGTERM is an order, not a crash, so it is not raised
+again once handled (uvicorn re-raises it, which ends the process with 143 before `atexit` runs).
+`--workers N` runs this server in each worker; the supervisor forwards SIGTERM and waits for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from types import FrameType
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import multiprocess
+
+from gateway import connection_guard
+from gateway.upstream.relay import end_all_streams
+
+log = logging.getLogger("grid.server")
+
+CUT_GRACE = 5.0  # seconds the streams and requests cut at the deadline get to write their ending
+
+
+def flush_logs() -> None:
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):  # a closed stream: nothing left to save
+            handler.flush()
+
+
+class _DropCancelledTracebacks(logging.Filter):
+    """During the final cut, uvicorn logs every cancelled request as "Exception in ASGI application"
+    with a CancelledError traceback: the cut is ours and already logged once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
+
+
+class GridServer(uvicorn.Server):
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM and sig in self._captured_signals:
+            self._captured_signals.remove(sig)  # handled: exit 0 instead of dying by it again
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        state = self.server_state
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(state.connections):
+            connection.shutdown()  # idle ones close now, busy ones after their response
+        grace = self.config.timeout_graceful_shutdown
+        grace = 30.0 if grace is None else grace
+        log.info("shutting down: %d request(s) in flight, up to %gs to finish", len(state.tasks), grace)
+        if not await self._wait_tasks(grace):
+            self._cut(state)
+            await _cancel_after(state.tasks, CUT_GRACE)
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+        log.info("shutdown complete")
+        flush_logs()
+
+    async def _wait_tasks(self, seconds: float) -> bool:
+        """Whether every request task finished within `seconds` (or a second Ctrl-C forced the exit)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while self.server_state.tasks and not self.force_exit and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        return not self.server_state.tasks or self.force_exit
+
+    def _cut(self, state: uvicorn.server.ServerState) -> None:
+        streams = end_all_streams()
+        answered = 0
+        for connection in list(state.connections):
+            cycle = getattr(connection, "cycle", None)
+            if cycle is not None and not cycle.response_started and hasattr(connection, "reject"):
+                connection.reject(
+                    connection_guard.ShuttingDown("The gateway is shutting down.", retry_after=1)
+                )
+                answered += 1
+        log.warning(
+            "graceful timeout: %d stream(s) ended with an error event, %d request(s) answered 503",
+            streams,
+            answered,
+        )
+
+
+async def _cancel_after(tasks: set[asyncio.Task], seconds: float) -> None:
+    """Give the cut requests `seconds` to write their ending, then cancel whatever still runs."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while tasks and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    if not tasks:
+        return
+    quiet = _DropCancelledTracebacks()
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addFilter(quiet)
+    try:
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.wait(list(tasks), timeout=1.0)
+    finally:
+        uvicorn_log.removeFilter(quiet)
+
+
+class GridWorker(multiprocess.Process):
+    """A `--workers N` worker running `GridServer`."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = GridServer(config=self.config)
+        return self._server
+
+
+def run(config: uvicorn.Config) -> None:
+    """`uvicorn.run` for an already built config, with `GridServer` (and `GridWorker`s)."""
+    if config.workers > 1:
+        sock = config.bind_socket()
+        # the supervisor builds its workers by this module-level name (start, restart, TTIN)
+        multiprocess.Process = GridWorker  # type: ignore[misc]
+        multiprocess.Multiprocess(config, sockets=[sock]).run()
+        return
+    config.load_app()
+    server = GridServer(config=config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    flush_logs()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
