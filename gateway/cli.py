@@ -75,9 +75,11 @@ def log_connection_limits(snapshot: Snapshot) -> None:
     connection_guard.apply(snapshot.general.connection)
     limits = snapshot.general.connection
     log.info(
-        "client connections: at most %d per worker; headers %d bytes / %d headers; "
+        "client connections: %d served per worker (503 overloaded up to %d, then accept() waits); "
+        "headers %d bytes / %d headers; "
         "header read timeout %gs, body read timeout %gs; upstream pool %d",
         connection_guard.LIMITS.max_connections,
+        connection_guard.LIMITS.accept_cap,
         limits.max_header_bytes,
         limits.max_header_count,
         limits.header_read_timeout,

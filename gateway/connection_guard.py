@@ -19,7 +19,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
-from gateway.config.connection import ConnectionLimits
+from gateway.config.connection import OPEN_FILES_RESERVE, ConnectionLimits
 from gateway.errors import GatewayError, InvalidRequest
 
 log = logging.getLogger("grid.connections")
@@ -61,15 +61,29 @@ def response_bytes(error: GatewayError) -> bytes:
 
 
 class _Limits:
-    """The limits in force in this process, with the connection cap resolved against the open-file
-    limit. Set at start and on every config reload (new connections see the new values)."""
+    """The limits in force in this process, with the connection caps resolved against the open-file
+    limit. Set at start and on every config reload (new connections see the new values).
+
+    `max_connections` connections are served; past it, up to `accept_cap`, a new connection is
+    answered 503 at once; past `accept_cap` none is accepted (they wait in the listen backlog).
+    `accept_cap` never exceeds what the open files allow beside the upstream pool and a reserve."""
 
     def __init__(self) -> None:
         self.set(ConnectionLimits())
 
     def set(self, limits: ConnectionLimits) -> None:
         self.limits = limits
-        self.max_connections = limits.connection_cap(open_files_limit())
+        self.max_connections, self.accept_cap = connection_caps(limits, open_files_limit())
+
+
+def connection_caps(limits: ConnectionLimits, open_files: int) -> tuple[int, int]:
+    """(connections served, connections accepted) for this open-file limit."""
+    budget = max(32, open_files - limits.upstream_max_connections - OPEN_FILES_RESERVE)
+    if limits.max_connections is None:
+        served = budget - max(8, budget // 10)
+        return served, budget
+    served = limits.max_connections
+    return served, min(budget, served + max(8, served // 10))
 
 
 def open_files_limit() -> int:

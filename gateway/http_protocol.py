@@ -26,6 +26,7 @@ from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway import connection_guard as guard
+from gateway.acceptor import connection_closed
 from gateway.errors import GatewayError, InvalidRequest
 
 STATUS_LINE_PREFIX = b"HTTP/1.1 "  # how every header block uvicorn writes begins
@@ -115,6 +116,10 @@ class GridHttpProtocol(HttpToolsProtocol):
             )
             return
         self.deadline = self.loop.time() + self.limits.header_read_timeout
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        connection_closed(self.server_state)
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()

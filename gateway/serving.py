@@ -24,6 +24,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import multiprocess
 
 from gateway import connection_guard
+from gateway.acceptor import Acceptor
 from gateway.upstream.relay import end_all_streams
 
 log = logging.getLogger("grid.server")
@@ -47,6 +48,34 @@ class _DropCancelledTracebacks(logging.Filter):
 
 
 class GridServer(uvicorn.Server):
+    """uvicorn's server, accepting through `Acceptor`s, with GRID's shutdown."""
+
+    acceptors: list[Acceptor]
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(STARTUP_FAILURE)
+        config = self.config
+
+        def create_protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+
+        listeners = sockets if sockets is not None else [config.bind_socket()]
+        loop = asyncio.get_running_loop()
+        self.servers = []
+        self.acceptors = []
+        for sock in listeners:
+            sock.listen(config.backlog)
+            self.acceptors.append(Acceptor(sock, loop, create_protocol, self.server_state.connections))
+        self.server_state.grid_acceptors = self.acceptors  # type: ignore[attr-defined]
+        self._own_sockets = [] if sockets is not None else listeners
+        for acceptor in self.acceptors:
+            acceptor.start()
+        self.started = True
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         if sig == signal.SIGTERM and sig in self._captured_signals:
@@ -54,9 +83,9 @@ class GridServer(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         state = self.server_state
-        for server in self.servers:
-            server.close()
-        for sock in sockets or []:
+        for acceptor in self.acceptors:
+            acceptor.close()
+        for sock in [*(sockets or []), *self._own_sockets]:
             sock.close()
         for connection in list(state.connections):
             connection.shutdown()  # idle ones close now, busy ones after their response

@@ -21,15 +21,8 @@ class ConnectionLimits:
     max_header_count: int = 100
     header_read_timeout: float = 10.0  # from the connection (or the request's first byte) to its blank line
     body_read_timeout: float = 60.0  # from the end of the headers to the end of the body
-    max_connections: int | None = None  # None: what the open-file limit leaves (`connection_cap`)
+    max_connections: int | None = None  # None: what the open-file limit leaves (connection_guard)
     upstream_max_connections: int = 500  # the pass-through path's pool, all upstreams together
-
-    def connection_cap(self, open_files: int) -> int:
-        """Client connections one process accepts: the configured cap, else the open-file limit less
-        the upstream pool and a reserve (so accept() never meets EMFILE), at least 16."""
-        if self.max_connections is not None:
-            return self.max_connections
-        return max(16, open_files - self.upstream_max_connections - OPEN_FILES_RESERVE)
 
 
 _INTEGERS = {
