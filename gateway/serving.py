@@ -154,13 +154,32 @@ class GridWorker(multiprocess.Process):
         return self._server
 
 
+class GridSupervisor(multiprocess.Multiprocess):
+    """uvicorn's supervisor, closing its copy of the listening socket on SIGTERM/SIGINT: once the
+    workers close theirs, new connections are refused instead of waiting in a backlog no one reads."""
+
+    def _stop_listening(self) -> None:
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def handle_term(self) -> None:
+        self._stop_listening()
+        super().handle_term()
+
+    def handle_int(self) -> None:
+        self._stop_listening()
+        super().handle_int()
+
+
 def run(config: uvicorn.Config) -> None:
     """`uvicorn.run` for an already built config, with `GridServer` (and `GridWorker`s)."""
     if config.workers > 1:
         sock = config.bind_socket()
         # the supervisor builds its workers by this module-level name (start, restart, TTIN)
         multiprocess.Process = GridWorker  # type: ignore[misc]
-        multiprocess.Multiprocess(config, sockets=[sock]).run()
+        GridSupervisor(config, sockets=[sock]).run()
+        flush_logs()
         return
     config.load_app()
     server = GridServer(config=config)
