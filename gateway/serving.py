@@ -29,7 +29,7 @@ from gateway.upstream.relay import end_all_streams
 
 log = logging.getLogger("grid.server")
 
-CUT_GRACE = 5.0  # seconds the streams and requests cut at the deadline get to write their ending
+CUT_GRACE = 1.0  # seconds the streams cut at the deadline get to write their ending event
 
 
 def flush_logs() -> None:

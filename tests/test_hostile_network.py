@@ -411,8 +411,13 @@ def test_sigterm_finishes_short_requests_ends_long_streams_with_an_error_event_a
 ) -> None:
     mock.add_fault({"match": {"model": "slow", "stream": True}, "chunks": 100, "chunk_delay": 0.2})
     mock.add_fault({"match": {"model": "fast"}, "delay": 1.0})
+    mock.add_fault({"match": {"model": "stuck"}, "delay": 20.0})
     config = {
-        "model_list": [deployment("slow", mock.url), deployment("fast", mock.url)],
+        "model_list": [
+            deployment("slow", mock.url),
+            deployment("fast", mock.url),
+            deployment("stuck", mock.url),
+        ],
         "general_settings": {"master_key": MASTER_KEY},
     }
     gw = GatewayProcess(config, workers=workers, args=["--graceful-timeout", "2"]).start()
@@ -424,6 +429,17 @@ def test_sigterm_finishes_short_requests_ends_long_streams_with_an_error_event_a
             for out, ev in zip(streams, started, strict=True)
         ]
         shorts: list[int] = []
+        stuck: list[httpx.Response] = []
+
+        def stuck_request() -> None:  # its upstream answers after the grace: cut with a 503
+            stuck.append(
+                httpx.post(
+                    f"{gw.base_url}/chat/completions",
+                    json={**CHAT, "model": "stuck"},
+                    headers=AUTH,
+                    timeout=30,
+                )
+            )
 
         def short() -> None:
             r = httpx.post(
@@ -436,6 +452,7 @@ def test_sigterm_finishes_short_requests_ends_long_streams_with_an_error_event_a
         for ev in started:
             assert ev.wait(15)
         short_threads = [threading.Thread(target=short) for _ in range(2)]
+        short_threads.append(threading.Thread(target=stuck_request))
         for t in short_threads:
             t.start()
         time.sleep(0.3)  # the short requests are in flight (the upstream answers after 1 s)
@@ -456,6 +473,8 @@ def test_sigterm_finishes_short_requests_ends_long_streams_with_an_error_event_a
         gw.stop()
     assert code == 0
     assert shorts == [200, 200]
+    (cut,) = stuck
+    assert cut.status_code == 503 and cut.json()["error"]["code"] == "shutting_down", cut.text
     for out in streams:
         assert out[-1] == "<end>", out[-3:]
         events = [line for line in out if line.startswith("data: ")]
