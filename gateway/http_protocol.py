@@ -86,7 +86,8 @@ class GridHttpProtocol(HttpToolsProtocol):
       headers: past either, 431 and close. Bytes are counted before they reach the parser, which is
       handed no more than the limit allows, so a huge header is never concatenated or buffered;
     - the head must be complete `header_read_timeout` seconds after the connection opened (or,
-      on a kept-alive connection, after the request's first byte), and the body
+      on a kept-alive connection, after the previous request's end, extended while it is being
+      answered), and the body
       `body_read_timeout` seconds after the head: else 408 and close;
     - a connection beyond the cap is answered 503 `overloaded` with Retry-After at once and closed.
 
@@ -98,12 +99,16 @@ class GridHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.limits = guard.LIMITS.limits
+        limits = self.limits = guard.LIMITS.limits
+        # read per request: plain attributes of the connection, not of the settings object
+        self.max_head = limits.max_header_bytes
+        self.max_headers = limits.max_header_count
+        self.header_timeout = limits.header_read_timeout
+        self.body_timeout = limits.body_read_timeout
         self.phase = HEAD
         self.deadline = None
-        self.head_room = self.limits.max_header_bytes  # bytes the current head may still take
+        self.head_room = self.max_head  # bytes the current head may still take
         self.header_count = 0
-        self.heads = 0  # request heads completed on this connection
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -115,7 +120,7 @@ class GridHttpProtocol(HttpToolsProtocol):
                 guard.Overloaded("The gateway is at its connection limit; retry shortly.", retry_after=1)
             )
             return
-        self.deadline = self.loop.time() + self.limits.header_read_timeout
+        self.deadline = self.loop.time() + self.header_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -132,18 +137,24 @@ class GridHttpProtocol(HttpToolsProtocol):
             self.head_room = room
         elif phase == LINGER:
             return  # answered already: the rest of the request is dropped
-        self._feed(data)
+        try:  # `_feed`, inlined: this is every request's path
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._upgrade()
+        except httptools.HttpParserError:
+            self._parse_error()
 
     def _head_overflow(self, data: bytes) -> None:
         """`data` is more than the head may take: feed what fits; unless the head completed in it
-        (the rest is body, or a next request), the head is too large."""
-        fit, heads = self.head_room, self.heads
+        (the phase moved on to the body, or the whole request ended and the room was reset), the
+        head is too large. What follows a completed head is handled as usual."""
+        fit = self.head_room
         self.head_room = 0
         if fit:
             self._feed(data[:fit])
         if self.phase == LINGER:
             return
-        if self.heads == heads:
+        if self.phase == HEAD and self.head_room == 0:
             self._headers_too_large()
             return
         self.data_received(data[fit:])
@@ -152,36 +163,34 @@ class GridHttpProtocol(HttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            if self._should_upgrade():
-                self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
+            self._upgrade()
         except httptools.HttpParserError:
-            if self.phase == LINGER:  # a callback answered and stopped the parser
-                return
-            guard.REJECTIONS.warning("invalid_http", "request refused: not valid HTTP/1.1")
-            self.reject(InvalidRequest("Invalid HTTP request received."))
+            self._parse_error()
+
+    def _upgrade(self) -> None:
+        if self._should_upgrade():
+            self.handle_websocket_upgrade()
+        else:
+            self._unsupported_upgrade_warning()
+
+    def _parse_error(self) -> None:
+        if self.phase == LINGER:  # a callback answered and stopped the parser
+            return
+        guard.REJECTIONS.warning("invalid_http", "request refused: not valid HTTP/1.1")
+        self.reject(InvalidRequest("Invalid HTTP request received."))
 
     def _headers_too_large(self) -> None:
-        limits = self.limits
         guard.REJECTIONS.warning("headers_too_large", "request refused: headers over the limit")
         self.reject(
             guard.HeadersTooLarge(
-                f"Request headers exceed the limit of {limits.max_header_bytes} bytes "
-                f"or {limits.max_header_count} headers."
+                f"Request headers exceed the limit of {self.max_head} bytes or {self.max_headers} headers."
             )
         )
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self.header_count = 0
-        if self.deadline is None:  # a kept-alive connection's next request: its head starts now
-            self.deadline = self.loop.time() + self.limits.header_read_timeout
-
     def on_header(self, name: bytes, value: bytes) -> None:
-        # uvicorn's, with the count: raising stops the parser (`_feed` sees the LINGER phase)
-        self.header_count += 1
-        if self.header_count > self.limits.max_header_count:
+        # uvicorn's, with the count: raising stops the parser (`_parse_error` sees the LINGER phase)
+        count = self.header_count = self.header_count + 1
+        if count > self.max_headers:
             self._headers_too_large()
             raise OverflowError("too many headers")
         name = name.lower()
@@ -191,16 +200,18 @@ class GridHttpProtocol(HttpToolsProtocol):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self.heads += 1
         self.phase = BODY
-        self.deadline = self.loop.time() + self.limits.body_read_timeout
-        super().on_headers_complete()
+        self.deadline = self.loop.time() + self.body_timeout
+        HttpToolsProtocol.on_headers_complete(self)
 
     def on_message_complete(self) -> None:
+        # The next request's head: its time runs from here (while this request is still being
+        # answered, `expired` gives it more).
         self.phase = HEAD
-        self.deadline = None
-        self.head_room = self.limits.max_header_bytes
-        super().on_message_complete()
+        self.head_room = self.max_head
+        self.header_count = 0
+        self.deadline = self.loop.time() + self.header_timeout
+        HttpToolsProtocol.on_message_complete(self)
 
     def expired(self) -> None:
         """The watchdog's call: the phase's deadline has passed."""
@@ -208,8 +219,13 @@ class GridHttpProtocol(HttpToolsProtocol):
         if phase == LINGER:
             self.transport.close()
         elif phase == HEAD:
-            if self.head_room == self.limits.max_header_bytes:  # not a byte of a request: just close
-                self.transport.close()
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete:  # still answering the last request
+                self.deadline = self.loop.time() + self.header_timeout
+                return
+            if self.head_room == self.max_head:  # not a byte of a next request
+                if self.timeout_keep_alive_task is None:  # else uvicorn's keep-alive timer closes it
+                    self.transport.close()
                 return
             guard.REJECTIONS.warning("request_timeout", "request refused: headers not received in time")
             self.reject(guard.RequestTimeout("The request headers were not received in time."))
