@@ -9,7 +9,9 @@ kernel keeps the rest queued (up to the backlog) until a connection closes. Conn
 `LIMITS.max_connections` but within the accept cap are answered 503 `overloaded` at once by the
 protocol, so a client learns quickly rather than waiting.
 
-This costs a few microseconds per new connection, nothing per request on a kept-alive one.
+The price is paid per new connection, not per request: Python's accept() and socket object and
+uvloop's `connect_accepted_socket` cost ~50 µs of CPU more than uvloop's own accept (measured with
+`Connection: close` requests: ~170 -> ~225 µs per connection); a kept-alive connection pays it once.
 """
 
 from __future__ import annotations
