@@ -455,7 +455,10 @@ def test_sigterm_finishes_short_requests_ends_long_streams_with_an_error_event_a
         short_threads.append(threading.Thread(target=stuck_request))
         for t in short_threads:
             t.start()
-        time.sleep(0.3)  # the short requests are in flight (the upstream answers after 1 s)
+        deadline = time.monotonic() + 15  # the 3 streams and 3 requests are all at the upstream
+        while mock.stats()["requests_total"] < 6 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert mock.stats()["requests_total"] == 6
         gw.proc.send_signal(signal.SIGTERM)
         refused = False  # no new connections once shutting down (a supervisor notices within 0.5 s)
         deadline = time.monotonic() + 5
@@ -481,6 +484,10 @@ def test_sigterm_finishes_short_requests_ends_long_streams_with_an_error_event_a
         assert len(events) > 2 and "data: [DONE]" not in out
         last = orjson.loads(events[-1][len("data: ") :])
         assert last["error"]["code"] == "shutting_down" and last["error"]["type"] == "api_error"
+    deadline = time.monotonic() + 5  # the upstream streams were closed, not left to the kernel
+    while mock.stats()["open_streams"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mock.stats()["open_streams"] == 0
     logs = gw.log_path.read_text()
     assert "Traceback" not in logs, logs[-3000:]
     assert '"shutdown complete"' in logs
