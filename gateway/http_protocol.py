@@ -87,8 +87,7 @@ class GridHttpProtocol(HttpToolsProtocol):
       handed no more than the limit allows, so a huge header is never concatenated or buffered;
     - the head must be complete `header_read_timeout` seconds after the connection opened (or,
       on a kept-alive connection, after the previous request's end, extended while it is being
-      answered), and the body
-      `body_read_timeout` seconds after the head: else 408 and close;
+      answered), and the body `body_read_timeout` seconds after the head: else 408 and close;
     - a connection beyond the cap is answered 503 `overloaded` with Retry-After at once and closed.
 
     An error answer is followed by a lingering close: the rest of the request is read and dropped
