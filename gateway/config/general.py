@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.config.connection import connection_limits
 from gateway.config.model import ApiKey, GeneralSettings
 from gateway.config.problems import Problems
 from gateway.config.values import Missing, integer, number
@@ -62,6 +63,7 @@ def general_settings(gs: dict[str, Any], problems: Problems) -> GeneralSettings:
         keys=tuple(keys),
         max_body_bytes=int((limit_mb or 32.0) * 1024 * 1024),
         max_json_depth=_json_depth(gs.get("max_json_depth"), f"{w}.max_json_depth", problems),
+        connection=connection_limits(gs, problems),
     )
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from gateway.config.connection import ConnectionLimits
+
 UpstreamPath = Literal["passthrough", "litellm"]
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -91,6 +93,7 @@ class GeneralSettings:
     keys: tuple[ApiKey, ...] = ()  # master key first when set
     max_body_bytes: int = 32 * 1024 * 1024
     max_json_depth: int = 64  # deeper request bodies are a 400 (gateway.json_limits)
+    connection: ConnectionLimits = field(default_factory=ConnectionLimits)
 
     @property
     def auth_enabled(self) -> bool:

@@ -26,8 +26,10 @@ from gateway.upstream.stream import OpenStream, starts_with_error
 CONNECT_TIMEOUT = 10.0
 
 
-def new_session() -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
+def new_session(limit: int = 500) -> aiohttp.ClientSession:
+    """`limit`: upstream connections open at once, all hosts together; a request beyond it waits for
+    one to be free (within its timeout), so a burst of clients cannot run the process out of files."""
+    connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300, keepalive_timeout=60)
     return aiohttp.ClientSession(
         connector=connector, json_serialize=lambda o: orjson.dumps(o).decode(), auto_decompress=True
     )
