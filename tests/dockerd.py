@@ -147,10 +147,20 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._unmount_leftovers()
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _unmount_leftovers(self) -> None:
+        """dockerd leaves mounts in its exec root (the host's network namespace bind-mounted at
+        exec/netns/default): unmount them, deepest first, so the directory can go."""
+        with open("/proc/self/mountinfo") as mountinfo:
+            points = [line.split()[4] for line in mountinfo]
+        mine = [p for p in points if p == str(self.dir) or p.startswith(f"{self.dir}/")]
+        for point in sorted(set(mine), key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True, timeout=30)
 
 
 def ensure_python_standin(docker: Docker, note: Callable[[str], None] = print) -> None:

@@ -65,11 +65,9 @@ def docker(note: Note) -> Iterator[Docker]:
         client = daemon.start()
     except DockerUnavailable as exc:
         pytest.skip(f"Docker cannot start here: {exc}")
-    began = time.monotonic()
     try:
         yield client
     finally:
-        note(f"checks against the running containers: {time.monotonic() - began:.0f} s")
         daemon.stop()
 
 
@@ -80,6 +78,9 @@ def image(docker: Docker, note: Note) -> dict:
     began = time.monotonic()
     docker.run("build", "--force-rm", "--network", "host", "-t", IMAGE, str(REPO), timeout=1200)
     note(f"docker build of the Dockerfile on the stand-in: {time.monotonic() - began:.0f} s")
+    docker.run(
+        "image", "prune", "-f"
+    )  # the previous run's image, untagged by this build: the data root stays small
     return yaml.safe_load(docker.run("image", "inspect", IMAGE).stdout)[0]
 
 
@@ -169,12 +170,13 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(docker: Docker, image: dict) -> Iterator[Stack]:
+def stack(docker: Docker, image: dict, note: Note) -> Iterator[Stack]:
     """Two mock containers, and the gateway on the image's own config with no provider key: only the
     mocks' addresses are given (GRID_MOCK_URL for the OpenAI-wire standby deployments,
     GRID_MOCK_ANTHROPIC_URL for Anthropic's, which LiteLLM calls)."""
     containers = Containers(docker)
     stack = Stack(containers, image)
+    began = time.monotonic()
     try:
         for name, port in stack.mock_ports.items():
             command = ["python", "-m", "gateway.mock_upstream", "--host", "127.0.0.1", "--port", str(port)]
@@ -192,9 +194,11 @@ def stack(docker: Docker, image: dict) -> Iterator[Stack]:
         for name in stack.mock_ports:
             containers.wait_http(stack.mock[name], f"{stack.mock_url(name)}/_mock/health")
         containers.wait_http(stack.gateway, f"{stack.gateway_url}/health/liveliness")
+        note(f"containers up (two mocks, the gateway): {time.monotonic() - began:.0f} s")
         yield stack
     finally:
         containers.remove_all()
+        note(f"containers started, checked and removed: {time.monotonic() - began:.0f} s")
 
 
 @pytest.fixture
