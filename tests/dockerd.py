@@ -104,6 +104,12 @@ class Daemon:
         self.data_root.mkdir(parents=True, exist_ok=True)
         self._lock = os.open(f"{self.data_root}.lock", os.O_CREAT | os.O_RDWR, 0o600)
         fcntl.flock(self._lock, fcntl.LOCK_EX)  # another test run on this data root: wait for it
+        stale = daemons_on(self.data_root)
+        if stale:  # a run killed before its clean-up: two daemons must not share a data root
+            self.stop()
+            raise RuntimeError(
+                f"a dockerd already runs on {self.data_root} (pid {stale[0]}), left by a killed run: stop it"
+            )
         cmd = [
             "dockerd",
             f"--host=unix://{self.socket}",
@@ -120,7 +126,7 @@ class Daemon:
         ]
         log = open(self.log_path, "wb")  # noqa: SIM115 - the daemon's, closed when this returns
         with log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         docker = Docker(f"unix://{self.socket}")
         deadline = time.monotonic() + timeout  # a start-up timeout, generous: not a performance bound
         while time.monotonic() < deadline:
@@ -161,6 +167,19 @@ class Daemon:
         mine = [p for p in points if p == str(self.dir) or p.startswith(f"{self.dir}/")]
         for point in sorted(set(mine), key=len, reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True, timeout=30)
+
+
+def daemons_on(data_root: Path) -> list[int]:
+    """Pids of the dockerd processes using `data_root`."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and args[0].endswith(b"dockerd") and f"--data-root={data_root}".encode() in args:
+            pids.append(int(cmdline.parent.name))
+    return pids
 
 
 def ensure_python_standin(docker: Docker, note: Callable[[str], None] = print) -> None:
