@@ -15,6 +15,7 @@ Docker cannot start (not root, docker.io not installed, dockerd refused to start
 from __future__ import annotations
 
 import contextlib
+import json
 import shlex
 import time
 import uuid
@@ -78,10 +79,9 @@ def image(docker: Docker, note: Note) -> dict:
     began = time.monotonic()
     docker.run("build", "--force-rm", "--network", "host", "-t", IMAGE, str(REPO), timeout=1200)
     note(f"docker build of the Dockerfile on the stand-in: {time.monotonic() - began:.0f} s")
-    docker.run(
-        "image", "prune", "-f"
-    )  # the previous run's image, untagged by this build: the data root stays small
-    return yaml.safe_load(docker.run("image", "inspect", IMAGE).stdout)[0]
+    # the previous run's image, untagged by this build, goes: the data root stays small
+    docker.run("image", "prune", "-f")
+    return json.loads(docker.run("image", "inspect", IMAGE).stdout)[0]
 
 
 class Containers:
@@ -118,7 +118,7 @@ class Containers:
         raise AssertionError(f"{name} does not answer {url}:\n{self.logs(name)}")
 
     def state(self, name: str) -> dict:
-        return yaml.safe_load(self.docker.run("inspect", "-f", "{{json .State}}", name).stdout)
+        return json.loads(self.docker.run("inspect", "-f", "{{json .State}}", name).stdout)
 
     def remove_all(self) -> None:
         for name in self.names:
@@ -130,7 +130,9 @@ def compose_healthcheck(service: str, port: int) -> str:
     test = yaml.safe_load(COMPOSE.read_text())["services"][service]["healthcheck"]["test"]
     assert test[0] == "CMD", test
     container_port = {"gateway": 8000}.get(service, 8100)
-    return shlex.join(test[1:]).replace(f":{container_port}/", f":{port}/")
+    command = shlex.join(test[1:])
+    assert f":{container_port}/" in command, command  # else it would probe whatever holds that port
+    return command.replace(f":{container_port}/", f":{port}/")
 
 
 def health_options(service: str, port: int) -> tuple[str, ...]:
@@ -212,7 +214,7 @@ def client(stack: Stack) -> Iterator[openai.OpenAI]:
 def test_the_base_is_the_stand_in_and_the_image_runs_as_its_non_root_user(
     docker: Docker, stack: Stack
 ) -> None:
-    base = yaml.safe_load(docker.run("image", "inspect", BASE_TAG).stdout)[0]
+    base = json.loads(docker.run("image", "inspect", BASE_TAG).stdout)[0]
     assert STANDIN_LABEL in (base["Config"]["Labels"] or {}), "the build did not use the stand-in base"
     version = docker.run("run", "--rm", "--network", "host", BASE_TAG, "python", "--version").stdout
     assert version.startswith("Python 3.11"), version
