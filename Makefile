@@ -7,7 +7,7 @@ PORT ?= 8000
 MOCK_PORT ?= 8100
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint format clean
+.PHONY: install run test test-image bench lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -q
+
+# The image, built from the Dockerfile and run (tests/test_image.py, docs/deploy.md); .ci/run runs it
+# after `make test`. Needs root for its own dockerd; skips (saying why) where Docker cannot start.
+test-image: $(STAMP)
+	bash scripts/test-deps.sh
+	$(BIN)/python -m pytest -q -m image tests/test_image.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
