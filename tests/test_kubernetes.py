@@ -184,11 +184,18 @@ def test_the_pod_runs_as_the_image_user_on_a_read_only_root(overlay: str) -> Non
 
 
 def _server_graceful_timeout() -> float:
-    """`timeout_graceful_shutdown=` of the uvicorn.run call in gateway/cli.py."""
+    """The default of `gateway serve --graceful-timeout` (gateway/cli.py), plus the second the
+    server then takes to end the streams still open."""
     for node in ast.walk(ast.parse(CLI.read_text())):
-        if isinstance(node, ast.keyword) and node.arg == "timeout_graceful_shutdown":
-            return float(ast.literal_eval(node.value))
-    raise AssertionError("gateway/cli.py sets no timeout_graceful_shutdown")
+        if (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and node.args[0].value == "--graceful-timeout"
+        ):
+            (default,) = [k.value for k in node.keywords if k.arg == "default"]
+            return float(ast.literal_eval(default)) + 1.0
+    raise AssertionError("gateway/cli.py has no --graceful-timeout option")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
