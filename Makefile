@@ -14,7 +14,7 @@ LOCK_FLAGS := --generate-hashes --universal --python-version 3.11 --quiet
 LATEST_VENV ?= .venv-latest
 export COVERAGE_FILE := $(CURDIR)/.coverage
 
-.PHONY: install run test bench lint format clean lock test-latest coverage-report
+.PHONY: install run test test-image bench lint format clean lock test-latest coverage-report
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip list --format=freeze | grep -iE '^(litellm|openai|starlette|uvicorn|aiohttp)=='
 	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# The image, built from the Dockerfile and run (tests/test_image.py, docs/deploy.md); .ci/run runs it
+# after `make test`. Needs root for its own dockerd; skips (saying why) where Docker cannot start.
+test-image: $(STAMP)
+	bash scripts/test-deps.sh
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m image --timeout 1800 tests/test_image.py
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
@@ -107,3 +113,12 @@ demo-traffic: $(STAMP)
 
 compose-check: $(STAMP)
 	$(BIN)/python -m pytest -q tests/test_deploy_files.py
+
+# Kubernetes (docs/deploy.md): the PrometheusRule is generated from deploy/prometheus/alerts.yml.
+.PHONY: prometheusrule k8s-check
+
+prometheusrule: $(STAMP)
+	$(BIN)/python scripts/prometheusrule.py
+
+k8s-check: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_kubernetes.py tests/test_kubernetes_pod.py tests/test_alerts.py
