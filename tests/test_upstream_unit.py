@@ -179,12 +179,10 @@ async def test_passthrough_stream_cut_after_it_started_raises_from_the_rest(mock
 
 def test_litellm_kwargs_carry_the_deployment_not_the_client():
     dep = deployments("http://up")["claude"]
-    kwargs = _kwargs(dep, body(extra_headers={"x-client": "1"}), "req-k")
+    kwargs = _kwargs(dep, "chat/completions", body(extra_headers={"x-client": "1"}), "req-k")
     assert kwargs["model"] == "anthropic/claude-unit" and kwargs["api_key"] == PROVIDER_KEY
-    assert kwargs["num_retries"] == 0 and kwargs["extra_headers"] == {
-        "x-client": "1",
-        "x-request-id": "req-k",
-    }
+    # the request id goes upstream; the client's own headers do not
+    assert kwargs["num_retries"] == 0 and kwargs["extra_headers"] == {"x-request-id": "req-k"}
     assert not {"weight", "rpm", "tpm", "max_retries", "stream_timeout"} & set(kwargs)
 
 
