@@ -7,7 +7,7 @@ PORT ?= 8000
 MOCK_PORT ?= 8100
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint format clean
+.PHONY: install run test fuzz bench lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -q
+
+# The fuzz suite at 20x its CI size (200,000 generated requests; docs/security.md#fuzzing)
+FUZZ_SCALE ?= 20
+fuzz: $(STAMP)
+	GRID_FUZZ_EXAMPLES_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -q -p no:randomly tests/test_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
