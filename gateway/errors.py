@@ -89,6 +89,14 @@ class RateLimited(GatewayError):
     code = "rate_limit_exceeded"
 
 
+class InternalError(GatewayError):
+    """A failure on the gateway's side (not the client's request, not the upstream): 500."""
+
+    status = 500
+    type = "api_error"
+    code = "internal_error"
+
+
 class UpstreamError(GatewayError):
     status = 502
     type = "api_error"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,19 @@ def free_port() -> int:
 class GatewayProcess:
     """A `gateway serve` subprocess on 127.0.0.1 with the given config (a dict written to YAML)."""
 
-    def __init__(self, config: dict[str, Any], env: dict[str, str] | None = None, workers: int = 1) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        env: dict[str, str] | None = None,
+        workers: int = 1,
+        preexec_fn: Callable[[], None] | None = None,  # run in the child before exec (e.g. setrlimit)
+        args: Sequence[str] = (),  # more `gateway serve` flags
+    ) -> None:
         self.config = config
         self.env = env or {}
         self.workers = workers
+        self.preexec_fn = preexec_fn
+        self.args = list(args)
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="grid-test-"))
         self.config_path = self.dir / "config.yaml"
@@ -53,9 +63,11 @@ class GatewayProcess:
         env.update(self.env)
         env.setdefault("GRID_LOG_LEVEL", "INFO")
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(self.config_path)]
-        cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), *self.args]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, preexec_fn=self.preexec_fn
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -247,8 +247,28 @@ def _check_fallbacks(snapshot: Snapshot, names: _Names, problems: Problems) -> N
                 _check_reference(source, where, "fallback source", names, problems)
             for target in targets:
                 _check_reference(target, where, "fallback target", names, problems)
+                _check_kinds(snapshot, names, source, target, where, problems)
     for i, name in enumerate(router.fallback_chain):
         _check_reference(name, f"GRID_MODEL_FALLBACK_CHAIN[{i}]", "fallback", names, problems)
+
+
+def _check_kinds(
+    snapshot: Snapshot, names: _Names, source: str, target: str, where: str, problems: Problems
+) -> None:
+    """A group's own fallback to a group of another kind (embedding -> chat, say) is kept as written,
+    but it is surely a mistake: the shared chains (`"*"`, GRID_MODEL_FALLBACK_CHAIN) skip such groups."""
+    if source == GENERIC_FALLBACK:
+        return
+    own, other = (
+        snapshot.groups.get(names.resolve(source) or ""),
+        snapshot.groups.get(names.resolve(target) or ""),
+    )
+    if own is not None and other is not None and own.kind != other.kind:
+        problems.warning(
+            where,
+            f"fallback target {target!r} serves {other.kind} requests, {source!r} serves {own.kind}: "
+            "its requests would reach a model of another kind",
+        )
 
 
 def _check_default_model(snapshot: Snapshot, names: _Names, problems: Problems) -> None:
@@ -284,10 +304,11 @@ def _check_router_numbers(snapshot: Snapshot, problems: Problems) -> None:
     positive = {
         "timeout": router.timeout,
         "stream_timeout": router.stream_timeout,
+        "request_timeout": router.request_timeout,
         "health_check_interval": router.health_check_interval,
     }
     for key, value in positive.items():
-        if value is not None and value <= 0:
+        if value is not None and not value > 0:  # NaN too
             problems.error(f"{w}.{key}", f"must be positive, got {value:g}")
 
 
