@@ -9,8 +9,8 @@ invalid UTF-8, not JSON at all). The suite (`test_fuzz.py`) sends them to a real
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from hypothesis import strategies as st
 
@@ -187,7 +187,11 @@ embedding_bodies = _body(
 )
 feedback_bodies = _body(
     {},
-    {"request_id": _maybe(_texts), "score": _maybe(st.floats(min_value=0, max_value=1)), "label": json_values},
+    {
+        "request_id": _maybe(_texts),
+        "score": _maybe(st.floats(min_value=0, max_value=1)),
+        "label": json_values,
+    },
 )
 
 
@@ -299,4 +303,6 @@ def other_cases(draw: st.DrawFn) -> Case:
         path = draw(st.sampled_from([f"/admin/experiments/{exp}/{action}", "/admin/config/reload"]))
         return Case("POST", path, draw(st.one_of(st.none(), json_values.map(_encode))), q, h, k)
     method = draw(st.sampled_from(["PUT", "DELETE", "PATCH", "OPTIONS"]))
-    return Case(method, draw(st.sampled_from(["/v1/chat/completions", "/v1/models", "/metrics"])), b"{}", q, h, k)
+    return Case(
+        method, draw(st.sampled_from(["/v1/chat/completions", "/v1/models", "/metrics"])), b"{}", q, h, k
+    )

@@ -179,7 +179,10 @@ def run_property(strategy, examples: int, hypothesis_seed: int, http, mock) -> N
     seed(hypothesis_seed)(prop)()
 
 
-SEEDS = [pytest.param(FIXED_SEED, id=f"seed={FIXED_SEED}"), pytest.param(RANDOM_SEED, id=f"seed={RANDOM_SEED}")]
+SEEDS = [
+    pytest.param(FIXED_SEED, id=f"seed={FIXED_SEED}"),
+    pytest.param(RANDOM_SEED, id=f"seed={RANDOM_SEED}"),
+]
 
 
 @pytest.mark.parametrize("hypothesis_seed", SEEDS)
@@ -195,5 +198,3 @@ def test_hostile_bodies_are_refused_in_shape(hypothesis_seed, gw, http, mock) ->
 @pytest.mark.parametrize("hypothesis_seed", SEEDS)
 def test_other_paths_methods_and_admin_with_any_key(hypothesis_seed, gw, http, mock) -> None:
     run_property(other_cases(), EXAMPLES["other"], hypothesis_seed, http, mock)
-
-
