@@ -66,7 +66,7 @@ test-latest:
 # The fuzz suite at 20x its CI size (200,000 generated requests; docs/security.md#fuzzing)
 FUZZ_SCALE ?= 20
 fuzz: $(STAMP)
-	GRID_FUZZ_EXAMPLES_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -q -p no:randomly --timeout 0 tests/test_fuzz.py
+	GRID_FUZZ_EXAMPLES_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -q -p no:randomly tests/test_fuzz.py
 
 # The image, built from the Dockerfile and run (tests/test_image.py, docs/deploy.md); .ci/run runs it
 # after `make test`. Needs root for its own dockerd; skips (saying why) where Docker cannot start.
