@@ -370,12 +370,12 @@ def test_dockerfile_describes_a_non_root_gateway_image() -> None:
 
 @pytest.mark.timeout(600)  # installs the whole lock into a new virtualenv (from uv's cache once warm)
 def test_the_images_build_steps_install_the_lock_and_its_command_serves(tmp_path: Path) -> None:
-    """The image cannot be built here (its base image comes from a registry this machine cannot reach),
-    so its steps are replayed outside Docker, for real: the build context is assembled from the COPY
-    lines, the RUN line's `pip install` commands run with the same arguments (through uv's pip, for its
-    cache) into a fresh virtualenv standing in for the base image's Python, and the CMD is started from
-    that virtualenv, outside the source tree, with the ENV lines' environment. What is not replayed:
-    the base image itself and `useradd`."""
+    """The image's install steps, replayed outside Docker within the ordinary suite (`make test-image`
+    builds and runs the image itself, on a stand-in base image, in minutes): the build context is
+    assembled from the COPY lines, the RUN line's `pip install` commands run with the same arguments
+    (through uv's pip, for its cache) into a fresh virtualenv standing in for the base image's Python,
+    and the CMD is started from that virtualenv, outside the source tree, with the ENV lines'
+    environment. What is not replayed: the base image itself and `useradd`."""
     instructions = dockerfile_instructions()
     workdir = Path(next(line.split()[1] for line in instructions if line.startswith("WORKDIR ")))
     root = tmp_path / "root"
