@@ -5,6 +5,7 @@ Prometheus text parser."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -111,6 +112,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_STOPPED_DIRS: list[Path] = []
+
+
+@atexit.register
+def _remove_stopped_dirs() -> None:
+    for directory in _STOPPED_DIRS:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 class GatewayProcess:
     """A `gateway serve` subprocess on 127.0.0.1 with the given config (a dict written to YAML)."""
 
@@ -182,7 +192,7 @@ class GatewayProcess:
         try:
             return self.log_path.read_text(errors="replace")
         except OSError:
-            return getattr(self, "_final_log", "")
+            return ""
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -194,11 +204,9 @@ class GatewayProcess:
                 self.proc.wait()
         if getattr(self, "_log", None):
             self._log.close()
-        if self.dir.exists():
-            # keep the log readable after stop (tests assert on it), then remove the temp directory
-            with contextlib.suppress(OSError):
-                self._final_log = self.log_path.read_text(errors="replace")
-            shutil.rmtree(self.dir, ignore_errors=True)
+        # The temp directory goes when the test process exits (or when this object is collected), not
+        # here: tests read `logs()` and `log_path` after stopping a gateway (e.g. its shutdown lines).
+        _STOPPED_DIRS.append(self.dir)
 
     def __enter__(self) -> GatewayProcess:
         return self.start()
