@@ -7,11 +7,7 @@ PORT ?= 8000
 MOCK_PORT ?= 8100
 STAMP := $(VENV)/.installed
 
-<<<<<<< HEAD
-.PHONY: install run test fuzz bench lint format clean
-=======
-.PHONY: install run test test-image bench lint format clean
->>>>>>> main
+.PHONY: install run test test-image fuzz bench lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,18 +24,16 @@ test: $(STAMP)
 	bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -q
 
-<<<<<<< HEAD
-# The fuzz suite at 20x its CI size (200,000 generated requests; docs/security.md#fuzzing)
-FUZZ_SCALE ?= 20
-fuzz: $(STAMP)
-	GRID_FUZZ_EXAMPLES_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -q -p no:randomly tests/test_fuzz.py
-=======
 # The image, built from the Dockerfile and run (tests/test_image.py, docs/deploy.md); .ci/run runs it
 # after `make test`. Needs root for its own dockerd; skips (saying why) where Docker cannot start.
 test-image: $(STAMP)
 	bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -q -m image tests/test_image.py
->>>>>>> main
+
+# The fuzz suite at 20x its CI size (200,000 generated requests; docs/security.md#fuzzing)
+FUZZ_SCALE ?= 20
+fuzz: $(STAMP)
+	GRID_FUZZ_EXAMPLES_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -q -p no:randomly tests/test_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
