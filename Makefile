@@ -14,7 +14,7 @@ LOCK_FLAGS := --generate-hashes --universal --python-version 3.11 --quiet
 LATEST_VENV ?= .venv-latest
 export COVERAGE_FILE := $(CURDIR)/.coverage
 
-.PHONY: install run test fuzz test-image bench lint format clean lock test-latest coverage-report
+.PHONY: install run test test-image fuzz bench lint format clean lock test-latest coverage-report
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,16 +63,16 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip list --format=freeze | grep -iE '^(litellm|openai|starlette|uvicorn|aiohttp)=='
 	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-# The fuzz suite at 20x its CI size (200,000 generated requests; docs/security.md#fuzzing)
-FUZZ_SCALE ?= 20
-fuzz: $(STAMP)
-	GRID_FUZZ_EXAMPLES_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -q -p no:randomly tests/test_fuzz.py
-
 # The image, built from the Dockerfile and run (tests/test_image.py, docs/deploy.md); .ci/run runs it
 # after `make test`. Needs root for its own dockerd; skips (saying why) where Docker cannot start.
 test-image: $(STAMP)
 	bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m image --timeout 1800 tests/test_image.py
+
+# The fuzz suite at 20x its CI size (200,000 generated requests; docs/security.md#fuzzing)
+FUZZ_SCALE ?= 20
+fuzz: $(STAMP)
+	GRID_FUZZ_EXAMPLES_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -q -p no:randomly tests/test_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -20,31 +20,13 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from gateway.config.connection import OPEN_FILES_RESERVE, ConnectionLimits
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import GatewayError, HeadersTooLarge, Overloaded, RequestTimeout, ShuttingDown
 
 log = logging.getLogger("grid.connections")
 
+__all__ = ["HeadersTooLarge", "Overloaded", "RequestTimeout", "ShuttingDown"]  # answered from here
+
 LINGER_SECONDS = 2.0  # after an error answer: how long the rest of the request is read and dropped
-
-
-class HeadersTooLarge(InvalidRequest):
-    status = 431
-    code = "headers_too_large"
-
-
-class RequestTimeout(InvalidRequest):
-    status = 408
-    code = "request_timeout"
-
-
-class Overloaded(GatewayError):
-    status = 503
-    code = "overloaded"
-
-
-class ShuttingDown(GatewayError):
-    status = 503
-    code = "shutting_down"
 
 
 def response_bytes(error: GatewayError) -> bytes:
