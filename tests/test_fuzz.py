@@ -36,6 +36,8 @@ FIXED_SEED = 20261207
 RANDOM_SEED = int(os.environ.get("GRID_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
 ATTACKER_HOST = ATTACKER_URL.rsplit("/", 1)[0].encode()
 SCALE = float(os.environ.get("GRID_FUZZ_EXAMPLES_SCALE", "1"))
+# thousands of generated requests per test, and slower under coverage: more than the suite's 60 s default
+pytestmark = pytest.mark.timeout(600 * max(1.0, SCALE))
 
 # cases per property and seed: 2 seeds x (2,000 + 2,000 + 1,000) = 10,000 per run
 EXAMPLES = {"valid_shaped": 2000, "hostile": 2000, "other": 1000}

@@ -14,6 +14,9 @@ for everyone by sending bad requests.
 from __future__ import annotations
 
 import errno
+import time
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 
 import orjson
 
@@ -35,13 +38,22 @@ class ContextWindowExceeded(UpstreamRejected):
     """The prompt does not fit the deployment's context window: `context_window_fallbacks` apply."""
 
 
-def parse_retry_after(value: str | None) -> float | None:
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header: a number of seconds, or an HTTP date (RFC 9110),
+    counted from `now` (the wall clock by default). None when absent or unreadable."""
     if not value:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
-        return None  # an HTTP date: rare from LLM APIs; the default cooldown applies
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; a zone-less one is read as such
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _upstream_message(body: bytes) -> tuple[str | None, bool]:
