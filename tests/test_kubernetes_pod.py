@@ -80,9 +80,20 @@ def test_a_gateway_on_the_config_map_answers_the_probe_and_scrape_paths() -> Non
 # emptyDir, the config goes read-only beside it, the root filesystem is remounted read-only, and the
 # command runs as the image's uid. CAP_DAC_READ_SEARCH (read anything, write nothing) lets that uid
 # reach an interpreter under a private home such as /root/.pyenv, as the image's own would be reachable.
+# A checkout (or its virtualenv) that lives under /tmp would vanish under the new tmpfs: each such
+# path is bind-mounted aside first and back, read-only, on top of the emptyDir.
 READ_ONLY_POD = r"""
 set -e
+keep=0
+for path in $GRID_TEST_KEEP; do
+    keep=$((keep + 1)); mkdir -p "/run/grid-keep-$keep"; mount --bind "$path" "/run/grid-keep-$keep"
+done
 mount -t tmpfs -o size=256m,mode=1777 tmpfs /tmp
+keep=0
+for path in $GRID_TEST_KEEP; do
+    keep=$((keep + 1)); mkdir -p "$path"; mount --bind "/run/grid-keep-$keep" "$path"
+    mount -o remount,bind,ro "$path"
+done
 mkdir /tmp/config
 printf '%s' "$GRID_TEST_CONFIG" > /tmp/config/config.yaml
 mount --bind /tmp/config /tmp/config
@@ -123,6 +134,14 @@ def _image_env() -> dict[str, str]:
     return env
 
 
+def _under_tmp(*paths: Path) -> list[str]:
+    """Those of `paths` that lie under /tmp, outermost only (none has a space: the script splits)."""
+    inside = sorted({str(p) for p in paths if p.is_relative_to("/tmp") and p != Path("/tmp")})
+    kept = [p for p in inside if not any(p.startswith(q + "/") for q in inside)]
+    assert all(" " not in p for p in kept), kept
+    return kept
+
+
 def _start_read_only_pod(tmp_writable: bool, log: Path) -> tuple[subprocess.Popen, int]:
     reason = _read_only_pods_possible()
     if reason is not None:
@@ -140,6 +159,7 @@ def _start_read_only_pod(tmp_writable: bool, log: Path) -> tuple[subprocess.Pope
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "GRID_TEST_CONFIG": config_map("single")["data"]["config.yaml"],
         "GRID_TEST_TMP_WRITABLE": "1" if tmp_writable else "0",
+        "GRID_TEST_KEEP": " ".join(_under_tmp(Path(__file__).resolve().parents[1], Path(sys.prefix))),
     }
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_POD, "sh"]
     argv += [str(image_uid()), *(f"{k}={v}" for k, v in env.items()), *command]
