@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from gateway import model_map
-from gateway.config import validate
+from gateway.config import probe, validate
 from gateway.config.model import Deployment
 from gateway.config.problems import Problems
 
@@ -424,7 +424,7 @@ def silent_upstream() -> Iterator[int]:
 
 
 def test_probe_tries_every_api_base_at_once(monkeypatch: pytest.MonkeyPatch, silent_upstream: int) -> None:
-    monkeypatch.setattr(validate, "PROBE_TIMEOUT", 2.0)
+    monkeypatch.setattr(probe, "PROBE_TIMEOUT", 2.0)
     deps = [_deployment(i, f"http://127.0.0.1:{silent_upstream}/v{i}") for i in range(20)]
     problems = Problems()
     started = time.monotonic()
@@ -507,7 +507,7 @@ def test_run_sync_without_a_loop() -> None:
         await asyncio.sleep(0)
         return 42
 
-    assert validate.run_sync(answer) == 42
+    assert probe.run_sync(answer) == 42
 
 
 def test_a_group_knows_its_context_window_once_every_deployment_does() -> None:
