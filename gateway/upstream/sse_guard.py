@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import orjson
 
+from gateway.upstream.stream import complete_events
+
 _FIELDS = (b"event:", b"id:", b"retry:", b":")  # SSE lines other than data (":" is a comment)
 _DONE = b"[DONE]"
 PLAIN_OPEN = b"data: {"  # one whole plain event starts so, ends so, and holds exactly two newlines
@@ -56,13 +58,9 @@ class SseGuard:
         ):
             self.last = chunk  # one whole plain event: the common case
             return chunk
-        data = self.carry + chunk if self.carry else chunk
-        cut = data.rfind(b"\n\n")
-        if cut < 0:
-            self.carry = data
+        complete, self.carry = complete_events(self.carry, chunk)
+        if not complete:
             return b""
-        end = cut + 2
-        complete, self.carry = (data, b"") if end == len(data) else (data[:end], data[end:])
         if not (
             complete.startswith(PLAIN_OPEN)
             and (complete.endswith(PLAIN_CLOSE) or complete.endswith(_DONE_EVENT))
