@@ -25,6 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 MASTER_KEY = "sk-grid-test-master"
 PROVIDER_KEY = "sk-provider-secret-123"
+# A gateway with LiteLLM-path deployments: LiteLLM reads its cost map and beta headers from the package,
+# not the network (nothing may be downloaded here)
+LITELLM_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True"}
 CHAT = "/v1/chat/completions"
 HI = [{"role": "user", "content": "hi"}]
 

@@ -23,7 +23,7 @@ import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, PROVIDER_KEY
-from tests.harness import GatewayProcess
+from tests.harness import LITELLM_ENV, GatewayProcess
 
 CHAT = "/v1/chat/completions"
 MESSAGES = "/v1/messages"
@@ -59,7 +59,7 @@ def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
         "router_settings": {"num_retries": 3, "allowed_fails": 1, "cooldown_time": 600},
         "general_settings": {"master_key": MASTER_KEY},
     }
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True"}
+    env = dict(LITELLM_ENV)
     with GatewayProcess(config, env=env) as process:
         yield process
 
@@ -225,7 +225,7 @@ def test_out_of_file_descriptors_is_our_500_and_no_upstream_fault(
         "router_settings": {"num_retries": 3, "allowed_fails": 1, "cooldown_time": 600},
         "general_settings": {"master_key": MASTER_KEY},
     }
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True"}
+    env = dict(LITELLM_ENV)
     body = {"model": "m", "messages": HI, "max_tokens": 16}
     with (
         GatewayProcess(config, env=env) as gw,

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, PROVIDER_KEY, deployment
 from tests.fuzz_cases import ATTACKER_URL, Case, body_cases, other_cases
-from tests.harness import GatewayProcess
+from tests.harness import LITELLM_ENV, GatewayProcess
 
 USER_KEY = "sk-grid-fuzz-user-7f3a"
 LIMITED_KEY = "sk-grid-fuzz-limited-91c2"
@@ -87,7 +87,7 @@ def config(mock_url: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True"}
+    env = dict(LITELLM_ENV)
     with GatewayProcess(config(mock.url), env=env) as process:
         yield process
 

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, PROVIDER_KEY, TOOLS
-from tests.harness import GatewayProcess, openai_client, user
+from tests.harness import LITELLM_ENV, GatewayProcess, openai_client, user
 
 MESSAGES = "/v1/messages"
 
@@ -55,7 +55,7 @@ def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
         "router_settings": {"num_retries": 0},
         "general_settings": {"master_key": MASTER_KEY},
     }
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True"}
+    env = dict(LITELLM_ENV)
     with GatewayProcess(config, env=env) as process:
         yield process
 

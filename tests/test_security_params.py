@@ -23,7 +23,7 @@ import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, PROVIDER_KEY
-from tests.harness import GatewayProcess
+from tests.harness import LITELLM_ENV, GatewayProcess
 
 ATTACKER_KEY = "sk-attacker-own-key"
 
@@ -156,7 +156,7 @@ def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
         "router_settings": {"num_retries": 0},
         "general_settings": {"master_key": MASTER_KEY},
     }
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True"}
+    env = dict(LITELLM_ENV)
     with GatewayProcess(config, env=env) as process:
         yield process
 

@@ -20,7 +20,7 @@ from gateway.config import ConfigError, load_config
 from gateway.deadline import request_timeout
 from gateway.errors import InvalidRequest
 from tests.conftest import MASTER_KEY, PROVIDER_KEY, deployment
-from tests.harness import GatewayProcess
+from tests.harness import LITELLM_ENV, GatewayProcess
 
 HI = [{"role": "user", "content": "hi"}]
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
@@ -210,7 +210,7 @@ def translated(mock):
         "router_settings": {"num_retries": 0, "allowed_fails": 1000, "request_timeout": 1.5},
         "general_settings": {"master_key": MASTER_KEY},
     }
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True"}
+    env = dict(LITELLM_ENV)
     with GatewayProcess(cfg, env=env) as process:
         yield process
 
