@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 from typing import Any
 
 import aiohttp
@@ -98,13 +97,10 @@ class PassthroughClient:
         self, dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str
     ) -> OpenStream:
         """Streaming: returns once the first bytes of the body have arrived (the attempt succeeded)."""
-        left = deadline.remaining()  # the whole stream, relaying included, ends by the request's deadline
+        # Up to the first byte the deadline bounds each wait; once relaying, the relay's sweep ends
+        # the stream at the deadline (no `total` here: aiohttp's is a timer per request).
         wait = deadline.bound(dep.first_byte_timeout)
-        timeout = aiohttp.ClientTimeout(
-            total=max(left, 0.001) if left != math.inf else None,
-            sock_connect=min(CONNECT_TIMEOUT, wait),
-            sock_read=wait,
-        )
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(CONNECT_TIMEOUT, wait), sock_read=wait)
         resp: aiohttp.ClientResponse | None = None
         try:
             resp = await self.session.post(
