@@ -36,7 +36,8 @@ SESSION_HEADER = "x-session-id"
 SESSION_HEADER_RAW = SESSION_HEADER.encode()
 REASON_HEADER = "x-grid-route-reason"
 MAX_SESSION_ID = 256
-CHAT_PATHS = ("/chat/completions", "/v1/chat/completions")  # the candidates are chat models
+# the candidates are chat models; Anthropic Messages requests are chat turns too (translated where needed)
+CHAT_PATHS = ("/chat/completions", "/v1/chat/completions", "/v1/messages", "/messages")
 OPEN = BreakerState.OPEN
 MAX_RESOLUTIONS = 1024  # per snapshot
 

@@ -19,6 +19,7 @@ from yarl import URL
 from gateway import deadline
 from gateway.config.model import Deployment
 from gateway.upstream import failures
+from gateway.upstream.event_stream import MESSAGES_FINAL, RESPONSES_FINAL, EventGuard
 from gateway.upstream.params import PASSTHROUGH, allowed
 from gateway.upstream.sse_guard import PLAIN_CLOSE, PLAIN_OPEN, MalformedStream, SseGuard
 from gateway.upstream.stream import OpenStream, starts_with_error
@@ -41,6 +42,26 @@ def _url(api_base: str, endpoint: str) -> URL:
     return URL(f"{api_base}/{endpoint}")
 
 
+ANTHROPIC_BASE = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+def _target(dep: Deployment, endpoint: str) -> URL:
+    """An Anthropic deployment's `api_base` is its host, as to LiteLLM: `/v1/<endpoint>` is appended."""
+    if dep.provider == "anthropic":
+        return _url(f"{(dep.api_base or ANTHROPIC_BASE).rstrip('/')}/v1", endpoint)
+    return _url(dep.api_base, endpoint)
+
+
+def _guard(endpoint: str) -> SseGuard:
+    """The check for the stream an endpoint answers with (named events end with their own final one)."""
+    if endpoint == "responses":
+        return EventGuard(RESPONSES_FINAL)
+    if endpoint == "messages":
+        return EventGuard(MESSAGES_FINAL)
+    return SseGuard()
+
+
 def _payload(dep: Deployment, endpoint: str, body: dict[str, Any]) -> bytes:
     """The JSON sent upstream: the body's allow-listed fields, `model` the deployment's own."""
     names = PASSTHROUGH[endpoint]
@@ -56,7 +77,11 @@ def _headers(dep: Deployment, request_id: str, stream: bool) -> dict[str, str]:
     headers = {"content-type": "application/json", "x-request-id": request_id}
     if stream:
         headers["accept"] = "text/event-stream"
-    if dep.api_key:
+    if dep.provider == "anthropic":
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+        if dep.api_key:
+            headers["x-api-key"] = dep.api_key
+    elif dep.api_key:
         headers["authorization"] = f"Bearer {dep.api_key}"
     return headers
 
@@ -73,7 +98,7 @@ class PassthroughClient:
         timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(CONNECT_TIMEOUT, budget))
         try:
             async with self.session.post(
-                _url(dep.api_base, endpoint),
+                _target(dep, endpoint),
                 data=_payload(dep, endpoint, body),
                 headers=_headers(dep, request_id, False),
                 timeout=timeout,
@@ -108,7 +133,7 @@ class PassthroughClient:
         resp: aiohttp.ClientResponse | None = None
         try:
             resp = await self.session.post(
-                _url(dep.api_base, endpoint),
+                _target(dep, endpoint),
                 data=_payload(dep, endpoint, body),
                 headers=_headers(dep, request_id, True),
                 timeout=timeout,
@@ -123,7 +148,7 @@ class PassthroughClient:
                 raise failures.malformed(dep.id, "the stream ended before its first event")
             if starts_with_error(first):
                 raise failures.malformed(dep.id, "the stream opened with an error event")
-            guard = SseGuard()
+            guard = _guard(endpoint)
             first = guard.feed(first)
         except MalformedStream as exc:
             resp.close()
@@ -137,6 +162,28 @@ class PassthroughClient:
                 raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc
             raise
         return OpenStream(first=first, rest=_relay(resp, dep.id, guard), close=resp.close)
+
+    async def fetch(self, dep: Deployment, method: str, endpoint: str, request_id: str) -> tuple[bytes, Any]:
+        """A call without a body (`GET /responses/{id}`, ...): returns (raw JSON bytes, parsed JSON);
+        an upstream error status raises as for `call`."""
+        budget = deadline.bound(dep.timeout)
+        timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(CONNECT_TIMEOUT, budget))
+        headers = _headers(dep, request_id, False)
+        try:
+            async with self.session.request(
+                method, _target(dep, endpoint), headers=headers, timeout=timeout
+            ) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise failures.from_status(resp.status, raw, resp.headers.get("retry-after"), dep.id)
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise failures.timed_out(dep.id) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc
+        try:
+            return raw, orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise failures.malformed(dep.id, "the body is not JSON") from exc
 
 
 async def _read_idle(resp: aiohttp.ClientResponse, idle: float) -> bytes:
