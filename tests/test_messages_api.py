@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
-from tests.conftest import MASTER_KEY, PROVIDER_KEY, deployment
+from tests.conftest import MASTER_KEY, PROVIDER_KEY, anthropic_deployment, deployment
 from tests.harness import CLIENT_TIMEOUT, GatewayProcess
 
 TOOL = {
@@ -26,21 +26,13 @@ TOOL = {
 HELLO = [{"role": "user", "content": "hello there"}]
 
 
-def _anthropic_deployment(name: str, url: str, dep_id: str) -> dict:
-    return {
-        "model_name": name,
-        "litellm_params": {"model": f"anthropic/{name}-upstream", "api_base": url, "api_key": PROVIDER_KEY},
-        "model_info": {"id": dep_id},
-    }
-
-
 @pytest.fixture(scope="module")
 def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
     config = {
         "model_list": [
-            _anthropic_deployment("claude", mock.url, "claude-a"),
+            anthropic_deployment("claude", mock.url, "claude-a", model="claude-upstream"),
             deployment("gpt", mock.url, dep_id="gpt-a"),
-            _anthropic_deployment("primary", mock.url, "primary-a"),
+            anthropic_deployment("primary", mock.url, "primary-a", model="primary-upstream"),
             deployment("primary-gpt", mock.url, dep_id="primary-gpt-a"),
         ],
         "router_settings": {

@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
-from tests.conftest import MASTER_KEY, PROVIDER_KEY, deployment
+from tests.conftest import MASTER_KEY, PROVIDER_KEY, anthropic_deployment, deployment
 from tests.harness import LITELLM_ENV, GatewayProcess, openai_client
 
 TOOL = {
@@ -48,15 +48,7 @@ def gw(mock: MockUpstream, mock_b: MockUpstream) -> Iterator[GatewayProcess]:
             deployment("gpt-r", mock.url, dep_id="r-a"),
             deployment("gpt-r", mock_b.url, dep_id="r-b"),
             deployment("primary", mock.url, dep_id="primary-a"),
-            {
-                "model_name": "claude",
-                "litellm_params": {
-                    "model": "anthropic/claude-haiku-4-5",
-                    "api_base": mock.url,
-                    "api_key": PROVIDER_KEY,
-                },
-                "model_info": {"id": "claude-mock"},
-            },
+            anthropic_deployment("claude", mock.url, "claude-mock", model="claude-haiku-4-5"),
             deployment("primary-claude", mock.url, dep_id="primary-claude-a"),
         ],
         "router_settings": {

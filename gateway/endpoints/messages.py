@@ -24,7 +24,6 @@ from gateway.endpoints.validate_doors import check_count_tokens, check_messages
 from gateway.tokens import estimate_prompt_tokens
 from gateway.translate.anthropic_chat import MessagesEvents, error_event, from_chat, to_chat
 from gateway.translate.chat_stream import translated
-from gateway.upstream.event_stream import EventUsageTap, chat_usage
 
 
 async def _attempt(request: Request, dep: Deployment, body: dict[str, Any], stream: bool) -> Any:
@@ -45,13 +44,7 @@ async def _attempt(request: Request, dep: Deployment, body: dict[str, Any], stre
     return orjson.dumps(message), message
 
 
-DOOR = Door(
-    check=check_messages,
-    attempt=_attempt,
-    usage=lambda parsed: chat_usage(parsed.get("usage")),
-    tap=EventUsageTap,
-    error_event=error_event,
-)
+DOOR = Door(check_messages, _attempt, error_event)
 
 
 async def create(request: Request) -> Any:

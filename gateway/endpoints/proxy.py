@@ -28,6 +28,7 @@ from gateway.fallback import Trace, run_chain
 from gateway.routing.permissions import permitted_groups
 from gateway.routing.resolve import context_window_chain
 from gateway.tokens import estimate_prompt_tokens, too_long_for
+from gateway.upstream.event_stream import EventUsageTap, chat_usage
 from gateway.upstream.failures import is_upstream_fault
 from gateway.upstream.relay import StreamRelay
 from gateway.upstream.stream import error_event
@@ -112,6 +113,11 @@ def error_headers(scope: Scope) -> dict[str, str]:
     return headers
 
 
+def _door_usage(parsed: dict[str, Any]) -> dict[str, Any] | None:
+    """`input_tokens` / `output_tokens` (Responses, Anthropic) in chat's terms."""
+    return chat_usage(parsed.get("usage"))
+
+
 @dataclass(frozen=True, slots=True)
 class Door:
     """A front door with a wire format of its own (Responses, Anthropic Messages) on the same pipeline:
@@ -121,9 +127,9 @@ class Door:
 
     check: Callable[[dict[str, Any]], None]
     attempt: Callable[[Request, Deployment, dict[str, Any], bool], Awaitable[Any]]
-    usage: Callable[[dict[str, Any]], dict[str, Any] | None]
-    tap: Callable[[], UsageTap]
     error_event: Callable[[str, str, str], bytes]
+    usage: Callable[[dict[str, Any]], dict[str, Any] | None] = _door_usage
+    tap: Callable[[], UsageTap] = EventUsageTap
 
 
 async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> Any:

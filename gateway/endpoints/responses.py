@@ -33,7 +33,6 @@ from gateway.translate.responses_chat import (
     input_messages,
     to_chat,
 )
-from gateway.upstream.event_stream import EventUsageTap, chat_usage
 from gateway.upstream.stream import OpenStream, complete_events
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
@@ -125,13 +124,7 @@ async def _attempt(request: Request, dep: Deployment, body: dict[str, Any], stre
     return await _translated(request, dep, body, stream)
 
 
-DOOR = Door(
-    check=check_responses,
-    attempt=_attempt,
-    usage=lambda parsed: chat_usage(parsed.get("usage")),
-    tap=EventUsageTap,
-    error_event=error_event,
-)
+DOOR = Door(check_responses, _attempt, error_event)
 
 
 async def create(request: Request) -> Any:
@@ -155,7 +148,7 @@ def _entry(request: Request) -> tuple[str, Stored, Deployment | None]:
 async def _upstream(request: Request, dep: Deployment, method: str, path: str, response_id: str) -> Response:
     client = state_of(request).passthrough
     try:
-        raw, _ = await client.fetch(dep, method, path, request.scope["grid.request_id"])
+        raw, _ = await client.call(dep, path, None, request.scope["grid.request_id"], method=method)
     except GatewayError as exc:
         if getattr(exc, "upstream_status", None) == 404:
             raise NotFound(f"No response found with id '{response_id}'.", param="response_id") from None

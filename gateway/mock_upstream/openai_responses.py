@@ -19,6 +19,7 @@ from aiohttp import web
 from gateway.mock_upstream.errors import error_response
 from gateway.mock_upstream.responses import Call, named_event, send_json, stream_events
 from gateway.mock_upstream.text import ECHO_LIMIT, content_text, split_pieces, truncate_words, word_count
+from gateway.translate.responses_chat import response_usage
 
 STORED: web.AppKey[OrderedDict[str, tuple[dict[str, Any], list[Any]]]] = web.AppKey("responses", OrderedDict)
 STORE_LIMIT = 1000
@@ -64,14 +65,7 @@ def _usage(body: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
         ),
     )
     text = item["content"][0]["text"] if item["type"] == "message" else item["arguments"]
-    output = word_count(text)
-    return {
-        "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": output,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": prompt + output,
-    }
+    return response_usage({"prompt_tokens": prompt, "completion_tokens": word_count(text)})
 
 
 async def create(call: Call) -> web.StreamResponse:

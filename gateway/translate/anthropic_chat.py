@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import InvalidRequest
-from gateway.translate.chat_stream import ChatStreamReader, ToolCall
+from gateway.translate.chat_stream import EventTranslator, ToolCall
 from gateway.translate.responses_chat import new_id
 
 STOP_REASONS = {
@@ -182,17 +182,15 @@ def _event(kind: str, payload: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **payload}) + b"\n\n"
 
 
-class MessagesEvents:
+class MessagesEvents(EventTranslator):
     """A chat stream re-emitted as Anthropic's event sequence: one content block per text run or
     tool call, each opened, filled with deltas and closed in order."""
 
     def __init__(self, model: str) -> None:
+        super().__init__()
         self.model = model
-        self.out: list[bytes] = []
         self.block = -1  # index of the open content block
         self.open_kind: Any = None  # "text" or the ToolCall of the open block
-        self.finished = False
-        self.reader = ChatStreamReader(self._text, self._tool)
 
     def opening(self) -> bytes:
         message = {
@@ -231,24 +229,7 @@ class MessagesEvents:
             payload = {"index": self.block, "delta": {"type": "input_json_delta", "partial_json": delta}}
             self.out.append(_event("content_block_delta", payload))
 
-    def _take(self) -> bytes:
-        out, self.out = b"".join(self.out), []
-        return out
-
-    def feed(self, chunk: bytes) -> bytes:
-        self.reader.feed(chunk)
-        if self.reader.done:
-            self._close()
-        return self._take()
-
-    def finish(self) -> bytes:
-        self._close()
-        return self._take()
-
-    def _close(self) -> None:
-        if self.finished:
-            return
-        self.finished = True
+    def _final(self) -> None:
         self._close_block()
         reader = self.reader
         delta = {
@@ -260,6 +241,7 @@ class MessagesEvents:
         self.out.append(_event("message_stop", {}))
 
 
+# status -> Anthropic's error type (529 is Anthropic's "overloaded"; the gateway's 503 means the same)
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -267,7 +249,9 @@ ERROR_TYPES = {
     404: "not_found_error",
     413: "request_too_large",
     429: "rate_limit_error",
+    500: "api_error",
     503: "overloaded_error",
+    529: "overloaded_error",
 }
 
 

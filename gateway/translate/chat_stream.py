@@ -92,6 +92,45 @@ class ChatStreamReader:
             self.on_tool(known, False, arguments)
 
 
+class EventTranslator:
+    """What both translators share: a chat stream is read chunk by chunk, each delta queues events in
+    the other format (`_text`, `_tool`), and the stream's end queues the closing ones (`_final`, once:
+    at `[DONE]`, or when the chat stream ends without it on the LiteLLM path)."""
+
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+        self.finished = False
+        self.reader = ChatStreamReader(self._text, self._tool)
+
+    def _text(self, delta: str) -> None:
+        raise NotImplementedError
+
+    def _tool(self, call: ToolCall, new: bool, delta: str) -> None:
+        raise NotImplementedError
+
+    def _final(self) -> None:
+        raise NotImplementedError
+
+    def _take(self) -> bytes:
+        out, self.out = b"".join(self.out), []
+        return out
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.reader.feed(chunk)
+        if self.reader.done:
+            self._close()
+        return self._take()
+
+    def finish(self) -> bytes:
+        self._close()
+        return self._take()
+
+    def _close(self) -> None:
+        if not self.finished:
+            self.finished = True
+            self._final()
+
+
 def translated(
     stream: OpenStream, opening: bytes, feed: Callable[[bytes], bytes], finish: Callable[[], bytes]
 ) -> OpenStream:

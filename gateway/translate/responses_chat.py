@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import InvalidRequest
-from gateway.translate.chat_stream import ChatStreamReader, ToolCall
+from gateway.translate.chat_stream import EventTranslator, ToolCall
 
 ECHOED = ("instructions", "max_output_tokens", "metadata", "previous_response_id", "temperature", "top_p")
 
@@ -243,27 +243,24 @@ def answer_message(response: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-class ResponsesEvents:
+_EMPTY_PART = {"type": "output_text", "text": "", "annotations": []}
+
+
+class ResponsesEvents(EventTranslator):
     """A chat stream re-emitted as the Responses API's events; `on_done(response)` when it completes."""
 
     def __init__(self, shell: Shell, on_done: Callable[[dict[str, Any]], None]) -> None:
+        super().__init__()
         self.shell = shell
         self.on_done = on_done
         self.seq = 0
-        self.out: list[bytes] = []
         self.items: list[tuple[str, Any]] = []  # (item id, None for the message or its ToolCall)
         self.message_id: str | None = None
-        self.finished = False
-        self.reader = ChatStreamReader(self._text, self._tool)
 
     def _emit(self, kind: str, **fields: Any) -> None:
         payload = {"type": kind, "sequence_number": self.seq, **fields}
         self.seq += 1
         self.out.append(b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n")
-
-    def _take(self) -> bytes:
-        out, self.out = b"".join(self.out), []
-        return out
 
     def opening(self) -> bytes:
         started = self.shell.response("in_progress", [], None)
@@ -275,28 +272,15 @@ class ResponsesEvents:
         if self.message_id is None:
             self.message_id = new_id("msg")
             self.items.append((self.message_id, None))
-            index = len(self.items) - 1
-            self._emit(
-                "response.output_item.added",
-                output_index=index,
-                item=message_item(self.message_id, "", "in_progress"),
-            )
-            part = {"type": "output_text", "text": "", "annotations": []}
-            self._emit(
-                "response.content_part.added",
-                item_id=self.message_id,
-                output_index=index,
-                content_index=0,
-                part=part,
-            )
+            item = message_item(self.message_id, "", "in_progress")
+            self._emit("response.output_item.added", output_index=len(self.items) - 1, item=item)
+            self._emit("response.content_part.added", part=_EMPTY_PART, **self._at())
+        self._emit("response.output_text.delta", delta=delta, **self._at())
+
+    def _at(self) -> dict[str, Any]:
+        """Where the message's text goes: its item, its place in the output, its one content part."""
         index = next(i for i, (item_id, _) in enumerate(self.items) if item_id == self.message_id)
-        self._emit(
-            "response.output_text.delta",
-            item_id=self.message_id,
-            output_index=index,
-            content_index=0,
-            delta=delta,
-        )
+        return {"item_id": self.message_id, "output_index": index, "content_index": 0}
 
     def _tool(self, call: ToolCall, new: bool, delta: str) -> None:
         if new:
@@ -310,20 +294,7 @@ class ResponsesEvents:
                 "response.function_call_arguments.delta", item_id=item_id, output_index=index, delta=delta
             )
 
-    def feed(self, chunk: bytes) -> bytes:
-        self.reader.feed(chunk)
-        if self.reader.done:
-            self._close()
-        return self._take()
-
-    def finish(self) -> bytes:
-        self._close()
-        return self._take()
-
-    def _close(self) -> None:
-        if self.finished:
-            return
-        self.finished = True
+    def _final(self) -> None:
         reader, output = self.reader, []
         for index, (item_id, call) in enumerate(self.items):
             if call is None:

@@ -44,18 +44,9 @@ class EventGuard(SseGuard):
             raise MalformedStream("the stream ended before its final event")
         return rest
 
-    def _check_data(self, data: bytes) -> None:
-        if data == b"[DONE]":
-            self.done = True
-            return
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise MalformedStream("the stream sent an event that is not JSON") from None
-        if not isinstance(payload, dict):
-            raise MalformedStream("the stream sent an event that is not a JSON object")
-        if payload.get("type") in self.final or payload.get("type") == "error" or "error" in payload:
-            self.done = True
+    def _final(self, payload: dict) -> bool:
+        kind = payload.get("type")
+        return kind in self.final or kind == "error" or "error" in payload
 
 
 def chat_usage(usage: Any) -> dict[str, int] | None:

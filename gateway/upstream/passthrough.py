@@ -91,15 +91,22 @@ class PassthroughClient:
         self.session = session
 
     async def call(
-        self, dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str
+        self,
+        dep: Deployment,
+        endpoint: str,
+        body: dict[str, Any] | None,
+        request_id: str,
+        method: str = "POST",
     ) -> tuple[bytes, Any]:
-        """Non-streaming: returns (raw JSON bytes, parsed JSON)."""
+        """Non-streaming: returns (raw JSON bytes, parsed JSON). Without a body, a call by id
+        (`GET /responses/{id}`, ...) with `method`."""
         budget = deadline.bound(dep.timeout)  # the request's deadline may leave less than `timeout`
         timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(CONNECT_TIMEOUT, budget))
         try:
-            async with self.session.post(
+            async with self.session.request(
+                method,
                 _target(dep, endpoint),
-                data=_payload(dep, endpoint, body),
+                data=None if body is None else _payload(dep, endpoint, body),
                 headers=_headers(dep, request_id, False),
                 timeout=timeout,
             ) as resp:
@@ -162,28 +169,6 @@ class PassthroughClient:
                 raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc
             raise
         return OpenStream(first=first, rest=_relay(resp, dep.id, guard), close=resp.close)
-
-    async def fetch(self, dep: Deployment, method: str, endpoint: str, request_id: str) -> tuple[bytes, Any]:
-        """A call without a body (`GET /responses/{id}`, ...): returns (raw JSON bytes, parsed JSON);
-        an upstream error status raises as for `call`."""
-        budget = deadline.bound(dep.timeout)
-        timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(CONNECT_TIMEOUT, budget))
-        headers = _headers(dep, request_id, False)
-        try:
-            async with self.session.request(
-                method, _target(dep, endpoint), headers=headers, timeout=timeout
-            ) as resp:
-                raw = await resp.read()
-                if resp.status >= 400:
-                    raise failures.from_status(resp.status, raw, resp.headers.get("retry-after"), dep.id)
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise failures.timed_out(dep.id) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc
-        try:
-            return raw, orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise failures.malformed(dep.id, "the body is not JSON") from exc
 
 
 async def _read_idle(resp: aiohttp.ClientResponse, idle: float) -> bytes:
