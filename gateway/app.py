@@ -20,7 +20,7 @@ from gateway.endpoints import responses as responses_api
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.experiments.middleware import ExperimentsMiddleware
 from gateway.experiments.outcome import CLIENT_CLOSED
-from gateway.middleware.anthropic_errors import AnthropicErrorsMiddleware
+from gateway.middleware.anthropic_errors import ANTHROPIC_PATHS, AnthropicErrorsMiddleware, reshape
 from gateway.middleware.auth import AuthMiddleware
 from gateway.middleware.body_limit import BodyLimitMiddleware
 from gateway.middleware.hot_routes import HotRoutesMiddleware
@@ -104,7 +104,10 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error serving %s %s", request.method, request.url.path)
-    return _error_response(GatewayError("The gateway failed to handle this request.", code="internal_error"))
+    error = GatewayError("The gateway failed to handle this request.", code="internal_error")
+    if request.url.path in ANTHROPIC_PATHS:  # this handler runs outside AnthropicErrorsMiddleware
+        return Response(reshape(500, error.body_bytes()), status_code=500, media_type="application/json")
+    return _error_response(error)
 
 
 def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:

@@ -16,7 +16,7 @@ import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, PROVIDER_KEY, anthropic_deployment, deployment
-from tests.harness import CLIENT_TIMEOUT, GatewayProcess
+from tests.harness import CLIENT_TIMEOUT, GatewayProcess, metric_value
 
 TOOL = {
     "name": "get_weather",
@@ -163,3 +163,18 @@ def test_a_stream_cut_after_it_started_ends_with_an_anthropic_error_event(client
         "answered garbage" in cut.value.body["error"]["message"]
         or "cut" in cut.value.body["error"]["message"]
     )
+
+
+@pytest.mark.parametrize("model", ["claude", "gpt"])
+def test_tokens_are_counted_for_json_and_streams(client, gw, model):
+    def completion_tokens() -> float:
+        with httpx.Client(timeout=CLIENT_TIMEOUT) as http:
+            text = http.get(f"{gw.url}/metrics").text
+        return metric_value(text, "grid_tokens_total", 0.0, model=model, type="completion")
+
+    before = completion_tokens()
+    message = client.messages.create(model=model, max_tokens=64, messages=HELLO)
+    with client.messages.stream(model=model, max_tokens=64, messages=HELLO) as s:
+        streamed = s.get_final_message()
+    expected = message.usage.output_tokens + streamed.usage.output_tokens
+    assert expected > 0 and completion_tokens() - before == expected

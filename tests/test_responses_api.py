@@ -18,7 +18,7 @@ import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, PROVIDER_KEY, anthropic_deployment, deployment
-from tests.harness import LITELLM_ENV, GatewayProcess, openai_client
+from tests.harness import LITELLM_ENV, GatewayProcess, metric_value, openai_client
 
 TOOL = {
     "type": "function",
@@ -57,6 +57,7 @@ def gw(mock: MockUpstream, mock_b: MockUpstream) -> Iterator[GatewayProcess]:
             "model_group_alias": {"fast": "gpt-r", "sonnet": "claude"},
             "fallbacks": [{"primary": ["gpt-r"]}, {"primary-claude": ["claude"]}],
         },
+        "model_routing": {"auto_models": ["gpt-r"], "capabilities": {"gpt-r": {"quality": 0.6}}},
         "general_settings": {"master_key": MASTER_KEY, "api_keys": [{"key": OTHER_KEY, "name": "other"}]},
     }
     with GatewayProcess(config, env=dict(LITELLM_ENV)) as process:
@@ -207,3 +208,20 @@ def test_a_stream_cut_after_it_started_ends_with_an_error_event(client, mock, mo
         upstream.add_fault({"match": {"path": "/v1/responses"}, "cut_after": 4})
     with pytest.raises(openai.APIError):
         _stream(client, model="gpt-r", input="this will be cut short")
+
+
+def test_model_auto_selects_a_group_from_the_input(client):
+    raw = client.responses.with_raw_response.create(model="auto", input="summarise this", instructions="hi")
+    assert raw.parse().output_text == "mock reply: summarise this"
+    assert raw.headers["x-grid-model"] == "gpt-r" and "x-grid-route-reason" in raw.headers
+
+
+def test_tokens_are_counted_for_forwarded_streams(client, gw):
+    def completion_tokens() -> float:
+        with httpx.Client(timeout=10) as http:
+            text = http.get(f"{gw.url}/metrics").text
+        return metric_value(text, "grid_tokens_total", 0.0, model="gpt-r", type="completion")
+
+    before = completion_tokens()
+    events = _stream(client, model="gpt-r", input="count my tokens")
+    assert completion_tokens() - before == events[-1].response.usage.output_tokens > 0

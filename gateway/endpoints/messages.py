@@ -22,7 +22,7 @@ from gateway.endpoints.proxy import Door, _proxy
 from gateway.endpoints.route import choose
 from gateway.endpoints.validate_doors import check_count_tokens, check_messages
 from gateway.tokens import estimate_prompt_tokens
-from gateway.translate.anthropic_chat import MessagesEvents, error_event, from_chat, to_chat
+from gateway.translate.anthropic_chat import MessagesEvents, chat_view, error_event, from_chat, to_chat
 from gateway.translate.chat_stream import translated
 
 
@@ -44,7 +44,7 @@ async def _attempt(request: Request, dep: Deployment, body: dict[str, Any], stre
     return orjson.dumps(message), message
 
 
-DOOR = Door(check_messages, _attempt, error_event)
+DOOR = Door(check_messages, _attempt, error_event, chat_view=chat_view)
 
 
 async def create(request: Request) -> Any:
@@ -57,6 +57,6 @@ async def count_tokens(request: Request) -> Response:
     state = state_of(request)
     body = await json_body(request)
     check_count_tokens(body)
-    choose(request, state, body)
+    choose(request, state, chat_view(body))
     prompt = [body.get("system"), body["messages"], body.get("tools")]
     return json_response({"input_tokens": max(1, estimate_prompt_tokens({"messages": prompt}))})

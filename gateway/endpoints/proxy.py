@@ -130,6 +130,8 @@ class Door:
     error_event: Callable[[str, str, str], bytes]
     usage: Callable[[dict[str, Any]], dict[str, Any] | None] = _door_usage
     tap: Callable[[], UsageTap] = EventUsageTap
+    # the body as a chat request, for routing (`model="auto"` reads its messages): made only then
+    chat_view: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> Any:
@@ -143,7 +145,8 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
     seconds, what = request_timeout(snapshot.router.request_timeout, request.scope["headers"], body)
     deadline.start(started, seconds, what)
     if state.selector.enabled:
-        resolution = await DECISIONS.run(choose, request, state, body)
+        view = door.chat_view(body) if door is not None and door.chat_view is not None else body
+        resolution = await DECISIONS.run(choose, request, state, view)
     else:
         resolution = choose(request, state, body)
     request_id = request.scope["grid.request_id"]

@@ -28,6 +28,7 @@ from gateway.translate.responses_chat import (
     ResponsesEvents,
     Shell,
     answer_message,
+    chat_view,
     error_event,
     from_chat,
     input_messages,
@@ -124,7 +125,7 @@ async def _attempt(request: Request, dep: Deployment, body: dict[str, Any], stre
     return await _translated(request, dep, body, stream)
 
 
-DOOR = Door(check_responses, _attempt, error_event)
+DOOR = Door(check_responses, _attempt, error_event, chat_view=chat_view)
 
 
 async def create(request: Request) -> Any:

@@ -103,8 +103,8 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
             messages += _user(content, f"messages[{i}]")
         else:
             messages.append(_assistant(content))
-    chat: dict[str, Any] = {"model": body["model"], "messages": messages, "max_tokens": body["max_tokens"]}
-    for name in ("temperature", "top_p", "top_k"):
+    chat: dict[str, Any] = {"model": body["model"], "messages": messages}
+    for name in ("max_tokens", "temperature", "top_p", "top_k"):
         if body.get(name) is not None:
             chat[name] = body[name]
     if body.get("stop_sequences"):
@@ -130,6 +130,15 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
         chat["stream"] = True
         chat["stream_options"] = {"include_usage": True}
     return chat
+
+
+def chat_view(body: dict[str, Any]) -> dict[str, Any]:
+    """The request as the auto selector reads a chat request (`to_chat`, or the bare messages when a
+    block cannot be translated: the attempt refuses it where it matters)."""
+    try:
+        return to_chat(body)
+    except InvalidRequest:
+        return {"model": body.get("model"), "messages": body.get("messages")}
 
 
 def _arguments(text: str) -> Any:

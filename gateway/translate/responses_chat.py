@@ -144,6 +144,18 @@ def to_chat(body: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, An
     return chat
 
 
+def chat_view(body: dict[str, Any]) -> dict[str, Any]:
+    """The request as the auto selector reads a chat request: its model, user and messages (input
+    items chat cannot carry are left out here; the attempt refuses them where they matter)."""
+    try:
+        messages = input_messages(body.get("input", []))
+    except InvalidRequest:
+        messages = []
+    if isinstance(body.get("instructions"), str):
+        messages.insert(0, {"role": "system", "content": body["instructions"]})
+    return {"model": body.get("model"), "user": body.get("user"), "messages": messages}
+
+
 def response_usage(usage: Any) -> dict[str, Any]:
     usage = usage if isinstance(usage, dict) else {}
     prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
