@@ -121,8 +121,11 @@ def test_retrieve_and_delete_reach_the_deployment_that_made_each_response(client
         assert mocks[dep].requests(f"/v1/responses/{response_id}"), dep
         items = client.responses.input_items.list(response_id)
         assert items.data[0].content[0].text.startswith("number")
-    with openai_client(gw, key=OTHER_KEY) as other, pytest.raises(openai.NotFoundError):
-        other.responses.retrieve(made["r-b"])  # another key does not see them
+    with openai_client(gw, key=OTHER_KEY) as other:  # another key does not see them
+        with pytest.raises(openai.NotFoundError):
+            other.responses.retrieve(made["r-b"])
+        with pytest.raises(openai.NotFoundError):
+            other.responses.create(model="gpt-r", input="go on", previous_response_id=made["r-a"])
     for response_id in made.values():
         client.responses.delete(response_id)
         with pytest.raises(openai.NotFoundError):

@@ -140,5 +140,5 @@ def test_response_store_is_bounded_and_per_key():
     for i in range(3):
         store.put(f"r{i}", Stored("dep", "team-a"))
     assert len(store) == 2 and store.get("r0", "team-a") is None
-    assert store.get("r2", "team-b") is None and not store.delete("r2", "team-b")
+    assert store.get("r2", "team-b") is None and not store.delete("r2", "team-b") and store.known("r2")
     assert store.delete("r2", "team-a") and store.get("r2", "team-a") is None

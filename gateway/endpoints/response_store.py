@@ -8,7 +8,7 @@ is kept whole, with its conversation as chat messages, so that the gateway itsel
 
 `ResponseStore` is the interface; `MemoryResponseStore` the in-process backend: bounded (the oldest
 entries go first), so memory stays flat however many responses are created. A shared backend (Redis,
-when the state backend grows one) implements the same four methods.
+when the state backend grows one) implements the same methods.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class ResponseStore(Protocol):
 
     def delete(self, response_id: str, owner: str | None) -> bool: ...
 
+    def known(self, response_id: str) -> bool: ...
+
     def __len__(self) -> int: ...
 
 
@@ -59,6 +61,10 @@ class MemoryResponseStore:
             return False
         del self.entries[response_id]
         return True
+
+    def known(self, response_id: str) -> bool:
+        """Whether the id was made through this gateway (by any key)."""
+        return response_id in self.entries
 
     def __len__(self) -> int:
         return len(self.entries)

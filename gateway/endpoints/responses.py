@@ -67,6 +67,10 @@ def _created_id(first: bytes) -> str | None:
 async def _forwarded(request: Request, dep: Deployment, body: dict[str, Any], stream: bool) -> Any:
     client, request_id = state_of(request).passthrough, request.scope["grid.request_id"]
     owner = _owner(request)
+    previous = body.get("previous_response_id")
+    if isinstance(previous, str) and STORE.known(previous) and STORE.get(previous, owner) is None:
+        # another key's response: the provider would continue it (its ids are the account's)
+        raise NotFound(f"Previous response with id '{previous}' not found.", param="previous_response_id")
     if stream:
         opened: OpenStream = await client.open_stream(dep, "responses", body, request_id)
         found = _created_id(opened.first)
