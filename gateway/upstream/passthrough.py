@@ -47,9 +47,11 @@ ANTHROPIC_VERSION = "2023-06-01"
 
 
 def _target(dep: Deployment, endpoint: str) -> URL:
-    """An Anthropic deployment's `api_base` is its host, as to LiteLLM: `/v1/<endpoint>` is appended."""
+    """An Anthropic deployment's `api_base` is its host, as to LiteLLM: `/v1/<endpoint>` is appended
+    (to a base that already ends in `/v1/messages`, as LiteLLM too, nothing more for `messages`)."""
     if dep.provider == "anthropic":
-        return _url(f"{(dep.api_base or ANTHROPIC_BASE).rstrip('/')}/v1", endpoint)
+        base = (dep.api_base or ANTHROPIC_BASE).rstrip("/").removesuffix("/v1/messages")
+        return _url(f"{base}/v1", endpoint)
     return _url(dep.api_base, endpoint)
 
 

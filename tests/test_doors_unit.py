@@ -1,15 +1,18 @@
-"""The wire-format translations (Responses <-> chat, Anthropic Messages <-> chat) and the named-event
-stream guard, as pure functions: what each request becomes, and what each answer or stream comes back as."""
+"""The pure parts of the Responses and Anthropic Messages doors: the wire-format translations (what
+each request becomes, what each answer or stream comes back as), the named-event stream guard, the
+usage tap, the response store, and where an Anthropic deployment is called."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
+from gateway.config.model import Deployment
 from gateway.endpoints.response_store import MemoryResponseStore, Stored
 from gateway.errors import InvalidRequest
 from gateway.translate import anthropic_chat, responses_chat
 from gateway.upstream.event_stream import MESSAGES_FINAL, RESPONSES_FINAL, EventGuard, EventUsageTap
+from gateway.upstream.passthrough import _target
 from gateway.upstream.sse_guard import MalformedStream
 
 
@@ -142,3 +145,18 @@ def test_response_store_is_bounded_and_per_key():
     assert len(store) == 2 and store.get("r0", "team-a") is None
     assert store.get("r2", "team-b") is None and not store.delete("r2", "team-b") and store.known("r2")
     assert store.delete("r2", "team-a") and store.get("r2", "team-a") is None
+
+
+@pytest.mark.parametrize(
+    ("api_base", "url"),
+    [
+        (None, "https://api.anthropic.com/v1/messages"),
+        ("http://proxy:9000", "http://proxy:9000/v1/messages"),
+        ("http://proxy:9000/", "http://proxy:9000/v1/messages"),
+        ("http://proxy:9000/v1/messages", "http://proxy:9000/v1/messages"),
+    ],
+)
+def test_an_anthropic_api_base_is_the_host_as_for_litellm(api_base, url):
+    dep = Deployment("d", "g", "anthropic/c", "anthropic", "c", "litellm", api_base)
+    assert str(_target(dep, "messages")) == url
+    assert str(_target(dep, "messages/count_tokens")) == url + "/count_tokens"
