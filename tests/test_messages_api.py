@@ -125,9 +125,16 @@ def test_model_auto_selects_a_group(client, mock):
     assert raw.headers["x-grid-model"] == "gpt" and "x-grid-route-reason" in raw.headers
 
 
-def test_count_tokens(client):
-    counted = client.messages.count_tokens(model="sonnet", messages=HELLO)
-    assert counted.input_tokens > 0
+def test_count_tokens_asks_an_anthropic_group_and_estimates_for_others(client, mock):
+    counted = client.messages.count_tokens(model="sonnet", system="be brief", messages=HELLO)
+    assert counted.input_tokens == 4  # the mock's count: words of system and messages
+    sent = mock.requests("/v1/messages/count_tokens")
+    assert len(sent) == 1 and sent[0]["body"]["model"] == "claude-upstream"
+    assert sent[0]["headers"]["x-api-key"] == PROVIDER_KEY
+    assert client.messages.count_tokens(model="mini", messages=HELLO).input_tokens > 0
+    assert len(mock.requests("/v1/messages/count_tokens")) == 1  # an OpenAI group: estimated here
+    mock.add_fault({"match": {"path": "/v1/messages/count_tokens"}, "status": 500})
+    assert client.messages.count_tokens(model="claude", messages=HELLO).input_tokens > 0  # estimated
     with pytest.raises(anthropic.NotFoundError):
         client.messages.count_tokens(model="nope", messages=HELLO)
 

@@ -21,6 +21,8 @@ from gateway.endpoints.common import json_body, json_response, state_of
 from gateway.endpoints.proxy import Door, _proxy
 from gateway.endpoints.route import choose
 from gateway.endpoints.validate_doors import check_count_tokens, check_messages
+from gateway.errors import GatewayError
+from gateway.routing.breaker import BreakerState
 from gateway.tokens import estimate_prompt_tokens
 from gateway.translate.anthropic_chat import MessagesEvents, chat_view, error_event, from_chat, to_chat
 from gateway.translate.chat_stream import translated
@@ -52,11 +54,23 @@ async def create(request: Request) -> Any:
 
 
 async def count_tokens(request: Request) -> Response:
-    """An estimate of the prompt's tokens (the gateway's own, about 4 bytes a token), after the same
-    model resolution and permission checks as a message: an unknown model is a 404."""
+    """The prompt's tokens: counted by an Anthropic deployment of the resolved group when it has one
+    that is up (the count is Anthropic's), else GRID's estimate (about 4 bytes a token). The same
+    model resolution and permission checks as a message (an unknown model is a 404); not a request
+    the balancer or breakers judge: a failed count falls back to the estimate."""
     state = state_of(request)
     body = await json_body(request)
     check_count_tokens(body)
-    choose(request, state, chat_view(body))
+    resolution = choose(request, state, chat_view(body))
+    group = state.snapshot.groups.get(resolution.group)
+    for dep in group.deployments if group is not None else ():
+        if dep.provider == "anthropic" and state.balancer.state(dep.id) is not BreakerState.OPEN:
+            try:
+                raw, _ = await state.passthrough.call(
+                    dep, "messages/count_tokens", dict(body), request.scope["grid.request_id"]
+                )
+            except GatewayError:
+                break
+            return Response(raw, media_type="application/json", headers={"x-grid-deployment": dep.id})
     prompt = [body.get("system"), body["messages"], body.get("tools")]
     return json_response({"input_tokens": max(1, estimate_prompt_tokens({"messages": prompt}))})

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from gateway.mock_upstream import control
 from gateway.mock_upstream import openai_responses as resp_api
-from gateway.mock_upstream.anthropic_api import messages
+from gateway.mock_upstream.anthropic_api import count_tokens, messages
 from gateway.mock_upstream.chat import chat_completions
 from gateway.mock_upstream.completions import completions
 from gateway.mock_upstream.embeddings import embeddings
@@ -168,6 +168,7 @@ def create_app(
         router.add_post(f"{prefix}/completions", _route(completions))
         router.add_post(f"{prefix}/embeddings", _route(embeddings))
         router.add_post(f"{prefix}/messages", _route(messages, anthropic=True))
+        router.add_post(f"{prefix}/messages/count_tokens", _route(count_tokens, anthropic=True))
         router.add_post(f"{prefix}/responses", _route(resp_api.create))
         by_id = f"{prefix}/responses/{{response_id}}"
         router.add_get(by_id, _route(resp_api.retrieve))

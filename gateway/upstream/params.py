@@ -147,7 +147,8 @@ PASSTHROUGH: Mapping[str, frozenset[str]] = {
     "completions": OPENAI_COMPLETIONS | SAMPLING_EXTENSIONS,
     "embeddings": OPENAI_EMBEDDINGS,
     "responses": OPENAI_RESPONSES,
-    "messages": ANTHROPIC_MESSAGES,  # to an Anthropic deployment (gateway.upstream.anthropic_wire)
+    "messages": ANTHROPIC_MESSAGES,  # to an Anthropic deployment (gateway.endpoints.messages)
+    "messages/count_tokens": frozenset({"model", "messages", "system", "thinking", "tool_choice", "tools"}),
 }
 
 # The LiteLLM path: the body becomes keyword arguments of `litellm.acompletion` & co. `metadata`
