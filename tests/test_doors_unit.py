@@ -160,3 +160,14 @@ def test_an_anthropic_api_base_is_the_host_as_for_litellm(api_base, url):
     dep = Deployment("d", "g", "anthropic/c", "anthropic", "c", "litellm", api_base)
     assert str(_target(dep, "messages")) == url
     assert str(_target(dep, "messages/count_tokens")) == url + "/count_tokens"
+
+
+def test_response_store_keeps_to_its_byte_budget():
+    store = MemoryResponseStore(limit=100, max_bytes=1000)
+    for i in range(5):
+        store.put(f"r{i}", Stored("dep", None, size=400))
+    assert len(store) == 2 and store.bytes == 800 and store.known("r4") and not store.known("r2")
+    store.put("r4", Stored("dep", None, size=100))  # replaced, not counted twice
+    assert store.bytes == 500
+    store.delete("r3", None)
+    assert store.bytes == 100 and len(store) == 1

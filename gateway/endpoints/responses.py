@@ -111,7 +111,8 @@ async def _translated(request: Request, dep: Deployment, body: dict[str, Any], s
             if isinstance(raw_input, str)
             else raw_input
         )
-        STORE.put(shell.id, Stored(dep.id, owner, response, list(given), conversation))
+        size = len(request.scope.get("grid.raw_body") or b"") + len(orjson.dumps(response))
+        STORE.put(shell.id, Stored(dep.id, owner, response, list(given), conversation, size))
 
     if stream:
         opened = await client.open_stream(dep, "chat/completions", chat, request_id)
