@@ -35,6 +35,10 @@ ELIGIBLE_PATHS = frozenset(
         "/completions",
         "/v1/embeddings",
         "/embeddings",
+        "/v1/responses",
+        "/responses",
+        "/v1/messages",
+        "/messages",
     }
 )
 

@@ -35,10 +35,12 @@ _ENDPOINTS = {
     "/completions": "completions",
     "/embeddings": "embeddings",
     "/models": "models",
+    "/responses": "responses",
+    "/messages": "messages",
 }
 
 
-_UPSTREAM_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings"})
+_UPSTREAM_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings", "responses", "messages"})
 
 
 def endpoint_label(path: str) -> str:

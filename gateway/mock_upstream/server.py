@@ -15,7 +15,8 @@ import orjson
 from aiohttp import web
 
 from gateway.mock_upstream import control
-from gateway.mock_upstream.anthropic_api import messages
+from gateway.mock_upstream import openai_responses as resp_api
+from gateway.mock_upstream.anthropic_api import count_tokens, messages
 from gateway.mock_upstream.chat import chat_completions
 from gateway.mock_upstream.completions import completions
 from gateway.mock_upstream.embeddings import embeddings
@@ -90,7 +91,7 @@ async def _serve(request: web.Request, endpoint: Endpoint, anthropic: bool) -> w
             problem = "We could not parse the JSON body of your request."
         if problem is None and not isinstance(body, dict):
             problem = "The request body must be a JSON object."
-    elif request.method == "POST":
+    elif request.method == "POST" and not request.path.endswith("/cancel"):  # cancel has no body
         problem = "The request body is empty; a JSON object is required."
     state.begin(request.path)
     state.record(request, body)
@@ -156,6 +157,7 @@ def create_app(
     if state is None:
         state = MockState(name, require_key=require_key, models=models, record_limit=record_limit)
     app[STATE] = state
+    app[resp_api.STORED] = resp_api.OrderedDict()
     app.on_response_prepare.append(_add_name_header)
     control.add_routes(app)
     router = app.router
@@ -166,6 +168,13 @@ def create_app(
         router.add_post(f"{prefix}/completions", _route(completions))
         router.add_post(f"{prefix}/embeddings", _route(embeddings))
         router.add_post(f"{prefix}/messages", _route(messages, anthropic=True))
+        router.add_post(f"{prefix}/messages/count_tokens", _route(count_tokens, anthropic=True))
+        router.add_post(f"{prefix}/responses", _route(resp_api.create))
+        by_id = f"{prefix}/responses/{{response_id}}"
+        router.add_get(by_id, _route(resp_api.retrieve))
+        router.add_delete(by_id, _route(resp_api.delete))
+        router.add_post(f"{by_id}/cancel", _route(resp_api.cancel))
+        router.add_get(f"{by_id}/input_items", _route(resp_api.input_items))
     # LiteLLM appends /v1/messages to an Anthropic api_base; a base that already ends in /v1 lands here.
     router.add_post("/v1/v1/messages", _route(messages, anthropic=True))
     router.add_route("*", "/{tail:.*}", _route(unknown_url))

@@ -85,6 +85,59 @@ OPENAI_COMPLETIONS = frozenset(
 # https://platform.openai.com/docs/api-reference/embeddings/create
 OPENAI_EMBEDDINGS = frozenset({"model", "input", "dimensions", "encoding_format", "user"})
 
+# https://platform.openai.com/docs/api-reference/responses/create (`background` is left out: a
+# background response would be polled at a deployment the gateway cannot pin the poll to)
+OPENAI_RESPONSES = frozenset(
+    {
+        "model",
+        "input",
+        "include",
+        "instructions",
+        "max_output_tokens",
+        "max_tool_calls",
+        "metadata",
+        "parallel_tool_calls",
+        "previous_response_id",
+        "prompt",
+        "prompt_cache_key",
+        "reasoning",
+        "safety_identifier",
+        "service_tier",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "text",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "truncation",
+        "user",
+    }
+)
+
+# https://docs.anthropic.com/en/api/messages: what an Anthropic deployment is sent as bytes
+# (`mcp_servers` and `container`, which point Anthropic's servers at other resources, are not on it)
+ANTHROPIC_MESSAGES = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "metadata",
+        "service_tier",
+        "stop_sequences",
+        "stream",
+        "system",
+        "temperature",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "top_k",
+        "top_p",
+    }
+)
+
 # Sampling extensions of OpenAI-compatible servers: they change what the model samples, nothing else.
 SAMPLING_EXTENSIONS = frozenset({"top_k", "min_p", "repetition_penalty"})
 
@@ -93,6 +146,9 @@ PASSTHROUGH: Mapping[str, frozenset[str]] = {
     "chat/completions": OPENAI_CHAT | SAMPLING_EXTENSIONS,
     "completions": OPENAI_COMPLETIONS | SAMPLING_EXTENSIONS,
     "embeddings": OPENAI_EMBEDDINGS,
+    "responses": OPENAI_RESPONSES,
+    "messages": ANTHROPIC_MESSAGES,  # to an Anthropic deployment (gateway.endpoints.messages)
+    "messages/count_tokens": frozenset({"model", "messages", "system", "thinking", "tool_choice", "tools"}),
 }
 
 # The LiteLLM path: the body becomes keyword arguments of `litellm.acompletion` & co. `metadata`

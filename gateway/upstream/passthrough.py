@@ -18,6 +18,7 @@ from yarl import URL
 from gateway import deadline
 from gateway.config.model import Deployment
 from gateway.upstream import failures
+from gateway.upstream.event_stream import MESSAGES_FINAL, RESPONSES_FINAL, EventGuard
 from gateway.upstream.params import PASSTHROUGH, allowed
 from gateway.upstream.sse_guard import PLAIN_CLOSE, PLAIN_OPEN, MalformedStream, SseGuard
 from gateway.upstream.stream import OpenStream, starts_with_error
@@ -40,6 +41,28 @@ def _url(api_base: str, endpoint: str) -> URL:
     return URL(f"{api_base}/{endpoint}")
 
 
+ANTHROPIC_BASE = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+def _target(dep: Deployment, endpoint: str) -> URL:
+    """An Anthropic deployment's `api_base` is its host, as to LiteLLM: `/v1/<endpoint>` is appended
+    (to a base that already ends in `/v1/messages`, as LiteLLM too, nothing more for `messages`)."""
+    if dep.provider == "anthropic":
+        base = (dep.api_base or ANTHROPIC_BASE).rstrip("/").removesuffix("/v1/messages")
+        return _url(f"{base}/v1", endpoint)
+    return _url(dep.api_base, endpoint)
+
+
+def _guard(endpoint: str) -> SseGuard:
+    """The check for the stream an endpoint answers with (named events end with their own final one)."""
+    if endpoint == "responses":
+        return EventGuard(RESPONSES_FINAL)
+    if endpoint == "messages":
+        return EventGuard(MESSAGES_FINAL)
+    return SseGuard()
+
+
 def _payload(dep: Deployment, endpoint: str, body: dict[str, Any]) -> bytes:
     """The JSON sent upstream: the body's allow-listed fields, `model` the deployment's own."""
     names = PASSTHROUGH[endpoint]
@@ -55,7 +78,11 @@ def _headers(dep: Deployment, request_id: str, stream: bool) -> dict[str, str]:
     headers = {"content-type": "application/json", "x-request-id": request_id}
     if stream:
         headers["accept"] = "text/event-stream"
-    if dep.api_key:
+    if dep.provider == "anthropic":
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+        if dep.api_key:
+            headers["x-api-key"] = dep.api_key
+    elif dep.api_key:
         headers["authorization"] = f"Bearer {dep.api_key}"
     return headers
 
@@ -65,15 +92,22 @@ class PassthroughClient:
         self.session = session
 
     async def call(
-        self, dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str
+        self,
+        dep: Deployment,
+        endpoint: str,
+        body: dict[str, Any] | None,
+        request_id: str,
+        method: str = "POST",
     ) -> tuple[bytes, Any]:
-        """Non-streaming: returns (raw JSON bytes, parsed JSON)."""
+        """Non-streaming: returns (raw JSON bytes, parsed JSON). Without a body, a call by id
+        (`GET /responses/{id}`, ...) with `method`."""
         budget = deadline.bound(dep.timeout)  # the request's deadline may leave less than `timeout`
         timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(CONNECT_TIMEOUT, budget))
         try:
-            async with self.session.post(
-                _url(dep.api_base, endpoint),
-                data=_payload(dep, endpoint, body),
+            async with self.session.request(
+                method,
+                _target(dep, endpoint),
+                data=None if body is None else _payload(dep, endpoint, body),
                 headers=_headers(dep, request_id, False),
                 timeout=timeout,
             ) as resp:
@@ -104,7 +138,7 @@ class PassthroughClient:
         resp: aiohttp.ClientResponse | None = None
         try:
             resp = await self.session.post(
-                _url(dep.api_base, endpoint),
+                _target(dep, endpoint),
                 data=_payload(dep, endpoint, body),
                 headers=_headers(dep, request_id, True),
                 timeout=timeout,
@@ -119,7 +153,7 @@ class PassthroughClient:
                 raise failures.malformed(dep.id, "the stream ended before its first event")
             if starts_with_error(first):
                 raise failures.malformed(dep.id, "the stream opened with an error event")
-            guard = SseGuard()
+            guard = _guard(endpoint)
             first = guard.feed(first)
         except MalformedStream as exc:
             resp.close()

@@ -84,8 +84,10 @@ class StreamRelay:
         headers: list[tuple[bytes, bytes]],
         on_end: Callable[[bool, GatewayError | None, bool], None],
         tap: UsageTap,
+        error_event: Callable[[str, str, str], bytes] = error_event,
     ) -> None:
         self.stream = stream
+        self.error_event = error_event  # the stream's own error shape (OpenAI's, Anthropic's, ...)
         self.headers = SSE_HEADERS + headers
         self.on_end = on_end
         self.tap = tap
@@ -142,7 +144,7 @@ class StreamRelay:
                     exc = deadline.expired()  # the request's deadline, not the upstream's stall
                 error = exc
                 log.warning("stream failed after it started: %s", exc.message)
-                event = error_event(exc.message, exc.type, exc.code or "upstream_error")
+                event = self.error_event(exc.message, exc.type, exc.code or "upstream_error")
                 await send({"type": "http.response.body", "body": tap.flush() + event, "more_body": True})
             tail = tap.flush()
             end()  # the verdict is in before the last byte leaves: logs and metrics are complete by then
@@ -170,7 +172,7 @@ class StreamRelay:
     async def _end_event(self, send: Send, error: GatewayError) -> None:
         """`error`'s event, then the end of the body."""
         self.stream.close()
-        event = error_event(error.message, error.type, error.code or "upstream_error")
+        event = self.error_event(error.message, error.type, error.code or "upstream_error")
         with contextlib.suppress(Exception):  # the client may be gone too: nothing more to tell it
             await send({"type": "http.response.body", "body": self.tap.flush() + event, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -116,5 +116,9 @@ class SseGuard:
             raise MalformedStream("the stream sent an event that is not JSON") from None
         if not isinstance(payload, dict):
             raise MalformedStream("the stream sent an event that is not a JSON object")
-        if "error" in payload:
-            self.done = True  # the upstream ended the stream with its own error event: relayed as is
+        if self._final(payload):
+            self.done = True
+
+    def _final(self, payload: dict) -> bool:
+        """Whether the event ends the stream: the upstream's own error event (relayed as is)."""
+        return "error" in payload
