@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.config.model import Snapshot
-from gateway.endpoints import admin, experiments, health, metrics_endpoint, models, proxy, recommend
+from gateway.endpoints import admin, experiments, health, media, metrics_endpoint, models, proxy, recommend
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.experiments.middleware import ExperimentsMiddleware
 from gateway.experiments.outcome import CLIENT_CLOSED
@@ -35,6 +35,12 @@ def _proxied() -> dict[str, Any]:
         "/chat/completions": proxy.chat_completions,
         "/completions": proxy.completions,
         "/embeddings": proxy.embeddings,
+        "/images/generations": proxy.image_generations,
+        "/images/edits": media.image_edits,
+        "/audio/transcriptions": media.transcriptions,
+        "/audio/translations": media.translations,
+        "/audio/speech": media.speech,
+        "/moderations": proxy.moderations,
     }
     return {prefix + path: handler for prefix in ("/v1", "") for path, handler in endpoints.items()}
 

@@ -33,6 +33,7 @@ from gateway.upstream.usage_tap import UsageTap
 
 T = TypeVar("T")
 
+STREAMING = frozenset({"chat/completions", "completions"})  # the endpoints whose answer may be SSE
 CLIENT_CLOSED = 499  # nginx's "client closed request": only the access log and metrics see it
 # With model="auto" configured, the requests of one loop turn are routed together (see `batched`)
 DECISIONS = Batcher()
@@ -127,7 +128,7 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     trace = Trace()
     request.scope["grid.trace"] = trace
     request.scope["grid.resolution"] = resolution
-    stream = endpoint != "embeddings" and bool(body.get("stream"))
+    stream = endpoint in STREAMING and bool(body.get("stream"))
     request.scope["grid.stream"] = stream
     balancer = state.balancer
 
@@ -223,3 +224,11 @@ async def completions(request: Request) -> Any:
 
 async def embeddings(request: Request) -> Any:
     return await _proxy(request, "embeddings")
+
+
+async def image_generations(request: Request) -> Any:
+    return await _proxy(request, "images/generations")
+
+
+async def moderations(request: Request) -> Any:
+    return await _proxy(request, "moderations")

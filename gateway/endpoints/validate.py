@@ -155,8 +155,17 @@ _CHECKS: Mapping[str, Check] = {
     "user": _STRING,
     "encoding_format": _STRING,
     "suffix": _STRING,
+    "voice": _typed(str, dict),
+    "speed": _NUMBER,
 }
-_REQUIRED = {"chat/completions": "messages", "completions": "prompt", "embeddings": "input"}
+_REQUIRED = {
+    "chat/completions": "messages",
+    "completions": "prompt",
+    "embeddings": "input",
+    "images/generations": "prompt",
+    "audio/speech": "input",
+    "moderations": "input",
+}
 # per endpoint, only its own parameters are checked: a field it does not take is dropped, not judged
 _ENDPOINT_CHECKS = {
     endpoint: {n: c for n, c in _CHECKS.items() if n in PASSTHROUGH[endpoint] | LITELLM[endpoint]}

@@ -35,10 +35,16 @@ _ENDPOINTS = {
     "/completions": "completions",
     "/embeddings": "embeddings",
     "/models": "models",
+    "/images/generations": "images/generations",
+    "/images/edits": "images/edits",
+    "/audio/transcriptions": "audio/transcriptions",
+    "/audio/translations": "audio/translations",
+    "/audio/speech": "audio/speech",
+    "/moderations": "moderations",
 }
 
 
-_UPSTREAM_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings"})
+_UPSTREAM_ENDPOINTS = frozenset(v for v in _ENDPOINTS.values() if v != "models")
 
 
 def endpoint_label(path: str) -> str:

@@ -139,6 +139,68 @@ class PassthroughClient:
         return OpenStream(first=first, rest=_relay(resp, dep.id, guard), close=resp.close)
 
 
+    async def open_raw(
+        self,
+        dep: Deployment,
+        endpoint: str,
+        data: Any,
+        content_type: str,
+        request_id: str,
+        length: int | None = None,
+    ) -> aiohttp.ClientResponse:
+        """A POST whose body (`data`: bytes or an async iterator of bytes, e.g. a multipart upload
+        relayed as it arrives) and answer are not JSON to the gateway: returns the open 2xx response
+        for the caller to relay (and release); an error status raises as for `call`."""
+        budget = deadline.bound(dep.timeout)
+        timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(CONNECT_TIMEOUT, budget))
+        headers = _headers(dep, request_id, False)
+        headers["content-type"] = content_type
+        if length is not None:
+            headers["content-length"] = str(length)
+        resp: aiohttp.ClientResponse | None = None
+        try:
+            resp = await self.session.post(
+                _url(dep.api_base, endpoint), data=data, headers=headers, timeout=timeout
+            )
+            if resp.status >= 400:
+                raw = await resp.read()
+                raise failures.from_status(resp.status, raw, resp.headers.get("retry-after"), dep.id)
+        except BaseException as exc:
+            if resp is not None:
+                resp.close()
+            if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+                raise failures.timed_out(dep.id) from exc
+            if isinstance(exc, (aiohttp.ClientError, OSError)):
+                raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc
+            raise
+        return resp
+
+
+    async def call_raw(
+        self,
+        dep: Deployment,
+        endpoint: str,
+        data: Any,
+        content_type: str,
+        request_id: str,
+        length: int | None = None,
+    ) -> tuple[bytes, str]:
+        """`open_raw`, the whole answer read: (body, its content type)."""
+        resp = await self.open_raw(dep, endpoint, data, content_type, request_id, length)
+        try:
+            return await resp.read(), resp.headers.get("content-type", "application/octet-stream")
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise failures.timed_out(dep.id) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc
+        finally:
+            resp.release()
+
+    def json_payload(self, dep: Deployment, endpoint: str, body: dict[str, Any]) -> bytes:
+        """The allow-listed JSON body for `endpoint`, `model` the deployment's own."""
+        return _payload(dep, endpoint, body)
+
+
 async def _read_idle(resp: aiohttp.ClientResponse, idle: float) -> bytes:
     """The whole body, each read bounded by `idle` seconds (`stream_timeout` between chunks, for a
     non-streamed body as for a stream); the call's `timeout` still bounds the whole."""
