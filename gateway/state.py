@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway import connection_guard, metrics
 from gateway.config.model import Deployment, Snapshot
@@ -33,6 +34,7 @@ class GatewayState:
     health: HealthChecker | None = None
     experiments: ExperimentRegistry = field(default_factory=ExperimentRegistry)
     selector: Selector = field(init=False)  # model=auto; kept (with its history) across reloads
+    cache: Any = None  # gateway.cache.cache.ResponseCache when the response cache is on, else None
 
     def __post_init__(self) -> None:
         self.selector = Selector(self.snapshot)
@@ -48,6 +50,7 @@ class GatewayState:
         state = cls(snapshot=snapshot, balancer=balancer, config_path=config_path)
         state.experiments.reload(snapshot)
         connection_guard.apply(snapshot.general.connection)
+        state.cache = _response_cache(snapshot)
         return state
 
     async def start(self) -> None:
@@ -68,6 +71,8 @@ class GatewayState:
             await self.health.stop()
         if self.passthrough is not None:
             await self.passthrough.session.close()
+        if self.cache is not None:
+            await self.cache.close()
 
     def client_for(self, dep: Deployment):
         return self.passthrough if dep.path == "passthrough" else self.litellm
@@ -78,6 +83,8 @@ class GatewayState:
         self.balancer.reload(snapshot)
         for dep in snapshot.deployments:
             metrics.DEPLOYMENT_STATE.labels(dep.id).set(int(self.balancer.state(dep.id)))
+        if snapshot.cache != self.snapshot.cache:
+            self.cache = _response_cache(snapshot)  # a changed cache starts empty; the old one is dropped
         self.snapshot = snapshot
         connection_guard.apply(snapshot.general.connection)
         self.experiments.reload(snapshot)
@@ -89,3 +96,12 @@ class GatewayState:
 
     def resolve(self, asked: str | None, override: str | None):
         return resolve(self.snapshot, asked, override)
+
+
+def _response_cache(snapshot: Snapshot) -> Any:
+    """The response cache when the config turns it on; None (and nothing imported) when it is off."""
+    if snapshot.cache is None:
+        return None
+    from gateway.cache.cache import ResponseCache
+
+    return ResponseCache.create(snapshot.cache)

@@ -130,6 +130,14 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     request.scope["grid.resolution"] = resolution
     stream = endpoint in STREAMING and bool(body.get("stream"))
     request.scope["grid.stream"] = stream
+    cache = state.cache
+    ticket = None
+    if cache is not None:  # the response cache (off: this one test is all it costs)
+        ticket = cache.ticket(request.scope, endpoint, resolution.group, body, stream)
+        if ticket.lookup:
+            entry = await cache.lookup(request.scope, ticket)
+            if entry is not None:
+                return cache.replay(request.scope, entry, started)
     balancer = state.balancer
 
     key = request.scope.get("grid.key")
@@ -169,6 +177,8 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     if not stream:
         raw, parsed = outcome.result
         request.scope["grid.usage"] = parsed.get("usage")
+        if ticket is not None and ticket.store:
+            await cache.store_json(ticket, raw, parsed.get("usage"), outcome.deployment)
         headers = _grid_headers(request, outcome.deployment, trace, started)
         return Response(raw, headers=headers, media_type="application/json")
 
@@ -177,6 +187,8 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     metrics.child(metrics.TTFT, dep.group).observe(first_byte)
     request.scope["grid.ttft"] = first_byte
     headers = _grid_headers(request, dep, trace, started)
+    if ticket is not None and ticket.store:
+        tap = cache.recorder(tap)  # keeps the bytes the client gets, stored if the stream ends cleanly
 
     def on_end(ok: bool, error: GatewayError | None, disconnected: bool) -> None:
         elapsed = time.monotonic() - outcome.started
@@ -185,6 +197,8 @@ async def _proxy(request: Request, endpoint: str) -> Any:
         request.scope["grid.stream_end"] = "ok" if ok else "disconnected" if disconnected else "error"
         if ok:
             balancer.succeeded(dep, elapsed, ttft=first_byte, tokens=_total_tokens(tap.usage))
+            if ticket is not None and ticket.store:
+                cache.store_stream(ticket, tap, dep)
         elif disconnected or not is_upstream_fault(error):
             balancer.released(dep)  # the client went away, or the failure was not the upstream's
         else:
