@@ -78,7 +78,9 @@ def test_an_alias_and_its_group_share_entries_and_parameters_split_them(
     assert upstream_calls(mock) == 2
 
 
-def test_sampling_requests_are_skipped_unless_the_client_opts_in(gw: GatewayProcess, mock: MockUpstream) -> None:
+def test_sampling_requests_are_skipped_unless_the_client_opts_in(
+    gw: GatewayProcess, mock: MockUpstream
+) -> None:
     text = unique("poem")
     assert chat(gw, text, temperature=0.8)[0] == "skip"
     assert chat(gw, text, temperature=0.8)[0] == "skip"
@@ -206,4 +208,3 @@ def test_a_bad_cache_setting_is_a_config_error(tmp_path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(str(path), {})
     assert "router_settings.cache.scope" in str(err.value)
-

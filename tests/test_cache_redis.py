@@ -27,7 +27,17 @@ def redis_url() -> Iterator[str]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="grid-redis-") as workdir:
         proc = subprocess.Popen(
-            [SERVER or "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [
+                SERVER or "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             cwd=workdir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -63,7 +73,10 @@ def test_a_hit_across_two_gateway_processes(mock: MockUpstream, start_gateway, r
 def test_litellm_redis_cache_params_and_expiry(mock: MockUpstream, start_gateway, redis_url: str) -> None:
     cfg = config(mock, None)
     port = redis_url.rsplit(":", 1)[1].split("/")[0]
-    cfg["litellm_settings"] = {"cache": True, "cache_params": {"type": "redis", "host": "127.0.0.1", "port": port, "ttl": 1}}
+    cfg["litellm_settings"] = {
+        "cache": True,
+        "cache_params": {"type": "redis", "host": "127.0.0.1", "port": port, "ttl": 1},
+    }
     gw = start_gateway(cfg)
     text = unique("litellm redis")
     assert [chat(gw, text, temperature=0)[0] for _ in range(2)] == ["miss", "hit"]

@@ -98,9 +98,7 @@ def test_transcription_of_a_wav_file_through_an_alias(client: openai.OpenAI, moc
 
 def test_transcription_as_text_and_translation(client: openai.OpenAI) -> None:
     audio = wav_file(0.1)
-    text = client.audio.transcriptions.create(
-        model="whisper", file=("a.wav", audio), response_format="text"
-    )
+    text = client.audio.transcriptions.create(model="whisper", file=("a.wav", audio), response_format="text")
     assert isinstance(text, str) and text.startswith("mock transcribe by whisper")
     translated = client.audio.translations.create(model="ears", file=("a.wav", audio))
     assert translated.text.startswith("mock translate by whisper")
@@ -130,7 +128,10 @@ def test_image_generation_and_edit(client: openai.OpenAI, mock: MockUpstream) ->
 def test_image_generation_falls_back(client: openai.OpenAI, mock: MockUpstream) -> None:
     fail_once(mock, "/v1/images/generations", "painter")
     raw = client.images.with_raw_response.generate(model="brush", prompt="a fox")
-    assert raw.headers["x-grid-model"] == "painter-b" and raw.parse().data[0].revised_prompt == "painter-b: a fox"
+    assert (
+        raw.headers["x-grid-model"] == "painter-b"
+        and raw.parse().data[0].revised_prompt == "painter-b: a fox"
+    )
 
 
 def test_speech_returns_the_upstream_audio_bytes(client: openai.OpenAI) -> None:
@@ -171,9 +172,7 @@ def test_errors_are_openai_shaped(client: openai.OpenAI, gw: GatewayProcess) -> 
         multipart = {"content-type": "multipart/form-data; boundary=b1"}
         resp = http.post("/v1/audio/transcriptions", content=body, headers=multipart)
         assert resp.status_code == 400 and resp.json()["error"]["param"] == "model"
-        resp = http.post(
-            "/audio/transcriptions", content=b"{}", headers={"content-type": "application/json"}
-        )
+        resp = http.post("/audio/transcriptions", content=b"{}", headers={"content-type": "application/json"})
         assert resp.status_code == 400 and resp.json()["error"]["type"] == "invalid_request_error"
 
 

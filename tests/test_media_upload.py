@@ -35,7 +35,9 @@ def upload(gw: GatewayProcess, size: int) -> tuple[int, dict, str]:
         yield head
         sent = 0
         while sent < size:
-            piece = (b"RIFF" if sent == 0 else b"") + bytes([sent // PIECE % 251]) * (PIECE - (4 if sent == 0 else 0))
+            piece = (b"RIFF" if sent == 0 else b"") + bytes([sent // PIECE % 251]) * (
+                PIECE - (4 if sent == 0 else 0)
+            )
             piece = piece[: size - sent]
             digest.update(piece)
             sent += len(piece)
@@ -52,9 +54,7 @@ def upload(gw: GatewayProcess, size: int) -> tuple[int, dict, str]:
 
 
 @pytest.mark.timeout(120)
-def test_a_20_mb_upload_relays_with_rss_growth_under_5_mb(
-    mock: MockUpstream, start_gateway
-) -> None:
+def test_a_20_mb_upload_relays_with_rss_growth_under_5_mb(mock: MockUpstream, start_gateway) -> None:
     entry = deployment("whisper", mock.url, dep_id="whisper-dep")
     entry["model_info"]["mode"] = "audio_transcription"
     gw = start_gateway({"model_list": [entry], "general_settings": {"master_key": MASTER_KEY}})

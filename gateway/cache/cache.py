@@ -22,7 +22,15 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from gateway import metrics
-from gateway.cache.policy import CACHE_HEADER, CACHED_ENDPOINTS, SKIP, Decision, decide, namespace, request_key
+from gateway.cache.policy import (
+    CACHE_HEADER,
+    CACHED_ENDPOINTS,
+    SKIP,
+    Decision,
+    decide,
+    namespace,
+    request_key,
+)
 from gateway.cache.settings import CacheSettings
 from gateway.cache.store import CacheStore, LocalStore
 from gateway.config.model import Deployment
@@ -162,7 +170,9 @@ class ResponseCache:
             metrics.child(metrics.CACHE_SAVED_TOKENS, entry.group).inc(prompt + completion)
         prices = cost_per_token(entry.priced) if entry.priced else None
         if prices:
-            metrics.child(metrics.CACHE_SAVED_COST, entry.group).inc(prompt * prices[0] + completion * prices[1])
+            metrics.child(metrics.CACHE_SAVED_COST, entry.group).inc(
+                prompt * prices[0] + completion * prices[1]
+            )
 
     def replay(self, scope: Scope, entry: Entry, started: float) -> Response:
         """The cached answer, with the gateway's headers (no upstream, no attempts)."""

@@ -27,7 +27,9 @@ _CACHE_HEADER = CACHE_HEADER.encode()
 CACHED_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings"})
 # fields that never change the answer: who asks, bookkeeping for the provider, transport
 NEUTRAL = frozenset({"model", "user", "metadata", "store", "safety_identifier", "prompt_cache_key", "stream"})
-_ANSWERING = {endpoint: (PASSTHROUGH[endpoint] | LITELLM[endpoint]) - NEUTRAL for endpoint in CACHED_ENDPOINTS}
+_ANSWERING = {
+    endpoint: (PASSTHROUGH[endpoint] | LITELLM[endpoint]) - NEUTRAL for endpoint in CACHED_ENDPOINTS
+}
 _ALWAYS_DETERMINISTIC = frozenset({"embeddings"})
 
 

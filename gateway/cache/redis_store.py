@@ -28,7 +28,9 @@ class RedisStore:
     def _failed(self, exc: Exception) -> None:
         if not self._failing:
             self._failing = True
-            log.warning("response cache: Redis unavailable (%s); answering without the cache", type(exc).__name__)
+            log.warning(
+                "response cache: Redis unavailable (%s); answering without the cache", type(exc).__name__
+            )
 
     def _ok(self) -> None:
         if self._failing:

@@ -69,7 +69,9 @@ def _grid(value: Any, where: str, off: frozenset[str], problems: Problems) -> Ca
     for name in value:
         if name not in _GRID_FIELDS:
             problems.warning(f"{where}.{name}", "unknown cache setting, ignored")
-    url = value.get("redis_url") or _redis_url(value.get("redis_host"), value.get("redis_port"), value.get("redis_password"))
+    url = value.get("redis_url") or _redis_url(
+        value.get("redis_host"), value.get("redis_port"), value.get("redis_password")
+    )
     return _settings(value, where, url, off, problems)
 
 

@@ -80,7 +80,9 @@ def build_from_dict(
     router_raw = mapping(data.get("router_settings"), "router_settings", problems)
     router = _router_settings(router_raw, env, problems)
     groups, skipped, skipped_groups = _model_list(data.get("model_list"), router, problems)
-    uncached = (g.name for g in groups.values() if any(d.model_info.get("cache") is False for d in g.deployments))
+    uncached = (
+        g.name for g in groups.values() if any(d.model_info.get("cache") is False for d in g.deployments)
+    )
     cache = cache_settings(router_raw, litellm, uncached, problems)
     general = general_settings(mapping(data.get("general_settings"), "general_settings", problems), problems)
     default_model = env.get("GRID_AI_MODEL") or None

@@ -52,13 +52,17 @@ def _openai_wire(dep: Deployment, endpoint: str) -> None:
         )
 
 
-async def _run(request: Request, state: GatewayState, resolution: Resolution, trace: Trace, attempt) -> Outcome:
+async def _run(
+    request: Request, state: GatewayState, resolution: Resolution, trace: Trace, attempt
+) -> Outcome:
     balancer = state.balancer
 
     def judged(dep: Deployment, seconds: float, result: Any) -> None:
         balancer.succeeded(dep, seconds)
 
-    return await run_chain(resolution.chain, state.snapshot.router, balancer, attempt, trace, on_success=judged)
+    return await run_chain(
+        resolution.chain, state.snapshot.router, balancer, attempt, trace, on_success=judged
+    )
 
 
 async def _upload(request: Request, endpoint: str) -> Response:
@@ -92,7 +96,9 @@ async def _upload(request: Request, endpoint: str) -> Response:
     finally:
         upload.close()
     raw, media_type = outcome.result
-    return Response(raw, headers=_grid_headers(request, outcome.deployment, trace, started), media_type=media_type)
+    return Response(
+        raw, headers=_grid_headers(request, outcome.deployment, trace, started), media_type=media_type
+    )
 
 
 async def speech(request: Request) -> Response:

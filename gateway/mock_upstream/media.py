@@ -19,9 +19,7 @@ from gateway.mock_upstream.errors import error_response
 from gateway.mock_upstream.responses import Call, send_json
 
 # the smallest valid PNG (1x1, transparent): what every generated "image" is
-TINY_PNG_B64 = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
-)
+TINY_PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 SPEECH_CHUNK = 16 * 1024
 FLAGGED_WORDS = ("kill", "hate")
 
@@ -98,7 +96,9 @@ async def _audio_in(call: Call, task: str) -> web.StreamResponse:
     if fmt == "verbose_json":
         return await send_json(call, {"task": task, "language": "english", "duration": 1.0, "text": text})
     if fmt != "json":
-        return error_response(400, "'response_format' must be json, text or verbose_json", param="response_format")
+        return error_response(
+            400, "'response_format' must be json, text or verbose_json", param="response_format"
+        )
     return await send_json(call, {"text": text})
 
 
@@ -115,7 +115,9 @@ def speech_bytes(model: str, text: str) -> bytes:
     seed = hashlib.shake_128(f"{model}\n{text}".encode()).digest(4 * max(len(text), 1))
     samples = seed * 8
     header = b"RIFF" + struct.pack("<I", 36 + len(samples)) + b"WAVEfmt "
-    header += struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16) + b"data" + struct.pack("<I", len(samples))
+    header += (
+        struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16) + b"data" + struct.pack("<I", len(samples))
+    )
     return header + samples
 
 

@@ -138,7 +138,6 @@ class PassthroughClient:
             raise
         return OpenStream(first=first, rest=_relay(resp, dep.id, guard), close=resp.close)
 
-
     async def open_raw(
         self,
         dep: Deployment,
@@ -174,7 +173,6 @@ class PassthroughClient:
                 raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc
             raise
         return resp
-
 
     async def call_raw(
         self,
