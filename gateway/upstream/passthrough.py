@@ -18,6 +18,7 @@ from yarl import URL
 
 from gateway import deadline
 from gateway.config.model import Deployment
+from gateway.errors import GatewayError
 from gateway.upstream import failures
 from gateway.upstream.params import PASSTHROUGH, allowed
 from gateway.upstream.sse_guard import PLAIN_CLOSE, PLAIN_OPEN, MalformedStream, SseGuard
@@ -131,11 +132,10 @@ class PassthroughClient:
         except BaseException as exc:
             if resp is not None:
                 resp.close()
-            if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-                raise failures.timed_out(dep.id, "first byte") from exc
-            if isinstance(exc, (aiohttp.ClientError, OSError)):
-                raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc
-            raise
+            failure = _transport_failure(exc, dep.id, "first byte")
+            if failure is None:
+                raise
+            raise failure from exc
         return OpenStream(first=first, rest=_relay(resp, dep.id, guard), close=resp.close)
 
     async def open_raw(
@@ -167,11 +167,10 @@ class PassthroughClient:
         except BaseException as exc:
             if resp is not None:
                 resp.close()
-            if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-                raise failures.timed_out(dep.id) from exc
-            if isinstance(exc, (aiohttp.ClientError, OSError)):
-                raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc
-            raise
+            failure = _transport_failure(exc, dep.id, "response")
+            if failure is None:
+                raise
+            raise failure from exc
         return resp
 
     async def call_raw(
@@ -187,16 +186,27 @@ class PassthroughClient:
         resp = await self.open_raw(dep, endpoint, data, content_type, request_id, length)
         try:
             return await resp.read(), resp.headers.get("content-type", "application/octet-stream")
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise failures.timed_out(dep.id) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc
+        except BaseException as exc:
+            failure = _transport_failure(exc, dep.id, "response")
+            if failure is None:
+                raise
+            raise failure from exc
         finally:
             resp.release()
 
     def json_payload(self, dep: Deployment, endpoint: str, body: dict[str, Any]) -> bytes:
         """The allow-listed JSON body for `endpoint`, `model` the deployment's own."""
         return _payload(dep, endpoint, body)
+
+
+def _transport_failure(exc: BaseException, dep_id: str, what: str) -> GatewayError | None:
+    """The gateway's error for a timeout or a transport failure while waiting for `what`; None for
+    anything else (a cancellation, an error already judged), which the caller re-raises as it is."""
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return failures.timed_out(dep_id, what)
+    if isinstance(exc, (aiohttp.ClientError, OSError)):
+        return failures.transport_failed(dep_id, exc, type(exc).__name__)
+    return None
 
 
 async def _read_idle(resp: aiohttp.ClientResponse, idle: float) -> bytes:
