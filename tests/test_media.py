@@ -18,10 +18,10 @@ import httpx
 import openai
 import pytest
 
-from gateway.mock_upstream.media import speech_bytes
+from gateway.mock_upstream.media import TINY_PNG_B64, speech_bytes
 from gateway.mock_upstream.runner import MockUpstream
-from tests.conftest import MASTER_KEY, deployment
-from tests.harness import GatewayProcess, http_client
+from tests.conftest import MASTER_KEY, PROVIDER_KEY, deployment
+from tests.harness import LITELLM_ENV, GatewayProcess, http_client, openai_client
 
 MODES = {
     "whisper": "audio_transcription",
@@ -158,6 +158,9 @@ def test_errors_are_openai_shaped(client: openai.OpenAI, gw: GatewayProcess) -> 
     with pytest.raises(openai.NotFoundError) as missing:
         client.images.generate(model="no-such-model", prompt="x")
     assert "no-such-model" in missing.value.message
+    with pytest.raises(openai.NotFoundError) as upload_missing:
+        client.audio.transcriptions.create(model="no-such-ears", file=("a.wav", wav_file(0.05)))
+    assert "no-such-ears" in upload_missing.value.message
     with pytest.raises(openai.BadRequestError):
         client.moderations.create(model="mod", input="")
     with pytest.raises(openai.BadRequestError) as no_voice:
@@ -174,6 +177,22 @@ def test_errors_are_openai_shaped(client: openai.OpenAI, gw: GatewayProcess) -> 
         assert resp.status_code == 400 and resp.json()["error"]["param"] == "model"
         resp = http.post("/audio/transcriptions", content=b"{}", headers={"content-type": "application/json"})
         assert resp.status_code == 400 and resp.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_key_limited_to_other_models_gets_403_on_uploads(mock: MockUpstream, start_gateway) -> None:
+    config = {
+        "model_list": [_entry("whisper", mock.url), _entry("painter", mock.url)],
+        "general_settings": {
+            "master_key": MASTER_KEY,
+            "api_keys": [{"key": "sk-painter", "models": ["painter"]}],
+        },
+    }
+    gw = start_gateway(config)
+    with openai_client(gw, key="sk-painter") as client:
+        with pytest.raises(openai.PermissionDeniedError):
+            client.audio.transcriptions.create(model="whisper", file=("a.wav", wav_file(0.05)))
+        assert client.images.generate(model="painter", prompt="ok").data
+    assert mock.requests("/v1/audio/transcriptions") == []
 
 
 def test_an_upload_over_the_body_limit_is_a_413(gw: GatewayProcess) -> None:
@@ -194,3 +213,40 @@ def test_an_upload_over_the_body_limit_is_a_413(gw: GatewayProcess) -> None:
             headers={"content-type": "multipart/form-data; boundary=xx"},
         )
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "request_too_large"
+
+
+def _litellm_entry(name: str, url: str, mode: str) -> dict:
+    entry = deployment(name, url, dep_id=f"{name}-ll")
+    entry["model_info"].update(mode=mode, grid_path="litellm")
+    return entry
+
+
+def test_litellm_path_images_and_moderations_and_a_clear_400_for_uploads(
+    mock: MockUpstream, start_gateway
+) -> None:
+    config = {
+        "model_list": [
+            _litellm_entry("painter", mock.url, "image_generation"),
+            _litellm_entry("mod", mock.url, "moderation"),
+            _litellm_entry("whisper", mock.url, "audio_transcription"),
+            _litellm_entry("tts", mock.url, "audio_speech"),
+        ],
+        "router_settings": {"num_retries": 0},
+        "general_settings": {"master_key": MASTER_KEY},
+    }
+    gw = start_gateway(config, env=dict(LITELLM_ENV))
+    with openai_client(gw) as client:
+        image = client.images.generate(model="painter", prompt="a fox")
+        assert image.data[0].b64_json == TINY_PNG_B64
+        moderation = client.moderations.create(model="mod", input="I will kill it")
+        assert moderation.results[0].flagged is True
+        with pytest.raises(openai.BadRequestError) as upload:
+            client.audio.transcriptions.create(model="whisper", file=("a.wav", wav_file(0.05)))
+        assert "LiteLLM" in upload.value.message
+        with pytest.raises(openai.BadRequestError) as speech:
+            client.audio.speech.create(model="tts", voice="alloy", input="hi")
+        assert "LiteLLM" in speech.value.message
+    calls = [r for r in mock.requests() if r["path"] != "/v1/models"]  # (the start-up probe)
+    assert [r["path"] for r in calls] == ["/v1/images/generations", "/v1/moderations"]
+    # the deployment's key went upstream, never the client's
+    assert all(r["headers"]["authorization"] == f"Bearer {PROVIDER_KEY}" for r in calls)

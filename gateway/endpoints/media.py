@@ -69,11 +69,10 @@ async def _upload(request: Request, endpoint: str) -> Response:
     """A multipart endpoint: the body streams upstream while it arrives; only `model` is rewritten."""
     request.scope["grid.started"] = started = time.monotonic()
     headers = dict(request.scope["headers"])
-    content_type = headers.get(b"content-type", b"").decode("latin-1")
+    boundary = boundary_of(headers.get(b"content-type", b"").decode("latin-1"))
+    content_type = "multipart/form-data; boundary=" + boundary.decode("latin-1")  # rebuilt, not the client's
     length = headers.get(b"content-length")
-    upload = MultipartUpload(
-        request.receive, boundary_of(content_type), int(length) if length and length.isdigit() else None
-    )
+    upload = MultipartUpload(request.receive, boundary, int(length) if length and length.isdigit() else None)
     try:
         body = {"model": await upload.read_model()}
         request.scope["grid.body"] = body  # for the access log's model fields

@@ -135,6 +135,9 @@ def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) 
         if isinstance(usage, dict):
             extra["prompt_tokens"] = usage.get("prompt_tokens")
             extra["completion_tokens"] = usage.get("completion_tokens")
+    extra_headers = scope.get("grid.headers")
+    if extra_headers and "x-grid-cache" in extra_headers:
+        extra["cache"] = extra_headers["x-grid-cache"]  # the response cache's hit, miss or skip
     if "grid.experiment" in scope:
         record_outcome(scope, status, elapsed, extra)  # also adds `experiment` and `variant` to the log
     route = scope.get("grid.route")
