@@ -144,6 +144,7 @@ def test_hits_are_counted_in_metrics(gw: GatewayProcess) -> None:
         page = http.get("/metrics").text
     assert metric_value(page, "grid_cache_requests_total", 0.0, result="hit") == before + 1
     assert (metric_value(page, "grid_cache_saved_tokens_total", 0.0, model="gpt-4o-mini") or 0) > 0
+    assert (metric_value(page, "grid_cache_saved_cost_usd_total", 0.0, model="gpt-4o-mini") or 0) > 0
 
 
 def test_entries_expire_after_their_ttl(mock: MockUpstream, start_gateway) -> None:

@@ -154,6 +154,19 @@ def test_moderations_through_an_alias_and_a_fallback(client: openai.OpenAI, mock
     assert raw.headers["x-grid-model"] == "mod-b" and raw.parse().model == "mod-b"
 
 
+def test_the_paths_without_v1(gw: GatewayProcess) -> None:
+    with openai_client(gw.url) as client:  # base URL without /v1: /audio/..., /images/..., /moderations
+        assert client.moderations.create(model="mod", input="fine").model == "mod"
+        assert client.images.generate(model="painter", prompt="x").data[0].b64_json == TINY_PNG_B64
+        assert (
+            "by whisper"
+            in client.audio.translations.create(model="whisper", file=("a.wav", wav_file(0.05))).text
+        )
+        assert client.audio.speech.create(model="tts", voice="alloy", input="x").content == speech_bytes(
+            "tts", "x"
+        )
+
+
 def test_errors_are_openai_shaped(client: openai.OpenAI, gw: GatewayProcess) -> None:
     with pytest.raises(openai.NotFoundError) as missing:
         client.images.generate(model="no-such-model", prompt="x")
