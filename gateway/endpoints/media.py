@@ -28,6 +28,7 @@ from gateway.fallback import Outcome, Trace, run_chain
 from gateway.routing.resolve import Resolution
 from gateway.state import GatewayState
 from gateway.upstream.multipart import MultipartUpload, boundary_of
+from gateway.upstream.passthrough import read_raw
 
 RELAY_CHUNK = 64 * 1024
 
@@ -83,9 +84,10 @@ async def _upload(request: Request, endpoint: str) -> Response:
             _openai_wire(dep, endpoint)
             model = dep.upstream_model
             try:
-                return await state.passthrough.call_raw(
+                resp = await state.passthrough.open_raw(
                     dep, endpoint, upload.body(model), content_type, request_id, upload.length(model)
                 )
+                return await read_raw(resp, dep.id)
             except GatewayError:
                 if upload.error is not None:  # the client's body failed, not the upstream
                     raise upload.error from None
@@ -130,13 +132,14 @@ async def speech(request: Request) -> Response:
     return StreamingResponse(relay(), headers=headers, media_type=media_type)
 
 
-async def transcriptions(request: Request) -> Response:
-    return await _upload(request, "audio/transcriptions")
+def _upload_endpoint(endpoint: str):
+    async def handle(request: Request) -> Response:
+        return await _upload(request, endpoint)
+
+    handle.__name__ = endpoint.replace("/", "_")
+    return handle
 
 
-async def translations(request: Request) -> Response:
-    return await _upload(request, "audio/translations")
-
-
-async def image_edits(request: Request) -> Response:
-    return await _upload(request, "images/edits")
+transcriptions = _upload_endpoint("audio/transcriptions")
+translations = _upload_endpoint("audio/translations")
+image_edits = _upload_endpoint("images/edits")

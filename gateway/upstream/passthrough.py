@@ -8,8 +8,10 @@ key, the request id, and the content type.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -18,7 +20,6 @@ from yarl import URL
 
 from gateway import deadline
 from gateway.config.model import Deployment
-from gateway.errors import GatewayError
 from gateway.upstream import failures
 from gateway.upstream.params import PASSTHROUGH, allowed
 from gateway.upstream.sse_guard import PLAIN_CLOSE, PLAIN_OPEN, MalformedStream, SseGuard
@@ -108,34 +109,32 @@ class PassthroughClient:
         )
         resp: aiohttp.ClientResponse | None = None
         try:
-            resp = await self.session.post(
-                _url(dep.api_base, endpoint),
-                data=_payload(dep, endpoint, body),
-                headers=_headers(dep, request_id, True),
-                timeout=timeout,
-            )
-            if resp.status >= 400:
-                raw = await resp.read()
-                raise failures.from_status(resp.status, raw, resp.headers.get("retry-after"), dep.id)
-            if not resp.content_type.startswith("text/event-stream"):
-                raise failures.malformed(dep.id, f"expected an event stream, got {resp.content_type}")
-            first = await resp.content.readany()
-            if not first:
-                raise failures.malformed(dep.id, "the stream ended before its first event")
-            if starts_with_error(first):
-                raise failures.malformed(dep.id, "the stream opened with an error event")
-            guard = SseGuard()
-            first = guard.feed(first)
+            with _transport_errors(dep.id, "first byte"):
+                resp = await self.session.post(
+                    _url(dep.api_base, endpoint),
+                    data=_payload(dep, endpoint, body),
+                    headers=_headers(dep, request_id, True),
+                    timeout=timeout,
+                )
+                if resp.status >= 400:
+                    raw = await resp.read()
+                    raise failures.from_status(resp.status, raw, resp.headers.get("retry-after"), dep.id)
+                if not resp.content_type.startswith("text/event-stream"):
+                    raise failures.malformed(dep.id, f"expected an event stream, got {resp.content_type}")
+                first = await resp.content.readany()
+                if not first:
+                    raise failures.malformed(dep.id, "the stream ended before its first event")
+                if starts_with_error(first):
+                    raise failures.malformed(dep.id, "the stream opened with an error event")
+                guard = SseGuard()
+                first = guard.feed(first)
         except MalformedStream as exc:
             resp.close()
             raise failures.malformed(dep.id, str(exc)) from exc
-        except BaseException as exc:
+        except BaseException:
             if resp is not None:
                 resp.close()
-            failure = _transport_failure(exc, dep.id, "first byte")
-            if failure is None:
-                raise
-            raise failure from exc
+            raise
         return OpenStream(first=first, rest=_relay(resp, dep.id, guard), close=resp.close)
 
     async def open_raw(
@@ -158,55 +157,43 @@ class PassthroughClient:
             headers["content-length"] = str(length)
         resp: aiohttp.ClientResponse | None = None
         try:
-            resp = await self.session.post(
-                _url(dep.api_base, endpoint), data=data, headers=headers, timeout=timeout
-            )
-            if resp.status >= 400:
-                raw = await resp.read()
-                raise failures.from_status(resp.status, raw, resp.headers.get("retry-after"), dep.id)
-        except BaseException as exc:
+            with _transport_errors(dep.id, "response"):
+                resp = await self.session.post(
+                    _url(dep.api_base, endpoint), data=data, headers=headers, timeout=timeout
+                )
+                if resp.status >= 400:
+                    raw = await resp.read()
+                    raise failures.from_status(resp.status, raw, resp.headers.get("retry-after"), dep.id)
+        except BaseException:
             if resp is not None:
                 resp.close()
-            failure = _transport_failure(exc, dep.id, "response")
-            if failure is None:
-                raise
-            raise failure from exc
+            raise
         return resp
-
-    async def call_raw(
-        self,
-        dep: Deployment,
-        endpoint: str,
-        data: Any,
-        content_type: str,
-        request_id: str,
-        length: int | None = None,
-    ) -> tuple[bytes, str]:
-        """`open_raw`, the whole answer read: (body, its content type)."""
-        resp = await self.open_raw(dep, endpoint, data, content_type, request_id, length)
-        try:
-            return await resp.read(), resp.headers.get("content-type", "application/octet-stream")
-        except BaseException as exc:
-            failure = _transport_failure(exc, dep.id, "response")
-            if failure is None:
-                raise
-            raise failure from exc
-        finally:
-            resp.release()
 
     def json_payload(self, dep: Deployment, endpoint: str, body: dict[str, Any]) -> bytes:
         """The allow-listed JSON body for `endpoint`, `model` the deployment's own."""
         return _payload(dep, endpoint, body)
 
 
-def _transport_failure(exc: BaseException, dep_id: str, what: str) -> GatewayError | None:
-    """The gateway's error for a timeout or a transport failure while waiting for `what`; None for
-    anything else (a cancellation, an error already judged), which the caller re-raises as it is."""
-    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return failures.timed_out(dep_id, what)
-    if isinstance(exc, (aiohttp.ClientError, OSError)):
-        return failures.transport_failed(dep_id, exc, type(exc).__name__)
-    return None
+async def read_raw(resp: aiohttp.ClientResponse, dep_id: str) -> tuple[bytes, str]:
+    """The whole answer of an `open_raw` response, released after: (body, its content type)."""
+    try:
+        with _transport_errors(dep_id, "response"):
+            return await resp.read(), resp.headers.get("content-type", "application/octet-stream")
+    finally:
+        resp.release()
+
+
+@contextlib.contextmanager
+def _transport_errors(dep_id: str, what: str) -> Iterator[None]:
+    """A timeout or a transport failure inside (waiting for `what`) becomes the gateway's error;
+    anything else (a cancellation, an error already judged) passes unchanged."""
+    try:
+        yield
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise failures.timed_out(dep_id, what) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise failures.transport_failed(dep_id, exc, type(exc).__name__) from exc
 
 
 async def _read_idle(resp: aiohttp.ClientResponse, idle: float) -> bytes:
