@@ -19,7 +19,9 @@ def test_only_deterministic_requests_are_eligible_without_opting_in() -> None:
 
 
 def test_headers_opt_in_out_and_bypass() -> None:
-    assert decide("chat/completions", [(b"x-grid-cache", b" ON ")], {"temperature": 1}) == Decision(True, True)
+    assert decide("chat/completions", [(b"x-grid-cache", b" ON ")], {"temperature": 1}) == Decision(
+        True, True
+    )
     assert decide("embeddings", [(b"x-grid-cache", b"off")], {}) == SKIP
     no_cache = [(b"cache-control", b"No-Cache")]
     assert decide("embeddings", no_cache, {}) == Decision(lookup=False, store=True)
