@@ -209,3 +209,17 @@ def test_a_bad_cache_setting_is_a_config_error(tmp_path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(str(path), {})
     assert "router_settings.cache.scope" in str(err.value)
+
+
+def test_a_reload_turns_the_cache_off_and_on(mock: MockUpstream, start_gateway) -> None:
+    gw = start_gateway(config(mock, True))
+    text = unique("reloaded")
+    assert [chat(gw, text, temperature=0)[0] for _ in range(2)] == ["miss", "hit"]
+    gw.write_config(config(mock, False))
+    with http_client(gw) as http:
+        assert http.post("/admin/config/reload").status_code == 200
+    assert chat(gw, text, temperature=0)[0] is None
+    gw.write_config(config(mock, True))
+    with http_client(gw) as http:
+        assert http.post("/admin/config/reload").status_code == 200
+    assert chat(gw, text, temperature=0)[0] == "miss"  # a new cache starts empty
