@@ -6,6 +6,7 @@ snapshot they started with. Upstream clients and balancer statistics outlive rel
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ class GatewayState:
     experiments: ExperimentRegistry = field(default_factory=ExperimentRegistry)
     selector: Selector = field(init=False)  # model=auto; kept (with its history) across reloads
     cache: Any = None  # gateway.cache.cache.ResponseCache when the response cache is on, else None
+    _closing: set = field(default_factory=set)  # old caches closing after a reload
 
     def __post_init__(self) -> None:
         self.selector = Selector(self.snapshot)
@@ -84,7 +86,11 @@ class GatewayState:
         for dep in snapshot.deployments:
             metrics.DEPLOYMENT_STATE.labels(dep.id).set(int(self.balancer.state(dep.id)))
         if snapshot.cache != self.snapshot.cache:
-            self.cache = _response_cache(snapshot)  # a changed cache starts empty; the old one is dropped
+            old, self.cache = self.cache, _response_cache(snapshot)  # a changed cache starts empty
+            if old is not None:  # its pending writes finish and its Redis connections close
+                task = asyncio.get_running_loop().create_task(old.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
         self.snapshot = snapshot
         connection_guard.apply(snapshot.general.connection)
         self.experiments.reload(snapshot)
