@@ -19,16 +19,21 @@ LONG_STREAM_CHUNKS = 200  # the relay-throughput stream: many small events per r
 VARY_MARK = "@N@"
 
 
-def chat_request(model: str, stream: bool) -> bytes:
-    """The request body clients send: small, like a typical short chat turn. It carries `VARY_MARK`."""
+def chat_request(model: str, stream: bool, deterministic: bool = False, repeated: bool = False) -> bytes:
+    """The request body clients send: small, like a typical short chat turn. It carries `VARY_MARK`
+    unless `repeated` (every request the same: what a response cache answers); `deterministic` adds
+    `temperature: 0` (what makes a request cacheable)."""
+    visitor = "1" if repeated else VARY_MARK
     body: dict[str, object] = {
         "model": model,
         "messages": [
             {"role": "system", "content": "You are a terse assistant."},
-            {"role": "user", "content": f"Say hello in five words to visitor {VARY_MARK}."},
+            {"role": "user", "content": f"Say hello in five words to visitor {visitor}."},
         ],
         "max_tokens": 32,
     }
+    if deterministic:
+        body["temperature"] = 0
     if stream:
         body["stream"] = True
         # Ask for the usage event, so the client expects every event the upstream sends.

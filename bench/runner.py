@@ -79,7 +79,7 @@ class Runner:
     def run(self, scenario: Scenario, round: int = 1) -> Row:
         before = speed_check(self.settings.gateway_cpus)
         model = "bench-model" if scenario.server == "portkey" else scenario.model
-        body = payloads.chat_request(model, scenario.stream)
+        body = payloads.chat_request(model, scenario.stream, scenario.deterministic, scenario.repeated)
         with self._target(scenario, round) as target:
             spec = LoadSpec(
                 url=f"http://127.0.0.1:{target.port}{target.path}",

@@ -29,6 +29,8 @@ class Scenario:
     workers: int = 1
     chunks: int = payloads.STREAM_CHUNKS  # content events per upstream stream (20 or 200)
     server: str = "grid"
+    deterministic: bool = False  # requests carry temperature 0 (cacheable)
+    repeated: bool = False  # every request the same body (a response cache answers all but the first)
 
     @property
     def via_gateway(self) -> bool:
@@ -138,6 +140,19 @@ SCENARIOS: list[Scenario] = [
         "non-streaming, --workers 2 on both CPUs (wrk and nginx stay on CPU 1)",
         config=group_config(1),
         workers=2,
+    ),
+    Scenario(
+        "cache-hit",
+        "response cache on, the same temperature-0 request every time: answered from the cache",
+        config=group_config(1, cache=True),
+        deterministic=True,
+        repeated=True,
+    ),
+    Scenario(
+        "cache-miss",
+        "response cache on, temperature-0 requests all different: looked up, relayed, stored",
+        config=group_config(1, cache=True),
+        deterministic=True,
     ),
     Scenario(
         "stream",

@@ -16,10 +16,19 @@ if extra ~= nil then
   end
 end
 
+-- Unique across wrk's threads (each has its own Lua state and counter) and across runs (the warm-up
+-- is another wrk): "run.thread.n", so a response cache never answers a body it has seen.
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+
 local counter = 0
 if template ~= nil and template:find("@N@", 1, true) then
   request = function()
     counter = counter + 1
-    return wrk.format(nil, nil, nil, (template:gsub("@N@", tostring(counter))))
+    local mark = tostring(os.time()) .. "." .. tostring(tid) .. "." .. tostring(counter)
+    return wrk.format(nil, nil, nil, (template:gsub("@N@", mark)))
   end
 end

@@ -15,7 +15,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.config.model import Snapshot
-from gateway.endpoints import admin, experiments, health, messages, metrics_endpoint, models, proxy, recommend
+from gateway.endpoints import (
+    admin,
+    experiments,
+    health,
+    media,
+    messages,
+    metrics_endpoint,
+    models,
+    proxy,
+    recommend,
+)
 from gateway.endpoints import responses as responses_api
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.experiments.middleware import ExperimentsMiddleware
@@ -39,6 +49,12 @@ def _proxied() -> dict[str, Any]:
         "/embeddings": proxy.embeddings,
         "/responses": responses_api.create,
         "/messages": messages.create,
+        "/images/generations": proxy.image_generations,
+        "/images/edits": media.image_edits,
+        "/audio/transcriptions": media.transcriptions,
+        "/audio/translations": media.translations,
+        "/audio/speech": media.speech,
+        "/moderations": proxy.moderations,
     }
     return {prefix + path: handler for prefix in ("/v1", "") for path, handler in endpoints.items()}
 

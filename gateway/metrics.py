@@ -121,3 +121,18 @@ EXPERIMENT_ASSIGNMENTS = Counter(
     ["experiment", "variant"],
     registry=REGISTRY,
 )
+CACHE_REQUESTS = Counter(
+    "grid_cache_requests", "Response cache outcomes: hit, miss, skip", ["result"], registry=REGISTRY
+)
+CACHE_SAVED_TOKENS = Counter(
+    "grid_cache_saved_tokens",
+    "Tokens answered from the response cache, by model group",
+    ["model"],
+    registry=REGISTRY,
+)
+CACHE_SAVED_COST = Counter(
+    "grid_cache_saved_cost_usd",
+    "Estimated provider cost the response cache saved, in USD, by model group",
+    ["model"],
+    registry=REGISTRY,
+)

@@ -6,8 +6,10 @@ snapshot they started with. Upstream clients and balancer statistics outlive rel
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway import connection_guard, metrics
 from gateway.config.model import Deployment, Snapshot
@@ -33,6 +35,8 @@ class GatewayState:
     health: HealthChecker | None = None
     experiments: ExperimentRegistry = field(default_factory=ExperimentRegistry)
     selector: Selector = field(init=False)  # model=auto; kept (with its history) across reloads
+    cache: Any = None  # gateway.cache.cache.ResponseCache when the response cache is on, else None
+    _closing: set = field(default_factory=set)  # old caches closing after a reload
 
     def __post_init__(self) -> None:
         self.selector = Selector(self.snapshot)
@@ -48,6 +52,7 @@ class GatewayState:
         state = cls(snapshot=snapshot, balancer=balancer, config_path=config_path)
         state.experiments.reload(snapshot)
         connection_guard.apply(snapshot.general.connection)
+        state.cache = _response_cache(snapshot)
         return state
 
     async def start(self) -> None:
@@ -68,6 +73,8 @@ class GatewayState:
             await self.health.stop()
         if self.passthrough is not None:
             await self.passthrough.session.close()
+        if self.cache is not None:
+            await self.cache.close()
 
     def client_for(self, dep: Deployment):
         return self.passthrough if dep.path == "passthrough" else self.litellm
@@ -78,6 +85,12 @@ class GatewayState:
         self.balancer.reload(snapshot)
         for dep in snapshot.deployments:
             metrics.DEPLOYMENT_STATE.labels(dep.id).set(int(self.balancer.state(dep.id)))
+        if snapshot.cache != self.snapshot.cache:
+            old, self.cache = self.cache, _response_cache(snapshot)  # a changed cache starts empty
+            if old is not None:  # its pending writes finish and its Redis connections close
+                task = asyncio.get_running_loop().create_task(old.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
         self.snapshot = snapshot
         connection_guard.apply(snapshot.general.connection)
         self.experiments.reload(snapshot)
@@ -89,3 +102,12 @@ class GatewayState:
 
     def resolve(self, asked: str | None, override: str | None):
         return resolve(self.snapshot, asked, override)
+
+
+def _response_cache(snapshot: Snapshot) -> Any:
+    """The response cache when the config turns it on; None (and nothing imported) when it is off."""
+    if snapshot.cache is None:
+        return None
+    from gateway.cache.cache import ResponseCache
+
+    return ResponseCache.create(snapshot.cache)

@@ -2,6 +2,8 @@
 # System packages the test suite uses, from Debian:
 # - `prometheus` (Prometheus and promtool), for the dashboard, deploy-file and alert-rule tests
 #   (`promtool check rules`, `promtool test rules`). Required: without it this script fails.
+# - `redis-server`, for the Redis-backed response cache tests (tests/test_cache_redis.py starts its own on a
+#   free port). Installed when we can; where we cannot, those tests skip and say why.
 # - `docker.io` and `debootstrap`, for `make test-image` (tests/test_image.py builds the Dockerfile on a
 #   stand-in python:3.11-slim made by debootstrap, and runs the image). Installed when we can; where we
 #   cannot, that test skips and says why.
@@ -15,6 +17,7 @@ missing=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 command -v dockerd >/dev/null && [ -x /usr/bin/docker ] || missing+=(docker.io)
 command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} = 0 ]; then
     exit 0
 fi
@@ -23,7 +26,7 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     if [[ " ${missing[*]} " == *" prometheus "* ]]; then
         exit 1
     fi
-    echo "test-deps: without them tests/test_image.py (make test-image) skips" >&2
+    echo "test-deps: without them tests/test_image.py (make test-image) and tests/test_cache_redis.py skip" >&2
     exit 0
 fi
 policy=/usr/sbin/policy-rc.d
@@ -40,6 +43,7 @@ for package in "${missing[@]}"; do
     case "$package" in
         prometheus) services+=(prometheus) ;;
         docker.io) services+=(docker.socket docker containerd) ;;
+        redis-server) services+=(redis-server) ;;
     esac
 done
 if command -v systemctl >/dev/null; then

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import yaml
 
+from gateway.cache.settings import cache_settings
 from gateway.config.general import general_settings
 from gateway.config.kinds import group_kind
 from gateway.config.model import Deployment, ModelGroup, RouterSettings, Snapshot
@@ -72,12 +73,17 @@ def build_from_dict(
     for key in data:
         if key not in KNOWN_SECTIONS:
             problems.warning(key, "unknown top-level section, ignored")
-    for key in mapping(data.get("litellm_settings"), "litellm_settings", problems):
-        problems.warning(f"litellm_settings.{key}", "not used by GRID, ignored")
-    router = _router_settings(
-        mapping(data.get("router_settings"), "router_settings", problems), env, problems
-    )
+    litellm = mapping(data.get("litellm_settings"), "litellm_settings", problems)
+    for key in litellm:
+        if key not in LITELLM_CACHE_SETTINGS:
+            problems.warning(f"litellm_settings.{key}", "not used by GRID, ignored")
+    router_raw = mapping(data.get("router_settings"), "router_settings", problems)
+    router = _router_settings(router_raw, env, problems)
     groups, skipped, skipped_groups = _model_list(data.get("model_list"), router, problems)
+    uncached = (
+        g.name for g in groups.values() if any(d.model_info.get("cache") is False for d in g.deployments)
+    )
+    cache = cache_settings(router_raw, litellm, uncached, problems)
     general = general_settings(mapping(data.get("general_settings"), "general_settings", problems), problems)
     default_model = env.get("GRID_AI_MODEL") or None
     return Snapshot(
@@ -89,9 +95,11 @@ def build_from_dict(
         skipped_groups=frozenset(skipped_groups),
         model_routing=MappingProxyType(mapping(data.get("model_routing"), "model_routing", problems)),
         source=source,
+        cache=cache,
     )
 
 
+LITELLM_CACHE_SETTINGS = frozenset({"cache", "cache_params"})  # read by gateway.cache.settings
 KNOWN_SECTIONS = {
     "model_list",
     "router_settings",

@@ -112,6 +112,7 @@ class Snapshot:
     skipped_groups: frozenset[str] = frozenset()  # model_names of skipped deployments
     model_routing: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
     source: str = ""
+    cache: Any = None  # gateway.cache.settings.CacheSettings when the response cache is on
 
     @property
     def deployments(self) -> tuple[Deployment, ...]:

@@ -36,6 +36,7 @@ from gateway.upstream.usage_tap import UsageTap
 
 T = TypeVar("T")
 
+STREAMING = frozenset({"chat/completions", "completions"})  # the endpoints whose answer may be SSE
 CLIENT_CLOSED = 499  # nginx's "client closed request": only the access log and metrics see it
 # With model="auto" configured, the requests of one loop turn are routed together (see `batched`)
 DECISIONS = Batcher()
@@ -153,8 +154,16 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
     trace = Trace()
     request.scope["grid.trace"] = trace
     request.scope["grid.resolution"] = resolution
-    stream = endpoint != "embeddings" and bool(body.get("stream"))
+    stream = endpoint in STREAMING and bool(body.get("stream"))
     request.scope["grid.stream"] = stream
+    cache = state.cache
+    ticket = None
+    if cache is not None:  # the response cache (off: this one test is all it costs)
+        ticket = cache.ticket(request.scope, endpoint, resolution.group, body, stream)
+        if ticket.lookup:
+            entry = await cache.lookup(request.scope, ticket)
+            if entry is not None:
+                return cache.replay(request.scope, entry, started)
     balancer = state.balancer
 
     key = request.scope.get("grid.key")
@@ -196,7 +205,10 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
         return Response(status_code=CLIENT_CLOSED)
     if not stream:
         raw, parsed = outcome.result
-        request.scope["grid.usage"] = usage_of(parsed)
+        usage = usage_of(parsed)
+        request.scope["grid.usage"] = usage
+        if ticket is not None and ticket.store:
+            await cache.store_json(ticket, raw, usage, outcome.deployment)
         headers = _grid_headers(request, outcome.deployment, trace, started)
         return Response(raw, headers=headers, media_type="application/json")
 
@@ -205,6 +217,8 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
     metrics.child(metrics.TTFT, dep.group).observe(first_byte)
     request.scope["grid.ttft"] = first_byte
     headers = _grid_headers(request, dep, trace, started)
+    if ticket is not None and ticket.store:
+        tap = cache.recorder(tap)  # keeps the bytes the client gets, stored if the stream ends cleanly
 
     def on_end(ok: bool, error: GatewayError | None, disconnected: bool) -> None:
         elapsed = time.monotonic() - outcome.started
@@ -213,6 +227,8 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
         request.scope["grid.stream_end"] = "ok" if ok else "disconnected" if disconnected else "error"
         if ok:
             balancer.succeeded(dep, elapsed, ttft=first_byte, tokens=_total_tokens(tap.usage))
+            if ticket is not None and ticket.store:
+                cache.store_stream(ticket, tap, dep)
         elif disconnected or not is_upstream_fault(error):
             balancer.released(dep)  # the client went away, or the failure was not the upstream's
         else:
@@ -257,3 +273,11 @@ async def completions(request: Request) -> Any:
 
 async def embeddings(request: Request) -> Any:
     return await _proxy(request, "embeddings")
+
+
+async def image_generations(request: Request) -> Any:
+    return await _proxy(request, "images/generations")
+
+
+async def moderations(request: Request) -> Any:
+    return await _proxy(request, "moderations")

@@ -156,6 +156,8 @@ _TYPES: Mapping[str, tuple[type, ...]] = {
     "user": _STRING,
     "encoding_format": _STRING,
     "suffix": _STRING,
+    "voice": (str, dict),
+    "speed": _NUMBER,
 }
 # parameters with a shape inside: a check each
 _CHECKS: Mapping[str, Check] = {
@@ -167,7 +169,14 @@ _CHECKS: Mapping[str, Check] = {
     "tool_choice": _typed_object(str, dict),
     "response_format": _typed_object(dict),
 }
-_REQUIRED = {"chat/completions": "messages", "completions": "prompt", "embeddings": "input"}
+_REQUIRED = {
+    "chat/completions": "messages",
+    "completions": "prompt",
+    "embeddings": "input",
+    "images/generations": "prompt",
+    "audio/speech": "input",
+    "moderations": "input",
+}
 
 
 def _accepts(endpoint: str | None) -> Callable[[str], bool]:

@@ -39,6 +39,13 @@ ELIGIBLE_PATHS = frozenset(
         "/responses",
         "/v1/messages",
         "/messages",
+        # JSON media endpoints (the multipart ones are relayed as they arrive, never read whole here)
+        "/v1/images/generations",
+        "/images/generations",
+        "/v1/audio/speech",
+        "/audio/speech",
+        "/v1/moderations",
+        "/moderations",
     }
 )
 

@@ -37,10 +37,16 @@ _ENDPOINTS = {
     "/models": "models",
     "/responses": "responses",
     "/messages": "messages",
+    "/images/generations": "images/generations",
+    "/images/edits": "images/edits",
+    "/audio/transcriptions": "audio/transcriptions",
+    "/audio/translations": "audio/translations",
+    "/audio/speech": "audio/speech",
+    "/moderations": "moderations",
 }
 
 
-_UPSTREAM_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings", "responses", "messages"})
+_UPSTREAM_ENDPOINTS = frozenset(v for v in _ENDPOINTS.values() if v != "models")
 
 
 def endpoint_label(path: str) -> str:
@@ -131,6 +137,9 @@ def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) 
         if isinstance(usage, dict):
             extra["prompt_tokens"] = usage.get("prompt_tokens")
             extra["completion_tokens"] = usage.get("completion_tokens")
+    extra_headers = scope.get("grid.headers")
+    if extra_headers and "x-grid-cache" in extra_headers:
+        extra["cache"] = extra_headers["x-grid-cache"]  # the response cache's hit, miss or skip
     if "grid.experiment" in scope:
         record_outcome(scope, status, elapsed, extra)  # also adds `experiment` and `variant` to the log
     route = scope.get("grid.route")

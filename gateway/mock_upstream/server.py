@@ -22,6 +22,15 @@ from gateway.mock_upstream.completions import completions
 from gateway.mock_upstream.embeddings import embeddings
 from gateway.mock_upstream.errors import anthropic_error, error_response, openai_error
 from gateway.mock_upstream.faults import FaultRule, FaultRuleError, parse_rule
+from gateway.mock_upstream.media import (
+    image_edits,
+    image_generations,
+    moderations,
+    read_multipart,
+    speech,
+    transcriptions,
+    translations,
+)
 from gateway.mock_upstream.models import get_model, list_models
 from gateway.mock_upstream.responses import (
     Call,
@@ -84,7 +93,12 @@ async def _serve(request: web.Request, endpoint: Endpoint, anthropic: bool) -> w
     state = request.app[STATE]
     body: Any = None
     problem = None
-    if request.body_exists:
+    if request.content_type == "multipart/form-data":
+        try:
+            body = await read_multipart(request)
+        except (ValueError, AssertionError):
+            problem = "We could not parse the multipart body of your request."
+    elif request.body_exists:
         try:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
@@ -175,6 +189,12 @@ def create_app(
         router.add_delete(by_id, _route(resp_api.delete))
         router.add_post(f"{by_id}/cancel", _route(resp_api.cancel))
         router.add_get(f"{by_id}/input_items", _route(resp_api.input_items))
+        router.add_post(f"{prefix}/images/generations", _route(image_generations))
+        router.add_post(f"{prefix}/images/edits", _route(image_edits))
+        router.add_post(f"{prefix}/audio/transcriptions", _route(transcriptions))
+        router.add_post(f"{prefix}/audio/translations", _route(translations))
+        router.add_post(f"{prefix}/audio/speech", _route(speech))
+        router.add_post(f"{prefix}/moderations", _route(moderations))
     # LiteLLM appends /v1/messages to an Anthropic api_base; a base that already ends in /v1 lands here.
     router.add_post("/v1/v1/messages", _route(messages, anthropic=True))
     router.add_route("*", "/{tail:.*}", _route(unknown_url))

@@ -68,6 +68,8 @@ class LiteLLMClient:
         "chat/completions": "acompletion",
         "completions": "atext_completion",
         "embeddings": "aembedding",
+        "images/generations": "aimage_generation",
+        "moderations": "amoderation",
     }
 
     async def call(

@@ -117,6 +117,24 @@ OPENAI_RESPONSES = frozenset(
     }
 )
 
+# https://platform.openai.com/docs/api-reference/images/create
+OPENAI_IMAGES = frozenset(
+    {
+        "model",
+        "prompt",
+        "background",
+        "moderation",
+        "n",
+        "output_compression",
+        "output_format",
+        "quality",
+        "response_format",
+        "size",
+        "style",
+        "user",
+    }
+)
+
 # https://docs.anthropic.com/en/api/messages: what an Anthropic deployment is sent as bytes
 # (`mcp_servers` and `container`, which point Anthropic's servers at other resources, are not on it)
 ANTHROPIC_MESSAGES = frozenset(
@@ -138,6 +156,12 @@ ANTHROPIC_MESSAGES = frozenset(
     }
 )
 
+# https://platform.openai.com/docs/api-reference/audio/createSpeech
+OPENAI_SPEECH = frozenset({"model", "input", "voice", "instructions", "response_format", "speed"})
+
+# https://platform.openai.com/docs/api-reference/moderations/create
+OPENAI_MODERATIONS = frozenset({"model", "input"})
+
 # Sampling extensions of OpenAI-compatible servers: they change what the model samples, nothing else.
 SAMPLING_EXTENSIONS = frozenset({"top_k", "min_p", "repetition_penalty"})
 
@@ -149,6 +173,9 @@ PASSTHROUGH: Mapping[str, frozenset[str]] = {
     "responses": OPENAI_RESPONSES,
     "messages": ANTHROPIC_MESSAGES,  # to an Anthropic deployment (gateway.endpoints.messages)
     "messages/count_tokens": frozenset({"model", "messages", "system", "thinking", "tool_choice", "tools"}),
+    "images/generations": OPENAI_IMAGES,
+    "audio/speech": OPENAI_SPEECH,
+    "moderations": OPENAI_MODERATIONS,
 }
 
 # The LiteLLM path: the body becomes keyword arguments of `litellm.acompletion` & co. `metadata`
@@ -159,7 +186,14 @@ LITELLM: Mapping[str, frozenset[str]] = {
     "chat/completions": (OPENAI_CHAT - {"metadata", "store"}) | {"top_k"},
     "completions": OPENAI_COMPLETIONS | {"top_k"},
     "embeddings": OPENAI_EMBEDDINGS,
+    "images/generations": OPENAI_IMAGES,
+    "audio/speech": OPENAI_SPEECH,
+    "moderations": OPENAI_MODERATIONS,
 }
+
+# Multipart uploads (images/edits, audio/transcriptions, audio/translations) are relayed as they
+# arrive, not parsed: their fields reach only the deployment's own URL with its own key, and only
+# `model` is rewritten (gateway.upstream.multipart). They never go through LiteLLM.
 
 
 def allowed(body: Mapping[str, Any], names: frozenset[str]) -> dict[str, Any]:

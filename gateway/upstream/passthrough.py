@@ -8,7 +8,9 @@ key, the request id, and the content type.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -158,7 +160,7 @@ class PassthroughClient:
         except MalformedStream as exc:
             resp.close()
             raise failures.malformed(dep.id, str(exc)) from exc
-        except BaseException as exc:
+        except BaseException as exc:  # (not `_transport_errors`: a context manager per stream costs)
             if resp is not None:
                 resp.close()
             if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
@@ -167,6 +169,64 @@ class PassthroughClient:
                 raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc
             raise
         return OpenStream(first=first, rest=_relay(resp, dep.id, guard), close=resp.close)
+
+    async def open_raw(
+        self,
+        dep: Deployment,
+        endpoint: str,
+        data: Any,
+        content_type: str,
+        request_id: str,
+        length: int | None = None,
+    ) -> aiohttp.ClientResponse:
+        """A POST whose body (`data`: bytes or an async iterator of bytes, e.g. a multipart upload
+        relayed as it arrives) and answer are not JSON to the gateway: returns the open 2xx response
+        for the caller to relay (and release); an error status raises as for `call`."""
+        budget = deadline.bound(dep.timeout)
+        timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(CONNECT_TIMEOUT, budget))
+        headers = _headers(dep, request_id, False)
+        headers["content-type"] = content_type
+        if length is not None:
+            headers["content-length"] = str(length)
+        resp: aiohttp.ClientResponse | None = None
+        try:
+            with _transport_errors(dep.id, "response"):
+                resp = await self.session.post(
+                    _target(dep, endpoint), data=data, headers=headers, timeout=timeout
+                )
+                if resp.status >= 400:
+                    raw = await resp.read()
+                    raise failures.from_status(resp.status, raw, resp.headers.get("retry-after"), dep.id)
+        except BaseException:
+            if resp is not None:
+                resp.close()
+            raise
+        return resp
+
+    def json_payload(self, dep: Deployment, endpoint: str, body: dict[str, Any]) -> bytes:
+        """The allow-listed JSON body for `endpoint`, `model` the deployment's own."""
+        return _payload(dep, endpoint, body)
+
+
+async def read_raw(resp: aiohttp.ClientResponse, dep_id: str) -> tuple[bytes, str]:
+    """The whole answer of an `open_raw` response, released after: (body, its content type)."""
+    try:
+        with _transport_errors(dep_id, "response"):
+            return await resp.read(), resp.headers.get("content-type", "application/octet-stream")
+    finally:
+        resp.release()
+
+
+@contextlib.contextmanager
+def _transport_errors(dep_id: str, what: str) -> Iterator[None]:
+    """A timeout or a transport failure inside (waiting for `what`) becomes the gateway's error;
+    anything else (a cancellation, an error already judged) passes unchanged."""
+    try:
+        yield
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise failures.timed_out(dep_id, what) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise failures.transport_failed(dep_id, exc, type(exc).__name__) from exc
 
 
 async def _read_idle(resp: aiohttp.ClientResponse, idle: float) -> bytes:

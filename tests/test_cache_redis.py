@@ -1,0 +1,93 @@
+"""The Redis-backed response cache: an answer stored by one gateway process is a hit in another.
+
+A real `redis-server` (Debian's, see scripts/test-deps.sh) is started on a free port for the module.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from gateway.mock_upstream.runner import MockUpstream
+from tests.harness import free_port, wait_for
+from tests.test_cache import chat, config, unique, upstream_calls
+
+SERVER = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(SERVER is None, reason="redis-server is not installed (scripts/test-deps.sh)")
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="grid-redis-") as workdir:
+        proc = subprocess.Popen(
+            [
+                SERVER or "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=port, socket_timeout=2)
+
+        def ready() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.RedisError:
+                return False
+
+        try:
+            assert wait_for(ready), "redis-server did not start"
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            client.close()
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_a_hit_across_two_gateway_processes(mock: MockUpstream, start_gateway, redis_url: str) -> None:
+    cache = {"type": "redis", "redis_url": redis_url, "ttl": 60}
+    first, second = start_gateway(config(mock, cache)), start_gateway(config(mock, cache))
+    text = unique("shared by processes")
+    state, stored = chat(first, text, temperature=0)
+    assert state == "miss"
+    state, replayed = chat(second, text, temperature=0)
+    assert state == "hit" and replayed.id == stored.id
+    assert upstream_calls(mock) == 1
+
+
+def test_litellm_redis_cache_params_and_expiry(mock: MockUpstream, start_gateway, redis_url: str) -> None:
+    cfg = config(mock, None)
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    cfg["litellm_settings"] = {
+        "cache": True,
+        "cache_params": {"type": "redis", "host": "127.0.0.1", "port": port, "ttl": 1},
+    }
+    gw = start_gateway(cfg)
+    text = unique("litellm redis")
+    assert [chat(gw, text, temperature=0)[0] for _ in range(2)] == ["miss", "hit"]
+    time.sleep(1.2)
+    assert chat(gw, text, temperature=0)[0] == "miss"
+
+
+def test_redis_down_answers_without_the_cache(mock: MockUpstream, start_gateway) -> None:
+    cache = {"type": "redis", "redis_url": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens
+    gw = start_gateway(config(mock, cache))
+    text = unique("no redis")
+    states = [chat(gw, text, temperature=0)[0] for _ in range(2)]
+    assert states == ["miss", "miss"] and upstream_calls(mock) == 2
+    assert "Redis unavailable" in gw.logs() and "redis://" not in gw.logs()
