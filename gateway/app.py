@@ -48,11 +48,13 @@ def _routes() -> list[Route]:
             Route(f"{prefix}/models/{{model_id:path}}", models.get_model, methods=["GET"]),
             Route(f"{prefix}/feedback", experiments.feedback, methods=["POST"]),
         ]
+        routes += [
+            Route(f"{prefix}/health/liveliness", health.liveliness, methods=["GET"]),
+            Route(f"{prefix}/health/live", health.liveliness, methods=["GET"]),
+            Route(f"{prefix}/health/readiness", health.readiness, methods=["GET"]),
+            Route(f"{prefix}/metrics", metrics_endpoint.metrics, methods=["GET"]),
+        ]
     routes += [
-        Route("/health/liveliness", health.liveliness, methods=["GET"]),
-        Route("/health/live", health.liveliness, methods=["GET"]),
-        Route("/health/readiness", health.readiness, methods=["GET"]),
-        Route("/metrics", metrics_endpoint.metrics, methods=["GET"]),
         Route("/admin/load-balancer/stats", admin.load_balancer_stats, methods=["GET"]),
         Route("/admin/model-selector/stats", recommend.selector_stats, methods=["GET"]),
         Route("/admin/config/reload", admin.reload_config, methods=["POST"]),

@@ -23,6 +23,14 @@ from gateway.config.values import Missing, integer, mapping, number, resolve_env
 from gateway.tokens import group_window
 
 
+# Variables with a default: the bundled mock upstream's address for the shipped config's standby
+# deployments (gateway.standby; `gateway serve` starts the mock there when nothing listens)
+ENV_DEFAULTS = {
+    "GRID_MOCK_URL": "http://127.0.0.1:8100/v1",
+    "GRID_MOCK_ANTHROPIC_URL": "http://127.0.0.1:8100",
+}
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; `problems` lists every reason."""
 
@@ -47,7 +55,7 @@ def load_config(
     """Load, validate and freeze. Raises `ConfigError` listing every error; returns the warnings too."""
     from gateway.config.validate import validate
 
-    snapshot, problems = build(path, os.environ if env is None else env)
+    snapshot, problems = build(path, {**ENV_DEFAULTS, **(os.environ if env is None else env)})
     if snapshot is not None:
         validate(snapshot, problems, probe=probe)
     if problems.errors or snapshot is None:
@@ -80,6 +88,8 @@ def build_from_dict(
     groups, skipped, skipped_groups = _model_list(data.get("model_list"), router, problems)
     general = general_settings(mapping(data.get("general_settings"), "general_settings", problems), problems)
     default_model = env.get("GRID_AI_MODEL") or None
+    if "GRID_AI_MODEL" in env and not default_model:
+        problems.warning("GRID_AI_MODEL", "is set but empty: ignored (a request that names no model is refused)")
     return Snapshot(
         groups=MappingProxyType(groups),
         router=router,
@@ -206,6 +216,8 @@ def _model_list(
         if dep is None:
             if reason:
                 skipped.append((_deployment_id(entry, i), reason))
+            if reason or isinstance(entry.get("model_name"), str):
+                # its name is still checked (validate), whatever else was wrong with the entry
                 skipped_groups.add(str(entry.get("model_name")))
             continue
         by_group.setdefault(dep.group, []).append(dep)

@@ -71,14 +71,15 @@ async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | None
 
 
 def _grid_headers(request: Request, dep: Deployment, trace: Trace, started: float) -> dict[str, str]:
-    overhead = (time.monotonic() - started - trace.upstream_seconds) * 1000
+    overhead = trace.overhead_seconds(time.monotonic() - started) * 1000
     headers = {
         "x-request-id": request.scope["grid.request_id"],
         "x-grid-model": dep.group,
         "x-grid-deployment": dep.id,
         "x-grid-attempts": str(trace.attempts),
         "x-grid-fallbacks": str(trace.fallbacks),
-        "x-grid-overhead-ms": f"{max(overhead, 0.0):.3f}",
+        "x-grid-overhead-ms": f"{overhead:.3f}",
+        "x-grid-retry-wait-ms": f"{trace.retry_wait_seconds * 1000:.3f}",
     }
     extra = request.scope.get("grid.headers")
     if extra:
@@ -102,8 +103,10 @@ def error_headers(scope: Scope) -> dict[str, str]:
     headers["x-grid-fallbacks"] = str(trace.fallbacks if trace is not None else 0)
     started = scope.get("grid.started")
     if started is not None:
-        upstream = trace.upstream_seconds if trace is not None else 0.0
-        headers["x-grid-overhead-ms"] = f"{max((time.monotonic() - started - upstream) * 1000, 0.0):.3f}"
+        elapsed = time.monotonic() - started
+        overhead = trace.overhead_seconds(elapsed) if trace is not None else elapsed
+        headers["x-grid-overhead-ms"] = f"{overhead * 1000:.3f}"
+        headers["x-grid-retry-wait-ms"] = f"{(trace.retry_wait_seconds if trace is not None else 0.0) * 1000:.3f}"
     extra = scope.get("grid.headers")
     if extra:
         headers.update(extra)
