@@ -29,11 +29,18 @@ ROOT = Path(__file__).resolve().parents[1]
 CLEARED = ("GRID_", "OPENAI_", "ANTHROPIC_")
 
 
-def _gateway_cmd(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def _gateway_cmd(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED)}
     clean.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "gateway", *args], capture_output=True, text=True, env=clean, cwd=cwd, timeout=60
+        [sys.executable, "-m", "gateway", *args],
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=cwd,
+        timeout=60,
     )
 
 
@@ -103,12 +110,17 @@ def test_retry_waits_are_reported_apart_from_overhead():
         overhead = float(raw.headers["x-grid-overhead-ms"])
         assert wait >= 500  # the backoff starts at retry_after
         assert overhead < wait  # before: the wait counted as overhead, so overhead >= 500
-        line = [ln for ln in gw.logs().splitlines() if raw.headers["x-request-id"] in ln and "grid.access" in ln]
+        line = [
+            ln for ln in gw.logs().splitlines() if raw.headers["x-request-id"] in ln and "grid.access" in ln
+        ]
         assert yaml.safe_load(line[-1])["retry_wait_ms"] >= 500
 
 
 def test_text_log_keeps_the_extra_fields():
-    with MockUpstream("a") as mock, GatewayProcess(_one_deployment(mock), env={"GRID_LOG_FORMAT": "text"}) as gw:
+    with (
+        MockUpstream("a") as mock,
+        GatewayProcess(_one_deployment(mock), env={"GRID_LOG_FORMAT": "text"}) as gw,
+    ):
         with http_client(gw) as http:
             r = http.post(
                 "/v1/chat/completions",

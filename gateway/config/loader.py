@@ -22,7 +22,6 @@ from gateway.config.providers import default_api_base, default_path, split_model
 from gateway.config.values import Missing, integer, mapping, number, resolve_env, str_list
 from gateway.tokens import group_window
 
-
 # Variables with a default: the bundled mock upstream's address for the shipped config's standby
 # deployments (gateway.standby; `gateway serve` starts the mock there when nothing listens)
 ENV_DEFAULTS = {
@@ -89,7 +88,9 @@ def build_from_dict(
     general = general_settings(mapping(data.get("general_settings"), "general_settings", problems), problems)
     default_model = env.get("GRID_AI_MODEL") or None
     if "GRID_AI_MODEL" in env and not default_model:
-        problems.warning("GRID_AI_MODEL", "is set but empty: ignored (a request that names no model is refused)")
+        problems.warning(
+            "GRID_AI_MODEL", "is set but empty: ignored (a request that names no model is refused)"
+        )
     return Snapshot(
         groups=MappingProxyType(groups),
         router=router,

@@ -106,7 +106,9 @@ def error_headers(scope: Scope) -> dict[str, str]:
         elapsed = time.monotonic() - started
         overhead = trace.overhead_seconds(elapsed) if trace is not None else elapsed
         headers["x-grid-overhead-ms"] = f"{overhead * 1000:.3f}"
-        headers["x-grid-retry-wait-ms"] = f"{(trace.retry_wait_seconds if trace is not None else 0.0) * 1000:.3f}"
+        headers["x-grid-retry-wait-ms"] = (
+            f"{(trace.retry_wait_seconds if trace is not None else 0.0) * 1000:.3f}"
+        )
     extra = scope.get("grid.headers")
     if extra:
         headers.update(extra)
