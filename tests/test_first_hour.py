@@ -183,3 +183,23 @@ def test_an_empty_grid_ai_model_is_a_warning():
     assert result.returncode == 0
     assert "warning: GRID_AI_MODEL: is set but empty" in result.stdout, result.stdout
     assert "GRID_AI_MODEL" not in _check(config).stdout
+
+
+def test_demo_traffic_against_the_shipped_config_sends_only_names_it_serves():
+    import asyncio
+
+    from gateway import demo_traffic
+
+    with MockUpstream("make-run") as mock:
+        config = yaml.safe_load((ROOT / "config.yaml").read_text())
+        env = {**LITELLM_ENV, "GRID_MOCK_URL": f"{mock.url}/v1", "GRID_MOCK_ANTHROPIC_URL": mock.url}
+        with GatewayProcess(config, env=env) as gw:
+            options = demo_traffic.Options(
+                base_url=gw.url, api_key="anything", mock_url=mock.url, requests=80, rps=0, seed=7
+            )
+            tally = asyncio.run(demo_traffic.run(options))
+    statuses = {key.rsplit(" ", 1)[1] for key in tally}
+    assert statuses == {"200"}, tally
+    scenarios = {key.rsplit(" ", 1)[0] for key in tally}
+    assert {"chat", "chat-stream", "embeddings", "completions", "override", "fault-retry"} <= scenarios
+    assert not scenarios & {"unknown-model", "legacy-fallback", "batch"}
