@@ -97,6 +97,20 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return _error_response(GatewayError("The gateway failed to handle this request.", code="internal_error"))
 
 
+def _tracing(snapshot: Snapshot) -> list[Middleware]:
+    """The tracing middleware, outermost, when traces are configured; nothing (no import) otherwise.
+    Read at start: a reload does not switch tracing on or off."""
+    settings = snapshot.general.otel
+    if not settings.enabled:
+        return []
+    from gateway.middleware.observe import _log_bodies
+    from gateway.tracing.provider import make_provider
+    from gateway.tracing.spans import TracingMiddleware
+
+    tracer = make_provider(settings).get_tracer("gateway")
+    return [Middleware(TracingMiddleware, tracer=tracer, log_bodies=_log_bodies())]
+
+
 def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
     state = GatewayState.create(snapshot, config_path)
 
@@ -119,6 +133,7 @@ def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
     app = Starlette(
         routes=_routes(),
         middleware=[
+            *_tracing(snapshot),
             Middleware(RequestIdMiddleware),
             Middleware(ObserveMiddleware),
             Middleware(AuthMiddleware, settings=lambda: state.snapshot.general),

@@ -6,6 +6,7 @@ so `gateway check` can print them all. Semantic rules live in `gateway.config.va
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -17,6 +18,7 @@ import yaml
 from gateway.config.general import general_settings
 from gateway.config.kinds import group_kind
 from gateway.config.model import Deployment, ModelGroup, RouterSettings, Snapshot
+from gateway.config.otel import otel_settings
 from gateway.config.problems import Problems
 from gateway.config.providers import default_api_base, default_path, split_model
 from gateway.config.values import Missing, integer, mapping, number, resolve_env, str_list
@@ -85,7 +87,9 @@ def build_from_dict(
         mapping(data.get("router_settings"), "router_settings", problems), env, problems
     )
     groups, skipped, skipped_groups = _model_list(data.get("model_list"), router, problems)
-    general = general_settings(mapping(data.get("general_settings"), "general_settings", problems), problems)
+    gs = mapping(data.get("general_settings"), "general_settings", problems)
+    general = general_settings(gs, problems)
+    general = dataclasses.replace(general, otel=otel_settings(gs.get("otel"), env, problems))
     default_model = env.get("GRID_AI_MODEL") or None
     if "GRID_AI_MODEL" in env and not default_model:
         problems.warning(

@@ -124,10 +124,13 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     check_request(endpoint, body)  # a request that cannot be valid never reaches routing
     seconds, what = request_timeout(snapshot.router.request_timeout, request.scope["headers"], body)
     deadline.start(started, seconds, what)
+    spans = request.scope.get("grid.spans")  # gateway.tracing's, only when traces are configured
     if state.selector.enabled:
         resolution = await DECISIONS.run(choose, request, state, body)
     else:
         resolution = choose(request, state, body)
+    if spans is not None:
+        spans.routed(started, resolution, request.scope)
     request_id = request.scope["grid.request_id"]
     trace = Trace()
     request.scope["grid.trace"] = trace
@@ -152,6 +155,9 @@ async def _proxy(request: Request, endpoint: str) -> Any:
 
     async def attempt(dep: Deployment):
         return await getattr(state.client_for(dep), method)(dep, endpoint, body, request_id)
+
+    if spans is not None:
+        attempt = spans.traced(attempt, trace, endpoint)
 
     def judged(dep: Deployment, seconds: float, result: Any) -> None:
         if not stream:  # a stream is judged when it ends (on_end below)
@@ -180,6 +186,8 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     first_byte = time.monotonic() - outcome.started
     metrics.child(metrics.TTFT, dep.group).observe(first_byte)
     request.scope["grid.ttft"] = first_byte
+    if spans is not None:
+        spans.first_token(dep, outcome.started)
     headers = _grid_headers(request, dep, trace, started)
 
     def on_end(ok: bool, error: GatewayError | None, disconnected: bool) -> None:

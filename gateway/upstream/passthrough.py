@@ -18,6 +18,7 @@ from yarl import URL
 
 from gateway import deadline
 from gateway.config.model import Deployment
+from gateway.context import upstream_headers_var
 from gateway.upstream import failures
 from gateway.upstream.params import PASSTHROUGH, allowed
 from gateway.upstream.sse_guard import PLAIN_CLOSE, PLAIN_OPEN, MalformedStream, SseGuard
@@ -58,6 +59,9 @@ def _headers(dep: Deployment, request_id: str, stream: bool) -> dict[str, str]:
         headers["accept"] = "text/event-stream"
     if dep.api_key:
         headers["authorization"] = f"Bearer {dep.api_key}"
+    traced = upstream_headers_var.get()
+    if traced:
+        headers.update(traced)
     return headers
 
 
