@@ -11,9 +11,9 @@ import textwrap
 
 import pytest
 
+from bench.otlp_receiver import OtlpReceiver, ReceivedSpan
 from gateway.mock_upstream import MockUpstream
 from tests.harness import MASTER_KEY, PROVIDER_KEY, GatewayProcess, http_client, openai_client, user, wait_for
-from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 SERVER, CLIENT = 2, 3  # opentelemetry.proto.trace.v1.Span.SpanKind
 FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "50"}  # the batch processor's wait, in ms (default 5 s)

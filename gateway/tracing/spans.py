@@ -68,6 +68,8 @@ class RequestSpans:
     ) -> Callable[[Deployment], Awaitable[T]]:
         """`attempt` with a client span each time it runs, whose context is sent upstream."""
         operation = OPERATIONS.get(endpoint, endpoint)
+        if not self.span.is_recording():
+            return self._unsampled(attempt)
 
         async def run(dep: Deployment) -> T:
             group = chain.group or dep.group
@@ -76,19 +78,18 @@ class RequestSpans:
             span = self.tracer.start_span(
                 f"{operation} {dep.upstream_model}", context=self.context, kind=SpanKind.CLIENT
             )
-            if span.is_recording():
-                span.set_attributes(
-                    {
-                        "gen_ai.operation.name": operation,
-                        "gen_ai.system": dep.provider,
-                        "gen_ai.request.model": dep.upstream_model,
-                        "grid.model_group": group,
-                        "grid.deployment": dep.id,
-                        "grid.attempt": chain.attempts,
-                        "grid.retry": retry,
-                        "grid.fallback": chain.fallbacks,
-                    }
-                )
+            span.set_attributes(
+                {
+                    "gen_ai.operation.name": operation,
+                    "gen_ai.system": dep.provider,
+                    "gen_ai.request.model": dep.upstream_model,
+                    "grid.model_group": group,
+                    "grid.deployment": dep.id,
+                    "grid.attempt": chain.attempts,
+                    "grid.retry": retry,
+                    "grid.fallback": chain.fallbacks,
+                }
+            )
             carrier: dict[str, str] = {}
             PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span, self.context))
             token = upstream_headers_var.set(carrier)
@@ -112,6 +113,23 @@ class RequestSpans:
             finally:
                 upstream_headers_var.reset(token)
                 span.end()
+
+        return run
+
+    def _unsampled(
+        self, attempt: Callable[[Deployment], Awaitable[T]]
+    ) -> Callable[[Deployment], Awaitable[T]]:
+        """An unsampled request records nothing: its attempts send the request's own span context
+        upstream (sampled flag off), so the trace id still reaches the upstream, at no span's cost."""
+        carrier: dict[str, str] = {}
+        PROPAGATOR.inject(carrier, context=self.context)
+
+        async def run(dep: Deployment) -> T:
+            token = upstream_headers_var.set(carrier)
+            try:
+                return await attempt(dep)
+            finally:
+                upstream_headers_var.reset(token)
 
         return run
 

@@ -1,5 +1,6 @@
-"""A real OTLP/HTTP trace receiver for tests and `make bench`: `POST /v1/traces` with a protobuf
-`ExportTraceServiceRequest` (gzip or not), decoded with opentelemetry-proto into plain span records."""
+"""A real OTLP/HTTP trace receiver, for tests/test_tracing.py and for `make bench` (the traced scenarios):
+`POST /v1/traces` with a protobuf `ExportTraceServiceRequest` (gzip or not), decoded with opentelemetry-proto
+into plain span records (or only counted, for the benchmark)."""
 
 from __future__ import annotations
 
