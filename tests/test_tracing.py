@@ -239,3 +239,34 @@ def test_check_reports_a_bad_otel_setting(tmp_path):
         "general_settings.otel.sampler_arg",
     ):
         assert field in result.stdout, result.stdout
+
+
+def test_the_otel_variables_win_over_the_file_and_sdk_disabled_turns_it_off():
+    from gateway.config.otel import otel_settings
+    from gateway.config.problems import Problems
+
+    file = {"endpoint": "http://file:4318", "service_name": "file", "sampler": "always_on"}
+    assert otel_settings(None, {}, Problems()).enabled is False
+    from_file = otel_settings(file, {}, Problems())
+    assert (from_file.endpoint, from_file.service_name, from_file.sampler) == (
+        "http://file:4318/v1/traces",
+        "file",
+        "always_on",
+    )
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:4318/",
+        "OTEL_SERVICE_NAME": "env",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.25",
+    }
+    from_env = otel_settings(file, env, Problems())
+    assert (from_env.endpoint, from_env.service_name, from_env.sampler, from_env.sampler_arg) == (
+        "http://env:4318/v1/traces",
+        "env",
+        "parentbased_traceidratio",
+        0.25,
+    )
+    full = otel_settings(None, {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/custom"}, Problems())
+    assert full.endpoint == "http://c:4318/custom"
+    assert otel_settings(file, {**env, "OTEL_SDK_DISABLED": "true"}, Problems()).enabled is False
+    assert otel_settings({**file, "enabled": False}, {}, Problems()).enabled is False
