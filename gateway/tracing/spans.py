@@ -6,8 +6,10 @@ request's span current while the app runs (so log lines carry its `trace_id`), a
 semantic-convention and GRID attributes once the response is over. The endpoint finds a `RequestSpans`
 in `scope["grid.spans"]` and reports to it; each attempt's span context goes upstream as `traceparent`.
 
-Attributes never hold a key, a URL or a client's free text, with one exception asked for on purpose:
-with `GRID_LOG_BODIES` the request's body (its first 2048 bytes) is the root span's `grid.request.body`.
+Attributes never hold a key or an upstream URL, nor prompt or completion text, save on purpose: with
+`GRID_LOG_BODIES` the request's body (its first 2048 bytes) is the root span's `grid.request.body`. What
+comes from the client is what the access log shows too: the path (at most 256 characters), the model
+asked for. An error's message is left out (it may quote the upstream); its code and status are kept.
 """
 
 from __future__ import annotations
