@@ -171,6 +171,8 @@ def test_an_unsampled_parent_is_not_exported_but_still_propagated(traced):
     assert receiver.spans(unsampled) == []
     forwarded = [r["headers"].get("traceparent", "") for r in mock.requests("/v1/chat/completions")]
     assert any(h.startswith(f"00-{unsampled}-") and h.endswith("-00") for h in forwarded)
+    traced_lines = [json.loads(ln) for ln in gw.logs().splitlines() if unsampled in ln]
+    assert any(line.get("logger") == "grid.access" and line["trace_id"] == unsampled for line in traced_lines)
 
 
 def test_general_settings_otel_and_log_bodies_put_the_prompt_on_the_span():

@@ -59,12 +59,11 @@ def make_provider(settings: OtelSettings) -> TracerProvider:
 
 
 class TraceIdFilter(logging.Filter):
-    """Every record written while a span is current carries its `trace_id` (and `span_id`), sampled or
-    not, so a log line leads to its trace and a trace to its lines."""
+    """Every record written while a span is current carries its `trace_id`, sampled or not, so a log
+    line leads to its trace and a trace to its lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         context = trace.get_current_span().get_span_context()
-        if context.is_valid and not hasattr(record, "trace_id"):
-            record.trace_id = format(context.trace_id, "032x")
-            record.span_id = format(context.span_id, "016x")
+        if context.trace_id:  # 0: no span is current (start-up, another thread)
+            record.trace_id = f"{context.trace_id:032x}"
         return True

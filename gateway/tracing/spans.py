@@ -179,6 +179,13 @@ class TracingMiddleware:
         )
         context = trace.set_span_in_context(span, parent)
         scope["grid.spans"] = RequestSpans(self.tracer, span, context)
+        token = otel_context.attach(context)
+        if not span.is_recording():  # unsampled: the context only (log lines, upstream headers)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                otel_context.detach(token)
+            return
         status = 500
 
         async def capture(message: dict) -> None:
@@ -187,13 +194,11 @@ class TracingMiddleware:
                 status = message["status"]
             await send(message)
 
-        token = otel_context.attach(context)
         try:
             await self.app(scope, receive, capture)
         finally:
             otel_context.detach(token)
-            if span.is_recording():
-                _finish(span, scope, status, self.log_bodies)
+            _finish(span, scope, status, self.log_bodies)
             span.end()
 
 
