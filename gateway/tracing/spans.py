@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.config.model import Deployment
 from gateway.context import upstream_headers_var
 from gateway.errors import GatewayError
+from gateway.middleware.auth import PUBLIC_PATHS
 from gateway.middleware.observe import BODY_LOG_LIMIT, endpoint_label
 
 T = TypeVar("T")
@@ -165,7 +166,7 @@ class TracingMiddleware:
         self.log_bodies = log_bodies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:  # probes and scrapes: no traces
             await self.app(scope, receive, send)
             return
         carrier = {}
