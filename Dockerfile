@@ -1,6 +1,8 @@
 # GRID gateway image. Also runs the bundled mock upstream (docker-compose.yml uses it for both).
 #   docker build -t grid-gateway .
+#   docker run -p 8000:8000 grid-gateway     # no provider key: the shipped config's standby mock serves
 #   docker run -p 8000:8000 -v $PWD/config.yaml:/etc/grid/config.yaml:ro grid-gateway
+# The runtime lock includes the `otel` extra: OTEL_EXPORTER_OTLP_ENDPOINT turns traces on.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -6,8 +6,10 @@ CONFIG ?= config.yaml
 PORT ?= 8000
 MOCK_PORT ?= 8100
 STAMP := $(VENV)/.installed
-# Hash-pinned locks (issue 22): the runtime's (the Docker image installs it) and runtime + dev (make run,
-# make test). `make lock` refreshes both to the newest versions pyproject.toml allows.
+# Hash-pinned locks (issue 22): the runtime's with the `otel` extra (the Docker image installs it) and
+# runtime + otel + dev (make run, make test). `make lock` refreshes both to the newest versions
+# pyproject.toml allows; `make lock LOCK_UPGRADE=` keeps every pin it can (after adding a dependency).
+LOCK_UPGRADE ?= --upgrade
 LOCK := requirements.lock
 DEV_LOCK := requirements-dev.lock
 LOCK_FLAGS := --generate-hashes --universal --python-version 3.11 --quiet
@@ -30,8 +32,8 @@ install: $(STAMP)
 lock:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade -o $(LOCK)
-	$(BIN)/uv pip compile pyproject.toml --extra dev -c $(LOCK) $(LOCK_FLAGS) --upgrade -o $(DEV_LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra otel $(LOCK_FLAGS) $(LOCK_UPGRADE) -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra otel --extra dev -c $(LOCK) $(LOCK_FLAGS) $(LOCK_UPGRADE) -o $(DEV_LOCK)
 
 run: $(STAMP)
 	$(BIN)/python -m gateway.devrun --config $(CONFIG) --port $(PORT) --mock-port $(MOCK_PORT)

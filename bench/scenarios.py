@@ -112,12 +112,37 @@ def experiment_config(upstream: Upstream) -> dict[str, Any]:
     return _config(model_list, model_routing={"experiments": [experiment]})
 
 
+_RECEIVER = None
+
+
+def traced_config(ratio: float) -> ConfigBuilder:
+    """`group_config(1)` with OpenTelemetry on: spans exported over OTLP/HTTP to a receiver in the bench
+    process (started once, counting what it gets), `ratio` of the requests sampled."""
+
+    def build(upstream: Upstream) -> dict[str, Any]:
+        global _RECEIVER
+        if _RECEIVER is None:
+            from bench.otlp_receiver import OtlpReceiver
+
+            _RECEIVER = OtlpReceiver(decode=False).__enter__()  # a daemon thread: gone with the bench
+        config = group_config(1)(upstream)
+        otel = {"endpoint": _RECEIVER.url, "sampler": "parentbased_traceidratio", "sampler_arg": ratio}
+        config["general_settings"]["otel"] = otel
+        return config
+
+    return build
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("direct", "wrk straight at the upstream: the ceiling and the baseline"),
     Scenario("gateway", "non-streaming through the gateway, 1 deployment", config=group_config(1)),
     Scenario(
         "gateway-3", "non-streaming, a group of 3 deployments, default strategy", config=group_config(3)
     ),
+    Scenario(
+        "traced", "`gateway` with OpenTelemetry traces, every request sampled", config=traced_config(1.0)
+    ),
+    Scenario("traced-1pct", "`gateway` with OpenTelemetry traces, 1 % sampled", config=traced_config(0.01)),
     Scenario(
         "auto",
         'model="auto": request analysis + selection among 3 groups',

@@ -76,11 +76,13 @@ def _routes() -> list[Route]:
             Route(f"{by_id}/cancel", responses_api.cancel, methods=["POST"]),
             Route(f"{by_id}/input_items", responses_api.input_items, methods=["GET"]),
         ]
+        routes += [
+            Route(f"{prefix}/health/liveliness", health.liveliness, methods=["GET"]),
+            Route(f"{prefix}/health/live", health.liveliness, methods=["GET"]),
+            Route(f"{prefix}/health/readiness", health.readiness, methods=["GET"]),
+            Route(f"{prefix}/metrics", metrics_endpoint.metrics, methods=["GET"]),
+        ]
     routes += [
-        Route("/health/liveliness", health.liveliness, methods=["GET"]),
-        Route("/health/live", health.liveliness, methods=["GET"]),
-        Route("/health/readiness", health.readiness, methods=["GET"]),
-        Route("/metrics", metrics_endpoint.metrics, methods=["GET"]),
         Route("/admin/load-balancer/stats", admin.load_balancer_stats, methods=["GET"]),
         Route("/admin/model-selector/stats", recommend.selector_stats, methods=["GET"]),
         Route("/admin/config/reload", admin.reload_config, methods=["POST"]),
@@ -126,6 +128,20 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return _error_response(error)
 
 
+def _tracing(snapshot: Snapshot) -> list[Middleware]:
+    """The tracing middleware, outermost, when traces are configured; nothing (no import) otherwise.
+    Read at start: a reload does not switch tracing on or off."""
+    settings = snapshot.general.otel
+    if not settings.enabled:
+        return []
+    from gateway.middleware.observe import _log_bodies
+    from gateway.tracing.provider import make_provider
+    from gateway.tracing.spans import TracingMiddleware
+
+    tracer = make_provider(settings).get_tracer("gateway")
+    return [Middleware(TracingMiddleware, tracer=tracer, log_bodies=_log_bodies())]
+
+
 def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
     state = GatewayState.create(snapshot, config_path)
 
@@ -148,6 +164,7 @@ def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
     app = Starlette(
         routes=_routes(),
         middleware=[
+            *_tracing(snapshot),
             Middleware(RequestIdMiddleware),
             Middleware(AnthropicErrorsMiddleware),
             Middleware(ObserveMiddleware),

@@ -143,6 +143,9 @@ def serve(args: argparse.Namespace) -> int:
     for problem in problems.warnings:
         log.warning("config %s", problem)
     log_deployments(snapshot)
+    from gateway.standby import start_missing_mocks
+
+    start_missing_mocks(snapshot.deployments)  # the shipped config's standby mock, when nothing serves it
     if not snapshot.general.auth_enabled:
         log.warning("no master_key or api_keys configured: authentication is off")
     os.environ[CONFIG_ENV] = os.path.abspath(args.config)

@@ -6,7 +6,8 @@
 It speaks to the model names of `deploy/gateway/config.yaml` (aliases `fast`, `smart`, `legacy`,
 `batch`, `embed`, `instruct`): chat completions plain and streamed, embeddings, legacy completions,
 per-request overrides, a retired model served by its fallback, and now and then a model nobody serves
-(404). Fault headers sent to the gateway are not forwarded upstream, so upstream trouble is made at
+(404). Against another config (`make run`'s config.yaml) it asks `GET /v1/models` first and sends only
+names the gateway serves: a scenario with none is left out, and so are the deliberate 404s. Fault headers sent to the gateway are not forwarded upstream, so upstream trouble is made at
 the mock itself: with `--mock-url` (the mock behind the `GRID_MOCK_B_URL` deployments) some requests
 are preceded by a `POST /_mock/faults` rule (a 503 that is retried on the other deployment, a 500
 burst that makes `smart` fall back, a 429 burst on `batch`, a slow answer).
@@ -33,8 +34,8 @@ OVERRIDE_HEADER = "x-grid-model-override"
 # Names clients send: groups and aliases of deploy/gateway/config.yaml, and two it does not serve.
 CHAT_MODELS = ("fast", "fast", "gpt-4o-mini", "smart")
 STREAM_MODELS = ("fast", "smart")
-EMBEDDING_MODELS = ("embed", "text-embedding-3-small")
-COMPLETION_MODEL = "instruct"
+EMBEDDING_MODELS = ("embed", "text-embedding-3-small", "text-embedding-3-small")
+COMPLETION_MODELS = ("instruct", "gpt-3.5-turbo-instruct")
 OVERRIDE = ("smart", "gpt-4o-mini")  # (model in the body, override header)
 LEGACY_MODEL = "legacy"  # its only deployment is gone: served by its fallbacks
 BATCH_MODEL = "batch"
@@ -53,7 +54,7 @@ def served_models() -> set[str]:
         *CHAT_MODELS,
         *STREAM_MODELS,
         *EMBEDDING_MODELS,
-        COMPLETION_MODEL,
+        *COMPLETION_MODELS,
         *OVERRIDE,
         LEGACY_MODEL,
         BATCH_MODEL,
@@ -94,33 +95,54 @@ class Options:
 class Traffic:
     """The scenarios, each one request (after an optional fault rule at the mock)."""
 
-    def __init__(self, client: httpx.AsyncClient, mock: httpx.AsyncClient | None, rng: random.Random) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        mock: httpx.AsyncClient | None,
+        rng: random.Random,
+        served: frozenset[str] | None = None,  # the names the gateway lists; None: the compose config's
+    ) -> None:
         self.client = client
         self.mock = mock
         self.rng = rng
+        self.served = served
         self.rounds = 0
 
+    def _choice(self, names: tuple[str, ...]) -> str:
+        """One of `names` the gateway serves (any of them when its list is unknown)."""
+        known = [n for n in names if self.served is None or n in self.served]
+        return self.rng.choice(known or names)
+
+    def _serves(self, names: tuple[str, ...]) -> bool:
+        return self.served is None or any(n in self.served for n in names)
+
     def scenarios(self) -> list[tuple[str, int, int, Callable[[], Awaitable[int]]]]:
-        """(name, weight, every, send): `weight` times per round, in every `every`-th round only."""
-        plain: list[tuple[str, int, int, Callable[[], Awaitable[int]]]] = [
-            ("chat", 12, 1, self.chat),
-            ("chat-stream", 6, 1, self.chat_stream),
-            ("embeddings", 4, 1, self.embeddings),
-            ("completions", 3, 1, self.completions),
-            ("override", 2, 1, self.override),
-            ("auto", 2, 1, self.auto),
-            ("legacy-fallback", 2, 1, self.legacy),
-            ("batch", 2, 1, self.batch),
-            ("unknown-model", 1, 1, self.unknown_model),
+        """(name, weight, every, send): `weight` times per round, in every `every`-th round only;
+        those whose models the gateway does not serve are left out."""
+        plain: list[tuple[str, int, int, Callable[[], Awaitable[int]], tuple[str, ...]]] = [
+            ("chat", 12, 1, self.chat, CHAT_MODELS),
+            ("chat-stream", 6, 1, self.chat_stream, STREAM_MODELS),
+            ("embeddings", 4, 1, self.embeddings, EMBEDDING_MODELS),
+            ("completions", 3, 1, self.completions, COMPLETION_MODELS),
+            ("override", 2, 1, self.override, OVERRIDE),
+            ("auto", 2, 1, self.auto, ()),
+            ("legacy-fallback", 2, 1, self.legacy, (LEGACY_MODEL,)),
+            ("batch", 2, 1, self.batch, (BATCH_MODEL,)),
+            # the deliberate 404s: only against the compose config, whose dashboard shows them
+            ("unknown-model", 1, 1, self.unknown_model, (LEGACY_MODEL,)),
         ]
-        if self.mock is None:
-            return plain
-        # outages are rarer than glitches: a 500 burst opens mock-b-gpt-4o's breaker for its cooldown
-        return plain + [
-            ("fault-retry", 2, 1, self.fault_retry),
-            ("fault-slow", 1, 1, self.fault_slow),
-            ("fault-rate-limit", 1, 8, self.fault_rate_limit),
-            ("fault-fallback", 1, 16, self.fault_fallback),
+        if self.mock is not None:
+            # outages are rarer than glitches: a 500 burst opens mock-b-gpt-4o's breaker for its cooldown
+            plain += [
+                ("fault-retry", 2, 1, self.fault_retry, (RETRY[1],)),
+                ("fault-slow", 1, 1, self.fault_slow, (FALLBACK[1],)),
+                ("fault-rate-limit", 1, 8, self.fault_rate_limit, (RATE_LIMITED[1],)),
+                ("fault-fallback", 1, 16, self.fault_fallback, (FALLBACK[1],)),
+            ]
+        return [
+            (name, w, every, send)
+            for name, w, every, send, needs in plain
+            if not needs or self._serves(needs)
         ]
 
     def round(self) -> list[tuple[str, Callable[[], Awaitable[int]]]]:
@@ -155,19 +177,23 @@ class Traffic:
             return response.status_code
 
     async def chat(self) -> int:
-        return await self._chat(self.rng.choice(CHAT_MODELS))
+        return await self._chat(self._choice(CHAT_MODELS))
 
     async def chat_stream(self) -> int:
-        return await self._chat(self.rng.choice(STREAM_MODELS), stream=True)
+        return await self._chat(self._choice(STREAM_MODELS), stream=True)
 
     async def embeddings(self) -> int:
         inputs = self.rng.sample(DOCUMENTS, self.rng.randint(1, 3))
-        model = self.rng.choice(EMBEDDING_MODELS)
+        model = self._choice(EMBEDDING_MODELS)
         response = await self.client.post("/v1/embeddings", json={"model": model, "input": inputs})
         return response.status_code
 
     async def completions(self) -> int:
-        body = {"model": COMPLETION_MODEL, "prompt": self.rng.choice(PROMPTS), "max_tokens": 32}
+        body = {
+            "model": self._choice(COMPLETION_MODELS),
+            "prompt": self.rng.choice(PROMPTS),
+            "max_tokens": 32,
+        }
         response = await self.client.post("/v1/completions", json=body)
         return response.status_code
 
@@ -244,7 +270,11 @@ async def run(
         if options.mock_url
         else _Null() as mock,
     ):
-        traffic = Traffic(client, mock, rng)
+        served = await _served(client)
+        if mock is not None and not await _answers(mock, "/_mock/health"):
+            print(f"no mock upstream answers at {options.mock_url}: no faults injected", flush=True)
+            mock = None
+        traffic = Traffic(client, mock, rng, served)
 
         def next_request() -> tuple[str, Callable[[], Awaitable[int]]] | None:
             nonlocal sent
@@ -274,6 +304,22 @@ async def run(
 
         await asyncio.gather(*(worker() for _ in range(options.concurrency)))
     return tally
+
+
+async def _served(client: httpx.AsyncClient) -> frozenset[str] | None:
+    """The model names the gateway lists (`GET /v1/models`), or None when it does not say."""
+    try:
+        response = await client.get("/v1/models")
+        return frozenset(m["id"] for m in response.json()["data"]) if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+
+
+async def _answers(client: httpx.AsyncClient, path: str) -> bool:
+    try:
+        return (await client.get(path)).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 class _Null:

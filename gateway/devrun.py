@@ -1,8 +1,9 @@
 """`make run`: the bundled mock upstream plus the gateway, so GRID answers with no provider keys.
 
 The shipped config.yaml gives every model group a real deployment (live when its provider key is set)
-and a standby deployment on the mock upstream (live only when GRID_MOCK_URL is set and the group has
-no other live deployment). This starts the mock, sets GRID_MOCK_URL and runs `gateway serve`.
+and a standby deployment on the mock upstream (live only when the group has no other live deployment).
+`gateway serve` alone would start the mock at GRID_MOCK_URL's default; this starts it on `--mock-port`,
+sets GRID_MOCK_URL to it, says which groups it serves, and runs `gateway serve`.
 """
 
 from __future__ import annotations
@@ -11,25 +12,11 @@ import argparse
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
 from gateway.cli import main as gateway_main
+from gateway.standby import wait_ready
 
 PROVIDER_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the mock upstream exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"the mock upstream did not answer on {url}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         base = f"http://127.0.0.1:{args.mock_port}"
-        _wait_ready(f"{base}/v1/models", mock)
+        wait_ready(f"{base}/v1/models", mock)
         os.environ["GRID_MOCK_URL"] = f"{base}/v1"  # OpenAI-wire standby deployments
         os.environ["GRID_MOCK_ANTHROPIC_URL"] = base  # LiteLLM appends /v1/messages
         missing = [k for k in PROVIDER_KEYS if not os.environ.get(k)]

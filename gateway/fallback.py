@@ -48,7 +48,12 @@ class Trace:
     group: str | None = None
     deployment: Deployment | None = None
     upstream_seconds: float = 0.0
+    retry_wait_seconds: float = 0.0  # the backoff sleeps between attempts: neither upstream nor overhead
     tried: list[str] = field(default_factory=list)
+
+    def overhead_seconds(self, elapsed: float) -> float:
+        """Of a request's `elapsed` seconds, the time spent in the gateway's own code."""
+        return max(elapsed - self.upstream_seconds - self.retry_wait_seconds, 0.0)
 
 
 @dataclass(slots=True)
@@ -68,14 +73,21 @@ def _policy(retry_after: float, retries: int) -> tuple[stop_after_attempt, wait_
     return stop_after_attempt(retries + 1), wait
 
 
-async def _backoff(seconds: float) -> None:
-    """Sleep between retries, no further than the request's deadline (the next attempt then stops)."""
-    await asyncio.sleep(deadline.bound(seconds))
+async def _backoff(seconds: float, trace: Trace) -> None:
+    """Sleep between retries, no further than the request's deadline (the next attempt then stops);
+    the time slept is the trace's retry wait (`x-grid-retry-wait-ms`), not gateway overhead."""
+    started = time.monotonic()
+    try:
+        await asyncio.sleep(deadline.bound(seconds))
+    finally:
+        trace.retry_wait_seconds += time.monotonic() - started
 
 
-def _retrying(router: RouterSettings, retries: int) -> AsyncRetrying:
+def _retrying(router: RouterSettings, retries: int, trace: Trace) -> AsyncRetrying:
     stop, wait = _policy(router.retry_after, retries)
-    return AsyncRetrying(stop=stop, wait=wait, retry=_RETRY_IF, reraise=True, sleep=_backoff)
+    return AsyncRetrying(
+        stop=stop, wait=wait, retry=_RETRY_IF, reraise=True, sleep=functools.partial(_backoff, trace=trace)
+    )
 
 
 async def run_chain(
@@ -157,7 +169,7 @@ async def _run_group(group, router, balancer, attempt, trace: Trace, on_success)
             if router.num_retries < 1 or not is_retryable(exc):
                 raise
             first: GatewayError | None = exc
-        async for retry in _retrying(router, router.num_retries):
+        async for retry in _retrying(router, router.num_retries, trace):
             with retry:
                 if first is not None:
                     failed, first = first, None

@@ -33,6 +33,14 @@ _DROPPED = ("color_message", "litellm_redacted")
 _OWN = tuple(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
 
 
+def _added_keys(fields: dict) -> list[str]:
+    """A record's extra fields, in the record's order. The record's own ~20 attributes are passed over
+    by position, unless one of them was deleted (then every key is looked at)."""
+    keys = list(fields)
+    own = len(_OWN)
+    return keys[own:] if len(keys) >= own and keys[own - 1] == _OWN[-1] else keys
+
+
 class GridJsonFormatter(OrjsonFormatter):
     """python-json-logger's orjson formatter with GRID's fixed fields (timestamp, level, logger).
 
@@ -51,12 +59,8 @@ class GridJsonFormatter(OrjsonFormatter):
         for field in self._required_fields:
             log_record[field] = fields.get(field)
         log_record.update(message_dict)
-        # The extra fields, in the record's order. The record's own ~20 attributes are passed over
-        # by position, unless one of them was deleted (then every key is looked at).
-        keys = list(fields)
-        own = len(_OWN)
         skip = self._skip
-        for key in keys[own:] if len(keys) >= own and keys[own - 1] == _OWN[-1] else keys:
+        for key in _added_keys(fields):
             if key not in skip and key[0] != "_":
                 log_record[key] = fields[key]
         log_record["timestamp"] = self._timestamp(record)
@@ -94,19 +98,41 @@ def escape_control(text: str) -> str:
     return text if text.isprintable() else text.translate(_CONTROL)
 
 
+# what a text line leaves out: the formatter's own fields and the record's standard attributes
+_TEXT_SKIP = frozenset(_OWN).union(_DROPPED, ("message", "asctime"))
+
+
 class TextFormatter(logging.Formatter):
     """The human format. Every record is one line whatever it holds (the message and its arguments come
     from clients: paths, model names, upstream messages); a traceback follows on lines indented by
-    two spaces, so no line of it can pass for a record of its own."""
+    two spaces, so no line of it can pass for a record of its own. The extra fields (the request id,
+    the access line's model, status, latency, ...) follow the message as `key=value`, a value with a
+    space, quote or `=` in double quotes."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        return escape_control(super().formatMessage(record))
+        line = super().formatMessage(record)
+        fields = record.__dict__
+        pairs = [
+            f"{key}={_text_value(fields[key])}"
+            for key in _added_keys(fields)
+            if key not in _TEXT_SKIP and key[0] != "_"
+        ]
+        if pairs:
+            line = f"{line} {' '.join(pairs)}"
+        return escape_control(line)
 
     def formatException(self, ei) -> str:
         return _indent(super().formatException(ei))
 
     def formatStack(self, stack_info: str) -> str:
         return _indent(stack_info)
+
+
+def _text_value(value: object) -> str:
+    text = "" if value is None else str(value)
+    if text and not any(c in text for c in ' "=\\'):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _indent(text: str) -> str:

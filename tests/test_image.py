@@ -343,3 +343,23 @@ def test_a_config_mounted_over_the_shipped_one_is_the_one_served(stack: Stack, t
     refused = httpx.get(f"{url}/v1/models", timeout=10.0)
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_with_no_key_and_no_mock_the_gateway_starts_the_bundled_mock_itself(stack: Stack) -> None:
+    """`docker run` of the shipped config with nothing else serves: `gateway serve` starts the mock at
+    the standby deployments' address. (Host networking: the address is a free port, not the default
+    127.0.0.1:8100, which another process of this machine may hold; the mechanism is the same.)"""
+    mock_port, port = free_port(), free_port()
+    env = {
+        "GRID_MOCK_URL": f"http://127.0.0.1:{mock_port}/v1",
+        "GRID_MOCK_ANTHROPIC_URL": f"http://127.0.0.1:{mock_port}",
+    }
+    name = stack.containers.run("own-mock", *stack.serve_command(port), env=env)
+    url = f"http://127.0.0.1:{port}"
+    stack.containers.wait_http(name, f"{url}/health/readiness")
+    with openai.OpenAI(base_url=f"{url}/v1", api_key="unused", timeout=60.0, max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="fast", messages=[{"role": "user", "content": "no mock given"}]
+        )
+        assert raw.headers["x-grid-deployment"] == "mock-gpt-4o-mini"
+    assert httpx.get(f"http://127.0.0.1:{mock_port}/_mock/health", timeout=10.0).status_code == 200

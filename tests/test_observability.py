@@ -141,8 +141,10 @@ def test_text_format_for_humans(mock, start_gateway):
     while "grid.access" not in gw.logs() and time.monotonic() < deadline:
         time.sleep(0.02)
     lines = [line for line in gw.logs().splitlines() if "grid.access" in line]
-    # the text format's own layout: time, level, logger, then the access line's words (not JSON)
-    pattern = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO grid\.access: POST /v1/chat/completions 200"
+    # the text format's own layout: time, level, logger, the access line's words (not JSON), its fields
+    pattern = (
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO grid\.access: POST /v1/chat/completions 200( \w+=\S+)+"
+    )
     assert lines and re.fullmatch(pattern, lines[-1]), lines
     assert not any(line.lstrip().startswith("{") for line in gw.logs().splitlines())
 

@@ -6,6 +6,7 @@ so `gateway check` can print them all. Semantic rules live in `gateway.config.va
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -18,10 +19,18 @@ from gateway.cache.settings import cache_settings
 from gateway.config.general import general_settings
 from gateway.config.kinds import group_kind
 from gateway.config.model import Deployment, ModelGroup, RouterSettings, Snapshot
+from gateway.config.otel import otel_settings
 from gateway.config.problems import Problems
 from gateway.config.providers import default_api_base, default_path, split_model
 from gateway.config.values import Missing, integer, mapping, number, resolve_env, str_list
 from gateway.tokens import group_window
+
+# Variables with a default: the bundled mock upstream's address for the shipped config's standby
+# deployments (gateway.standby; `gateway serve` starts the mock there when nothing listens)
+ENV_DEFAULTS = {
+    "GRID_MOCK_URL": "http://127.0.0.1:8100/v1",
+    "GRID_MOCK_ANTHROPIC_URL": "http://127.0.0.1:8100",
+}
 
 
 class ConfigError(Exception):
@@ -48,7 +57,7 @@ def load_config(
     """Load, validate and freeze. Raises `ConfigError` listing every error; returns the warnings too."""
     from gateway.config.validate import validate
 
-    snapshot, problems = build(path, os.environ if env is None else env)
+    snapshot, problems = build(path, {**ENV_DEFAULTS, **(os.environ if env is None else env)})
     if snapshot is not None:
         validate(snapshot, problems, probe=probe)
     if problems.errors or snapshot is None:
@@ -84,8 +93,14 @@ def build_from_dict(
         g.name for g in groups.values() if any(d.model_info.get("cache") is False for d in g.deployments)
     )
     cache = cache_settings(router_raw, litellm, uncached, problems)
-    general = general_settings(mapping(data.get("general_settings"), "general_settings", problems), problems)
+    gs = mapping(data.get("general_settings"), "general_settings", problems)
+    general = general_settings(gs, problems)
+    general = dataclasses.replace(general, otel=otel_settings(gs.get("otel"), env, problems))
     default_model = env.get("GRID_AI_MODEL") or None
+    if "GRID_AI_MODEL" in env and not default_model:
+        problems.warning(
+            "GRID_AI_MODEL", "is set but empty: ignored (a request that names no model is refused)"
+        )
     return Snapshot(
         groups=MappingProxyType(groups),
         router=router,
@@ -214,6 +229,8 @@ def _model_list(
         if dep is None:
             if reason:
                 skipped.append((_deployment_id(entry, i), reason))
+            if reason or isinstance(entry.get("model_name"), str):
+                # its name is still checked (validate), whatever else was wrong with the entry
                 skipped_groups.add(str(entry.get("model_name")))
             continue
         by_group.setdefault(dep.group, []).append(dep)

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from gateway.config.connection import ConnectionLimits
+from gateway.config.otel import OtelSettings
 
 UpstreamPath = Literal["passthrough", "litellm"]
 
@@ -94,6 +95,7 @@ class GeneralSettings:
     max_body_bytes: int = 32 * 1024 * 1024
     max_json_depth: int = 64  # deeper request bodies are a 400 (gateway.json_limits)
     connection: ConnectionLimits = field(default_factory=ConnectionLimits)
+    otel: OtelSettings = field(default_factory=OtelSettings)  # traces (gateway.tracing); off by default
 
     @property
     def auth_enabled(self) -> bool:

@@ -315,8 +315,12 @@ def _check_api_keys(snapshot: Snapshot, names: _Names, problems: Problems) -> No
 
 def probe_api_bases(deployments: Iterable[Deployment], problems: Problems) -> None:
     """Warn about each distinct api_base that gives no HTTP answer at all (see `probe.unreachable`)."""
+    from gateway.standby import mock_ports
+
     first: dict[str, Deployment] = {}
     for dep in deployments:
+        if mock_ports([dep]):
+            continue  # a standby on loopback: `gateway serve` starts the bundled mock there if need be
         base = dep.api_base
         if base and is_http_url(base):
             first.setdefault(base.rstrip("/"), dep)

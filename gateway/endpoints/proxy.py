@@ -75,14 +75,15 @@ async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | None
 
 
 def _grid_headers(request: Request, dep: Deployment, trace: Trace, started: float) -> dict[str, str]:
-    overhead = (time.monotonic() - started - trace.upstream_seconds) * 1000
+    overhead = trace.overhead_seconds(time.monotonic() - started) * 1000
     headers = {
         "x-request-id": request.scope["grid.request_id"],
         "x-grid-model": dep.group,
         "x-grid-deployment": dep.id,
         "x-grid-attempts": str(trace.attempts),
         "x-grid-fallbacks": str(trace.fallbacks),
-        "x-grid-overhead-ms": f"{max(overhead, 0.0):.3f}",
+        "x-grid-overhead-ms": f"{overhead:.3f}",
+        "x-grid-retry-wait-ms": f"{trace.retry_wait_seconds * 1000:.3f}",
     }
     extra = request.scope.get("grid.headers")
     if extra:
@@ -106,8 +107,12 @@ def error_headers(scope: Scope) -> dict[str, str]:
     headers["x-grid-fallbacks"] = str(trace.fallbacks if trace is not None else 0)
     started = scope.get("grid.started")
     if started is not None:
-        upstream = trace.upstream_seconds if trace is not None else 0.0
-        headers["x-grid-overhead-ms"] = f"{max((time.monotonic() - started - upstream) * 1000, 0.0):.3f}"
+        elapsed = time.monotonic() - started
+        overhead = trace.overhead_seconds(elapsed) if trace is not None else elapsed
+        headers["x-grid-overhead-ms"] = f"{overhead * 1000:.3f}"
+        headers["x-grid-retry-wait-ms"] = (
+            f"{(trace.retry_wait_seconds if trace is not None else 0.0) * 1000:.3f}"
+        )
     extra = scope.get("grid.headers")
     if extra:
         headers.update(extra)
@@ -145,11 +150,14 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
     check_request(endpoint, body) if door is None else door.check(body)
     seconds, what = request_timeout(snapshot.router.request_timeout, request.scope["headers"], body)
     deadline.start(started, seconds, what)
+    spans = request.scope.get("grid.spans")  # gateway.tracing's, only when traces are configured
     if state.selector.enabled:
         view = door.chat_view(body) if door is not None and door.chat_view is not None else body
         resolution = await DECISIONS.run(choose, request, state, view)
     else:
         resolution = choose(request, state, body)
+    if spans is not None:
+        spans.routed(started, resolution, request.scope)
     request_id = request.scope["grid.request_id"]
     trace = Trace()
     request.scope["grid.trace"] = trace
@@ -186,6 +194,9 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
             return await door.attempt(request, dep, body, stream)
         return await getattr(state.client_for(dep), method)(dep, endpoint, body, request_id)
 
+    if spans is not None:
+        attempt = spans.traced(attempt, trace, endpoint)
+
     def judged(dep: Deployment, seconds: float, result: Any) -> None:
         if not stream:  # a stream is judged when it ends (on_end below)
             balancer.succeeded(dep, seconds, tokens=_total_tokens(usage_of(result[1])))
@@ -216,6 +227,8 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
     first_byte = time.monotonic() - outcome.started
     metrics.child(metrics.TTFT, dep.group).observe(first_byte)
     request.scope["grid.ttft"] = first_byte
+    if spans is not None:
+        spans.first_token(dep, outcome.started)
     headers = _grid_headers(request, dep, trace, started)
     if ticket is not None and ticket.store:
         tap = cache.recorder(tap)  # keeps the bytes the client gets, stored if the stream ends cleanly

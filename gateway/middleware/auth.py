@@ -16,7 +16,11 @@ from gateway.errors import AuthenticationFailed
 from gateway.middleware.respond import send_error
 
 # Paths anyone may call: health probes and the metrics scrape.
-PUBLIC_PATHS = frozenset({"/health/liveliness", "/health/live", "/health/readiness", "/metrics"})
+PUBLIC_PATHS = frozenset(
+    prefix + path
+    for prefix in ("", "/v1")
+    for path in ("/health/liveliness", "/health/live", "/health/readiness", "/metrics")
+)
 
 
 def presented_key(scope: Scope) -> str | None:

@@ -46,6 +46,7 @@ _ENDPOINTS = {
 }
 
 
+_SCRAPE_PATHS = frozenset({"/metrics", "/v1/metrics"})  # a scrape is not traffic: neither logged nor counted
 _UPSTREAM_ENDPOINTS = frozenset(v for v in _ENDPOINTS.values() if v != "models")
 
 
@@ -68,7 +69,7 @@ class ObserveMiddleware:
         self.log_bodies = _log_bodies()  # read once: the environment is the process's
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/metrics":
+        if scope["type"] != "http" or scope["path"] in _SCRAPE_PATHS:
             await self.app(scope, receive, send)
             return
         started = time.monotonic()
@@ -121,7 +122,7 @@ def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) 
         metrics.child(metrics.REQUESTS, label, deployment, str(status)).inc()
         if trace.attempts:
             metrics.RETRY_ATTEMPTS.observe(trace.attempts)
-            metrics.OVERHEAD.observe(max(elapsed - trace.upstream_seconds, 0.0))
+            metrics.OVERHEAD.observe(trace.overhead_seconds(elapsed))
         if trace.fallbacks and resolution is not None and status < 400:
             metrics.child(metrics.FALLBACKS, resolution.group, served).inc()
         _tokens(scope, served, _priced_model(trace.deployment))
@@ -131,6 +132,7 @@ def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) 
             attempts=trace.attempts,
             fallbacks=trace.fallbacks,
             upstream_ms=round(trace.upstream_seconds * 1000, 3),
+            retry_wait_ms=round(trace.retry_wait_seconds * 1000, 3),
             stream=bool(scope.get("grid.stream")),
         )
         usage = scope.get("grid.usage")

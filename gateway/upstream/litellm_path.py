@@ -15,6 +15,7 @@ import orjson
 
 from gateway import deadline
 from gateway.config.model import Deployment
+from gateway.context import upstream_headers_var
 from gateway.upstream import failures
 from gateway.upstream.litellm_errors import translate
 from gateway.upstream.params import LITELLM, allowed
@@ -53,6 +54,9 @@ def _kwargs(dep: Deployment, endpoint: str, body: dict[str, Any], request_id: st
     kwargs["_skip_mcp_handler"] = True
     headers = dict(dep.litellm_params.get("extra_headers") or {})
     headers["x-request-id"] = request_id
+    traced = upstream_headers_var.get()
+    if traced:
+        headers.update(traced)
     kwargs["extra_headers"] = headers
     return kwargs
 

@@ -19,6 +19,7 @@ from yarl import URL
 
 from gateway import deadline
 from gateway.config.model import Deployment
+from gateway.context import upstream_headers_var
 from gateway.upstream import failures
 from gateway.upstream.event_stream import MESSAGES_FINAL, RESPONSES_FINAL, EventGuard
 from gateway.upstream.params import PASSTHROUGH, allowed
@@ -86,6 +87,9 @@ def _headers(dep: Deployment, request_id: str, stream: bool) -> dict[str, str]:
             headers["x-api-key"] = dep.api_key
     elif dep.api_key:
         headers["authorization"] = f"Bearer {dep.api_key}"
+    traced = upstream_headers_var.get()
+    if traced:
+        headers.update(traced)
     return headers
 
 
