@@ -15,10 +15,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.config.model import Snapshot
-from gateway.endpoints import admin, experiments, health, media, metrics_endpoint, models, proxy, recommend
+from gateway.endpoints import (
+    admin,
+    experiments,
+    health,
+    media,
+    messages,
+    metrics_endpoint,
+    models,
+    proxy,
+    recommend,
+)
+from gateway.endpoints import responses as responses_api
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.experiments.middleware import ExperimentsMiddleware
 from gateway.experiments.outcome import CLIENT_CLOSED
+from gateway.middleware.anthropic_errors import ANTHROPIC_PATHS, AnthropicErrorsMiddleware, reshape
 from gateway.middleware.auth import AuthMiddleware
 from gateway.middleware.body_limit import BodyLimitMiddleware
 from gateway.middleware.hot_routes import HotRoutesMiddleware
@@ -35,6 +47,8 @@ def _proxied() -> dict[str, Any]:
         "/chat/completions": proxy.chat_completions,
         "/completions": proxy.completions,
         "/embeddings": proxy.embeddings,
+        "/responses": responses_api.create,
+        "/messages": messages.create,
         "/images/generations": proxy.image_generations,
         "/images/edits": media.image_edits,
         "/audio/transcriptions": media.transcriptions,
@@ -53,6 +67,14 @@ def _routes() -> list[Route]:
             Route(f"{prefix}/models/recommend", recommend.recommend, methods=["POST"]),
             Route(f"{prefix}/models/{{model_id:path}}", models.get_model, methods=["GET"]),
             Route(f"{prefix}/feedback", experiments.feedback, methods=["POST"]),
+            Route(f"{prefix}/messages/count_tokens", messages.count_tokens, methods=["POST"]),
+        ]
+        by_id = f"{prefix}/responses/{{response_id}}"
+        routes += [
+            Route(by_id, responses_api.retrieve, methods=["GET"]),
+            Route(by_id, responses_api.delete, methods=["DELETE"]),
+            Route(f"{by_id}/cancel", responses_api.cancel, methods=["POST"]),
+            Route(f"{by_id}/input_items", responses_api.input_items, methods=["GET"]),
         ]
     routes += [
         Route("/health/liveliness", health.liveliness, methods=["GET"]),
@@ -98,7 +120,10 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error serving %s %s", request.method, request.url.path)
-    return _error_response(GatewayError("The gateway failed to handle this request.", code="internal_error"))
+    error = GatewayError("The gateway failed to handle this request.", code="internal_error")
+    if request.url.path in ANTHROPIC_PATHS:  # this handler runs outside AnthropicErrorsMiddleware
+        return Response(reshape(500, error.body_bytes()), status_code=500, media_type="application/json")
+    return _error_response(error)
 
 
 def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
@@ -124,6 +149,7 @@ def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
         routes=_routes(),
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(AnthropicErrorsMiddleware),
             Middleware(ObserveMiddleware),
             Middleware(AuthMiddleware, settings=lambda: state.snapshot.general),
             Middleware(BodyLimitMiddleware, limit=lambda: state.snapshot.general.max_body_bytes),

@@ -123,8 +123,15 @@ def passed() -> bool:
     return current is not None and _monotonic() >= current[0] - SLACK
 
 
-def expired() -> RequestDeadline:
-    """The error that answers the current request once its deadline passed."""
-    current = _current.get()
+def current() -> tuple[float, float, str] | None:
+    """The current request's deadline: (monotonic time, seconds, what set them), or None."""
+    return _current.get()
+
+
+def expired(current: tuple[float, float, str] | None = None) -> RequestDeadline:
+    """The error that answers the current request (or the one whose deadline is `current`) once its
+    deadline passed."""
+    if current is None:
+        current = _current.get()
     seconds, what = (current[1], current[2]) if current is not None else (math.inf, "unknown")
     return RequestDeadline(seconds, what)

@@ -107,7 +107,6 @@ class GridHttpProtocol(HttpToolsProtocol):
         self.phase = HEAD
         self.deadline = None
         self.head_room = self.max_head  # bytes the current head may still take
-        self.header_count = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -186,19 +185,13 @@ class GridHttpProtocol(HttpToolsProtocol):
             )
         )
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # uvicorn's, with the count: raising stops the parser (`_parse_error` sees the LINGER phase)
-        count = self.header_count = self.header_count + 1
-        if count > self.max_headers:
+    def on_headers_complete(self) -> None:
+        # The count is checked once the head is in (uvicorn's own `on_header` appends each header):
+        # the byte cap has already bounded what the head could hold. Raising stops the parser
+        # (`_parse_error` sees the LINGER phase).
+        if len(self.headers) > self.max_headers:
             self._headers_too_large()
             raise OverflowError("too many headers")
-        name = name.lower()
-        value = value.rstrip(b" \t")
-        if name == b"expect" and value.lower() == b"100-continue":
-            self.expect_100_continue = True
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
         self.phase = BODY
         self.deadline = self.loop.time() + self.body_timeout
         HttpToolsProtocol.on_headers_complete(self)
@@ -208,7 +201,6 @@ class GridHttpProtocol(HttpToolsProtocol):
         # answered, `expired` gives it more).
         self.phase = HEAD
         self.head_room = self.max_head
-        self.header_count = 0
         self.deadline = self.loop.time() + self.header_timeout
         HttpToolsProtocol.on_message_complete(self)
 

@@ -55,9 +55,10 @@ def parse_object(raw: bytes, max_depth: int) -> dict[str, Any]:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
+    if type(body) is not dict:
         raise InvalidRequest("The request body must be a JSON object.")
-    if too_deep(raw, body, max_depth):
+    # `too_deep`, inlined (every request passes here): the bracket count settles nearly every body
+    if raw.count(b"{") + raw.count(b"[") > max_depth and depth_exceeds(body, max_depth):
         raise InvalidRequest(
             f"The request body nests JSON deeper than {max_depth} levels.", code="json_too_deep"
         )

@@ -10,7 +10,7 @@ import pytest
 from gateway.mock_upstream.runner import MockUpstream
 from tests.harness import MASTER_KEY, PROVIDER_KEY, GatewayProcess
 
-__all__ = ["MASTER_KEY", "PROVIDER_KEY", "TOOLS", "deployment"]
+__all__ = ["MASTER_KEY", "PROVIDER_KEY", "TOOLS", "anthropic_deployment", "deployment"]
 
 # one function tool, as clients send it (the mock answers it with a call to it)
 TOOLS = [
@@ -49,6 +49,15 @@ def deployment(
     if dep_id:
         entry["model_info"] = {"id": dep_id}
     return entry
+
+
+def anthropic_deployment(name: str, base: str, dep_id: str, model: str | None = None) -> dict:
+    """A model_list entry for an Anthropic deployment on a mock upstream (its api_base is the host)."""
+    return {
+        "model_name": name,
+        "litellm_params": {"model": f"anthropic/{model or name}", "api_base": base, "api_key": PROVIDER_KEY},
+        "model_info": {"id": dep_id},
+    }
 
 
 @pytest.fixture

@@ -185,6 +185,56 @@ embedding_bodies = _body(
         "dimensions": _maybe(st.integers(min_value=1, max_value=8)),
     },
 )
+_items = st.lists(
+    st.one_of(
+        st.fixed_dictionaries({"role": _roles, "content": _content}),
+        st.fixed_dictionaries({"type": st.just("function_call_output"), "call_id": _texts, "output": _texts}),
+        json_values,
+    ),
+    max_size=3,
+)
+response_bodies = _body(
+    {"model": _model()},
+    {
+        "input": _maybe(st.one_of(_texts, _items)),
+        "instructions": _maybe(_texts),
+        "previous_response_id": _maybe(_texts),
+        "max_output_tokens": _maybe(st.integers(min_value=1, max_value=64)),
+        "tools": _maybe(st.just([{"type": "function", "name": "f", "parameters": {}}])),
+        "background": _maybe(st.booleans()),
+        **{k: _chat_fields[k] for k in ("stream", "temperature", "tool_choice", "metadata")},
+    },
+)
+_blocks = st.one_of(
+    _texts,
+    st.lists(
+        st.one_of(
+            st.fixed_dictionaries({"type": st.just("text"), "text": _texts}),
+            st.fixed_dictionaries({"type": st.just("tool_result"), "tool_use_id": _texts, "content": _texts}),
+            st.fixed_dictionaries({"type": st.just("image"), "source": json_values}),
+            json_values,
+        ),
+        max_size=3,
+    ),
+)
+anthropic_bodies = _body(
+    {
+        "model": _model(),
+        "max_tokens": _maybe(st.integers(min_value=1, max_value=64)),
+        "messages": st.one_of(
+            st.lists(st.fixed_dictionaries({"role": _roles, "content": _blocks}), max_size=3), json_values
+        ),
+    },
+    {
+        "system": _maybe(_blocks),
+        "stop_sequences": _maybe(st.lists(_texts, max_size=2)),
+        "tools": _maybe(st.just([{"name": "f", "input_schema": {"type": "object"}}])),
+        "tool_choice": _maybe(
+            st.sampled_from([{"type": "auto"}, {"type": "any"}, {"type": "tool", "name": "f"}])
+        ),
+        **{k: _chat_fields[k] for k in ("stream", "temperature", "top_p", "metadata")},
+    },
+)
 feedback_bodies = _body(
     {},
     {
@@ -260,6 +310,9 @@ _POSTS = [
     ("/v1/embeddings", embedding_bodies),
     ("/v1/models/recommend", chat_bodies),
     ("/v1/feedback", feedback_bodies),
+    ("/v1/responses", response_bodies),
+    ("/v1/messages", anthropic_bodies),
+    ("/v1/messages/count_tokens", anthropic_bodies),
 ]
 
 
@@ -284,6 +337,9 @@ _GET_PATHS = [
     "/admin/experiments",
     "/admin/experiments/",
     "/admin/experiments/exp-split",
+    "/v1/responses/resp_unknown",
+    "/v1/responses/resp_unknown/input_items",
+    "/v1/responses/..%2f..%2fadmin",
 ]
 
 

@@ -124,6 +124,19 @@ def send(http: httpx.Client, case: Case, attacker: str) -> httpx.Response:
     return http.request(case.method, case.path, params=case.query, headers=headers, content=body)
 
 
+ANTHROPIC_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
+
+
+def assert_anthropic_error_shape(raw: bytes, where: str) -> None:
+    data = orjson.loads(raw)
+    assert isinstance(data, dict) and data.get("type") == "error", (
+        f"{where}: not Anthropic-shaped: {raw[:300]!r}"
+    )
+    error = data.get("error")
+    assert isinstance(error, dict) and isinstance(error.get("type"), str), raw[:300]
+    assert isinstance(error.get("message"), str) and error["message"], raw[:300]
+
+
 def assert_error_shape(raw: bytes, where: str) -> None:
     data = orjson.loads(raw)
     error = data.get("error") if isinstance(data, dict) else None
@@ -146,6 +159,9 @@ def assert_sse(raw: bytes) -> None:
         if payload == b"[DONE]":
             continue
         event = orjson.loads(payload)
+        if isinstance(event, dict) and event.get("type") == "error" and "code" not in event:
+            assert_anthropic_error_shape(payload, "stream error event")
+            raise AssertionError(f"a healthy upstream's stream ended in an error: {payload[:300]!r}")
         if isinstance(event, dict) and "error" in event:
             assert_error_shape(payload, "stream error event")
             if any(what in payload for what in CLIENT_DEADLINES):
@@ -173,7 +189,8 @@ def check(http: httpx.Client, mock: MockUpstream, case: Case) -> None:
     content_type = response.headers.get("content-type", "")
     if response.status_code >= 400:
         assert content_type.startswith("application/json"), content_type
-        assert_error_shape(raw, f"{case.method} {case.path} -> {response.status_code}")
+        shape = assert_anthropic_error_shape if case.path in ANTHROPIC_PATHS else assert_error_shape
+        shape(raw, f"{case.method} {case.path} -> {response.status_code}")
     elif content_type.startswith("text/event-stream"):
         assert_sse(raw)
     after = deployment_health(http)

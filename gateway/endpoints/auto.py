@@ -36,7 +36,11 @@ SESSION_HEADER = "x-session-id"
 SESSION_HEADER_RAW = SESSION_HEADER.encode()
 REASON_HEADER = "x-grid-route-reason"
 MAX_SESSION_ID = 256
-CHAT_PATHS = ("/chat/completions", "/v1/chat/completions")  # the candidates are chat models
+# the candidates are chat models; Anthropic Messages and Responses requests are chat turns too (their
+# endpoints hand the selector a chat view of the body, and translate where a deployment needs it)
+CHAT_PATHS = frozenset(
+    {"/chat/completions", "/v1/chat/completions", "/v1/messages", "/messages", "/v1/responses", "/responses"}
+)
 OPEN = BreakerState.OPEN
 MAX_RESOLUTIONS = 1024  # per snapshot
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -27,8 +28,10 @@ from gateway.fallback import Trace, run_chain
 from gateway.routing.permissions import permitted_groups
 from gateway.routing.resolve import context_window_chain
 from gateway.tokens import estimate_prompt_tokens, too_long_for
+from gateway.upstream.event_stream import EventUsageTap, chat_usage
 from gateway.upstream.failures import is_upstream_fault
 from gateway.upstream.relay import StreamRelay
+from gateway.upstream.stream import error_event
 from gateway.upstream.usage_tap import UsageTap
 
 T = TypeVar("T")
@@ -111,17 +114,40 @@ def error_headers(scope: Scope) -> dict[str, str]:
     return headers
 
 
-async def _proxy(request: Request, endpoint: str) -> Any:
+def _door_usage(parsed: dict[str, Any]) -> dict[str, Any] | None:
+    """`input_tokens` / `output_tokens` (Responses, Anthropic) in chat's terms."""
+    return chat_usage(parsed.get("usage"))
+
+
+@dataclass(frozen=True, slots=True)
+class Door:
+    """A front door with a wire format of its own (Responses, Anthropic Messages) on the same pipeline:
+    how its body is checked, how one attempt on a deployment is made (forwarded or translated; it
+    returns `(raw, parsed)` or an `OpenStream` in the door's own format), the usage it reports in
+    chat's terms, its stream's usage tap, and its stream's error event."""
+
+    check: Callable[[dict[str, Any]], None]
+    attempt: Callable[[Request, Deployment, dict[str, Any], bool], Awaitable[Any]]
+    error_event: Callable[[str, str, str], bytes]
+    usage: Callable[[dict[str, Any]], dict[str, Any] | None] = _door_usage
+    tap: Callable[[], UsageTap] = EventUsageTap
+    # the body as a chat request, for routing (`model="auto"` reads its messages): made only then
+    chat_view: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> Any:
     started = time.monotonic()
     request.scope["grid.started"] = started
     state = state_of(request)
     snapshot = state.snapshot
     body = await json_body(request, snapshot.general.max_json_depth)
-    check_request(endpoint, body)  # a request that cannot be valid never reaches routing
+    # a request that cannot be valid never reaches routing
+    check_request(endpoint, body) if door is None else door.check(body)
     seconds, what = request_timeout(snapshot.router.request_timeout, request.scope["headers"], body)
     deadline.start(started, seconds, what)
     if state.selector.enabled:
-        resolution = await DECISIONS.run(choose, request, state, body)
+        view = door.chat_view(body) if door is not None and door.chat_view is not None else body
+        resolution = await DECISIONS.run(choose, request, state, view)
     else:
         resolution = choose(request, state, body)
     request_id = request.scope["grid.request_id"]
@@ -151,15 +177,18 @@ async def _proxy(request: Request, endpoint: str) -> Any:
         found = snapshot.groups.get(group)
         return too_long_for(group, found.context_window, prompt_tokens) if found else None
 
-    tap = _usage_tap(endpoint, body) if stream else None
+    tap = (_usage_tap(endpoint, body) if door is None else door.tap()) if stream else None
     method = "open_stream" if stream else "call"
+    usage_of = door.usage if door is not None else _chat_usage
 
     async def attempt(dep: Deployment):
+        if door is not None:
+            return await door.attempt(request, dep, body, stream)
         return await getattr(state.client_for(dep), method)(dep, endpoint, body, request_id)
 
     def judged(dep: Deployment, seconds: float, result: Any) -> None:
         if not stream:  # a stream is judged when it ends (on_end below)
-            balancer.succeeded(dep, seconds, tokens=_total_tokens(result[1].get("usage")))
+            balancer.succeeded(dep, seconds, tokens=_total_tokens(usage_of(result[1])))
 
     chain = run_chain(
         resolution.chain,
@@ -176,9 +205,10 @@ async def _proxy(request: Request, endpoint: str) -> Any:
         return Response(status_code=CLIENT_CLOSED)
     if not stream:
         raw, parsed = outcome.result
-        request.scope["grid.usage"] = parsed.get("usage")
+        usage = usage_of(parsed)
+        request.scope["grid.usage"] = usage
         if ticket is not None and ticket.store:
-            await cache.store_json(ticket, raw, parsed.get("usage"), outcome.deployment)
+            await cache.store_json(ticket, raw, usage, outcome.deployment)
         headers = _grid_headers(request, outcome.deployment, trace, started)
         return Response(raw, headers=headers, media_type="application/json")
 
@@ -209,7 +239,12 @@ async def _proxy(request: Request, endpoint: str) -> Any:
             )
 
     encoded = [(k.encode(), v.encode()) for k, v in headers.items()]
-    return StreamRelay(outcome.result, encoded, on_end, tap)
+    events = door.error_event if door is not None else error_event
+    return StreamRelay(outcome.result, encoded, on_end, tap, error_event=events)
+
+
+def _chat_usage(parsed: dict[str, Any]) -> Any:
+    return parsed.get("usage")
 
 
 def _usage_tap(endpoint: str, body: dict[str, Any]) -> UsageTap:

@@ -43,21 +43,32 @@ def _typed(*types: type) -> Check:
 def _messages(name: str, messages: Any) -> None:
     if type(messages) is not list or not messages:
         raise InvalidRequest("'messages' must be a non-empty array of message objects.", param="messages")
-    for i, message in enumerate(messages):
-        if type(message) is not dict:
-            raise InvalidRequest(
-                f"Invalid type for 'messages[{i}]': expected an object.", param=f"messages[{i}]"
-            )
-        if type(message.get("role")) is not str:
-            where = f"messages[{i}].role"
-            raise InvalidRequest(f"Missing required parameter: '{where}'.", param=where)
+    for message in messages:  # the common shape, tested inline; anything else is judged below
+        if type(message) is not dict or type(message.get("role")) is not str:
+            break
         content = message.get("content")
         if content is not None and type(content) is not str and not _parts_ok(content):
-            where = f"messages[{i}].content"
-            raise InvalidRequest(
-                f"Invalid type for '{where}': expected a string or an array of content parts with a 'type'.",
-                param=where,
-            )
+            break
+    else:
+        return
+    for i, message in enumerate(messages):
+        _message(i, message)
+
+
+def _message(i: int, message: Any) -> None:
+    """The 400 that names what is wrong with `messages[i]`, if anything is."""
+    if type(message) is not dict:
+        raise InvalidRequest(f"Invalid type for 'messages[{i}]': expected an object.", param=f"messages[{i}]")
+    if type(message.get("role")) is not str:
+        where = f"messages[{i}].role"
+        raise InvalidRequest(f"Missing required parameter: '{where}'.", param=where)
+    content = message.get("content")
+    if content is not None and type(content) is not str and not _parts_ok(content):
+        where = f"messages[{i}].content"
+        raise InvalidRequest(
+            f"Invalid type for '{where}': expected a string or an array of content parts with a 'type'.",
+            param=where,
+        )
 
 
 def _parts_ok(content: Any) -> bool:
@@ -118,17 +129,11 @@ def _input(name: str, value: Any) -> None:
     )
 
 
-_INTEGER, _NUMBER, _BOOLEAN, _STRING, _OBJECT = (
-    _typed(int),
-    _typed(int, float),
-    _typed(bool),
-    _typed(str),
-    _typed(dict),
-)
-_CHECKS: Mapping[str, Check] = {
-    "messages": _messages,
-    "prompt": _prompt,
-    "input": _input,
+# The JSON type of each plain parameter (`null` is accepted for every one): tested inline by
+# `check_request`, a table lookup and a set test each (a function call per field cost more than all
+# the tests together); a float must also be finite (orjson reads 1e999 as infinity).
+_INTEGER, _NUMBER, _BOOLEAN, _STRING, _OBJECT = (int,), (int, float), (bool,), (str,), (dict,)
+_TYPES: Mapping[str, tuple[type, ...]] = {
     "stream": _BOOLEAN,
     "echo": _BOOLEAN,
     "parallel_tool_calls": _BOOLEAN,
@@ -143,20 +148,26 @@ _CHECKS: Mapping[str, Check] = {
     "top_p": _NUMBER,
     "presence_penalty": _NUMBER,
     "frequency_penalty": _NUMBER,
-    "stop": _stop,
-    "tools": _tools,
-    "functions": _typed(list),
-    "tool_choice": _typed_object(str, dict),
-    "function_call": _typed(str, dict),
-    "response_format": _typed_object(dict),
+    "functions": (list,),
+    "function_call": (str, dict),
     "stream_options": _OBJECT,
     "logit_bias": _OBJECT,
     "metadata": _OBJECT,
     "user": _STRING,
     "encoding_format": _STRING,
     "suffix": _STRING,
-    "voice": _typed(str, dict),
+    "voice": (str, dict),
     "speed": _NUMBER,
+}
+# parameters with a shape inside: a check each
+_CHECKS: Mapping[str, Check] = {
+    "messages": _messages,
+    "prompt": _prompt,
+    "input": _input,
+    "stop": _stop,
+    "tools": _tools,
+    "tool_choice": _typed_object(str, dict),
+    "response_format": _typed_object(dict),
 }
 _REQUIRED = {
     "chat/completions": "messages",
@@ -166,11 +177,28 @@ _REQUIRED = {
     "audio/speech": "input",
     "moderations": "input",
 }
-# per endpoint, only its own parameters are checked: a field it does not take is dropped, not judged
-_ENDPOINT_CHECKS = {
-    endpoint: {n: c for n, c in _CHECKS.items() if n in PASSTHROUGH[endpoint] | LITELLM[endpoint]}
-    for endpoint in _REQUIRED
-}
+
+
+def _accepts(endpoint: str | None) -> Callable[[str], bool]:
+    if endpoint is None:
+        return lambda name: True
+    return lambda name: name in PASSTHROUGH[endpoint] | LITELLM[endpoint]
+
+
+def _type_table(endpoint: str | None) -> dict[str, frozenset[type]]:
+    """name -> the Python types its JSON value may have (`null` included), for `endpoint`'s own
+    parameters: a field an endpoint does not take is dropped, not judged."""
+    accepts = _accepts(endpoint)
+    return {n: frozenset((*t, type(None))) for n, t in _TYPES.items() if accepts(n)}
+
+
+def _check_table(endpoint: str | None) -> dict[str, Check]:
+    accepts = _accepts(endpoint)
+    return {n: c for n, c in _CHECKS.items() if accepts(n)}
+
+
+_ENDPOINT_TABLES = {e: (_type_table(e), _check_table(e)) for e in _REQUIRED}
+_ANY_ENDPOINT = (_type_table(None), _check_table(None))
 
 
 def check_request(endpoint: str, body: Mapping[str, Any]) -> None:
@@ -178,8 +206,14 @@ def check_request(endpoint: str, body: Mapping[str, Any]) -> None:
     required = _REQUIRED.get(endpoint)
     if required is not None and body.get(required) is None:
         raise InvalidRequest(f"Missing required parameter: '{required}'.", param=required)
-    checks = _ENDPOINT_CHECKS.get(endpoint, _CHECKS)
+    types, checks = _ENDPOINT_TABLES.get(endpoint, _ANY_ENDPOINT)
     for name, value in body.items():
+        allowed = types.get(name)
+        if allowed is not None:
+            kind = type(value)
+            if kind in allowed and (kind is not float or value - value == 0):  # inf - inf is nan
+                continue
+            _typed(*_TYPES[name])(name, value)  # raises, with the message
         check = checks.get(name)
         if check is not None and value is not None:
             check(name, value)

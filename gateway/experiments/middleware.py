@@ -35,6 +35,10 @@ ELIGIBLE_PATHS = frozenset(
         "/completions",
         "/v1/embeddings",
         "/embeddings",
+        "/v1/responses",
+        "/responses",
+        "/v1/messages",
+        "/messages",
         # JSON media endpoints (the multipart ones are relayed as they arrive, never read whole here)
         "/v1/images/generations",
         "/images/generations",

@@ -35,6 +35,8 @@ _ENDPOINTS = {
     "/completions": "completions",
     "/embeddings": "embeddings",
     "/models": "models",
+    "/responses": "responses",
+    "/messages": "messages",
     "/images/generations": "images/generations",
     "/images/edits": "images/edits",
     "/audio/transcriptions": "audio/transcriptions",

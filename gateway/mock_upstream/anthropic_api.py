@@ -148,3 +148,12 @@ def _events(call: Call, message: dict[str, Any]) -> Iterator[bytes]:
         },
     )
     yield named_event("message_stop", {"type": "message_stop"})
+
+
+async def count_tokens(call: Call) -> web.StreamResponse:
+    """`POST /v1/messages/count_tokens`: the mock's count (words of `system` + messages), as `usage`."""
+    body = call.body
+    if not isinstance(body.get("messages"), list) or not body["messages"]:
+        return error_response(400, "messages: at least one message is required", anthropic=True)
+    words = messages_word_count(body["messages"]) + word_count(content_text(body.get("system")))
+    return await send_json(call, {"input_tokens": words})

@@ -10,6 +10,8 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from gateway.translate.anthropic_chat import ERROR_TYPES
+
 # status -> (type, code) as OpenAI sends them.
 _OPENAI_KINDS: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
@@ -28,17 +30,8 @@ _OPENAI_KINDS: dict[int, tuple[str, str | None]] = {
     504: ("api_error", "timeout"),
 }
 
-# status -> type as Anthropic sends them (529 is Anthropic's "overloaded").
-_ANTHROPIC_KINDS: dict[int, str] = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    529: "overloaded_error",
-}
+# status -> type as Anthropic sends them (the gateway's table, which a 503 also maps to overloaded)
+_ANTHROPIC_KINDS: dict[int, str] = ERROR_TYPES
 
 
 def openai_error(status: int, message: str, *, param: str | None = None, code: str | None = None) -> dict:

@@ -15,7 +15,8 @@ import orjson
 from aiohttp import web
 
 from gateway.mock_upstream import control
-from gateway.mock_upstream.anthropic_api import messages
+from gateway.mock_upstream import openai_responses as resp_api
+from gateway.mock_upstream.anthropic_api import count_tokens, messages
 from gateway.mock_upstream.chat import chat_completions
 from gateway.mock_upstream.completions import completions
 from gateway.mock_upstream.embeddings import embeddings
@@ -104,7 +105,7 @@ async def _serve(request: web.Request, endpoint: Endpoint, anthropic: bool) -> w
             problem = "We could not parse the JSON body of your request."
         if problem is None and not isinstance(body, dict):
             problem = "The request body must be a JSON object."
-    elif request.method == "POST":
+    elif request.method == "POST" and not request.path.endswith("/cancel"):  # cancel has no body
         problem = "The request body is empty; a JSON object is required."
     state.begin(request.path)
     state.record(request, body)
@@ -170,6 +171,7 @@ def create_app(
     if state is None:
         state = MockState(name, require_key=require_key, models=models, record_limit=record_limit)
     app[STATE] = state
+    app[resp_api.STORED] = resp_api.OrderedDict()
     app.on_response_prepare.append(_add_name_header)
     control.add_routes(app)
     router = app.router
@@ -180,6 +182,13 @@ def create_app(
         router.add_post(f"{prefix}/completions", _route(completions))
         router.add_post(f"{prefix}/embeddings", _route(embeddings))
         router.add_post(f"{prefix}/messages", _route(messages, anthropic=True))
+        router.add_post(f"{prefix}/messages/count_tokens", _route(count_tokens, anthropic=True))
+        router.add_post(f"{prefix}/responses", _route(resp_api.create))
+        by_id = f"{prefix}/responses/{{response_id}}"
+        router.add_get(by_id, _route(resp_api.retrieve))
+        router.add_delete(by_id, _route(resp_api.delete))
+        router.add_post(f"{by_id}/cancel", _route(resp_api.cancel))
+        router.add_get(f"{by_id}/input_items", _route(resp_api.input_items))
         router.add_post(f"{prefix}/images/generations", _route(image_generations))
         router.add_post(f"{prefix}/images/edits", _route(image_edits))
         router.add_post(f"{prefix}/audio/transcriptions", _route(transcriptions))

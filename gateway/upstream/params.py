@@ -85,6 +85,38 @@ OPENAI_COMPLETIONS = frozenset(
 # https://platform.openai.com/docs/api-reference/embeddings/create
 OPENAI_EMBEDDINGS = frozenset({"model", "input", "dimensions", "encoding_format", "user"})
 
+# https://platform.openai.com/docs/api-reference/responses/create (`background` is left out: a
+# background response would be polled at a deployment the gateway cannot pin the poll to)
+OPENAI_RESPONSES = frozenset(
+    {
+        "model",
+        "input",
+        "include",
+        "instructions",
+        "max_output_tokens",
+        "max_tool_calls",
+        "metadata",
+        "parallel_tool_calls",
+        "previous_response_id",
+        "prompt",
+        "prompt_cache_key",
+        "reasoning",
+        "safety_identifier",
+        "service_tier",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "text",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "truncation",
+        "user",
+    }
+)
+
 # https://platform.openai.com/docs/api-reference/images/create
 OPENAI_IMAGES = frozenset(
     {
@@ -103,6 +135,27 @@ OPENAI_IMAGES = frozenset(
     }
 )
 
+# https://docs.anthropic.com/en/api/messages: what an Anthropic deployment is sent as bytes
+# (`mcp_servers` and `container`, which point Anthropic's servers at other resources, are not on it)
+ANTHROPIC_MESSAGES = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "metadata",
+        "service_tier",
+        "stop_sequences",
+        "stream",
+        "system",
+        "temperature",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "top_k",
+        "top_p",
+    }
+)
+
 # https://platform.openai.com/docs/api-reference/audio/createSpeech
 OPENAI_SPEECH = frozenset({"model", "input", "voice", "instructions", "response_format", "speed"})
 
@@ -117,6 +170,9 @@ PASSTHROUGH: Mapping[str, frozenset[str]] = {
     "chat/completions": OPENAI_CHAT | SAMPLING_EXTENSIONS,
     "completions": OPENAI_COMPLETIONS | SAMPLING_EXTENSIONS,
     "embeddings": OPENAI_EMBEDDINGS,
+    "responses": OPENAI_RESPONSES,
+    "messages": ANTHROPIC_MESSAGES,  # to an Anthropic deployment (gateway.endpoints.messages)
+    "messages/count_tokens": frozenset({"model", "messages", "system", "thinking", "tool_choice", "tools"}),
     "images/generations": OPENAI_IMAGES,
     "audio/speech": OPENAI_SPEECH,
     "moderations": OPENAI_MODERATIONS,

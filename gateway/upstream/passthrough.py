@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from yarl import URL
 from gateway import deadline
 from gateway.config.model import Deployment
 from gateway.upstream import failures
+from gateway.upstream.event_stream import MESSAGES_FINAL, RESPONSES_FINAL, EventGuard
 from gateway.upstream.params import PASSTHROUGH, allowed
 from gateway.upstream.sse_guard import PLAIN_CLOSE, PLAIN_OPEN, MalformedStream, SseGuard
 from gateway.upstream.stream import OpenStream, starts_with_error
@@ -43,6 +43,28 @@ def _url(api_base: str, endpoint: str) -> URL:
     return URL(f"{api_base}/{endpoint}")
 
 
+ANTHROPIC_BASE = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+def _target(dep: Deployment, endpoint: str) -> URL:
+    """An Anthropic deployment's `api_base` is its host, as to LiteLLM: `/v1/<endpoint>` is appended
+    (to a base that already ends in `/v1/messages`, as LiteLLM too, nothing more for `messages`)."""
+    if dep.provider == "anthropic":
+        base = (dep.api_base or ANTHROPIC_BASE).rstrip("/").removesuffix("/v1/messages")
+        return _url(f"{base}/v1", endpoint)
+    return _url(dep.api_base, endpoint)
+
+
+def _guard(endpoint: str) -> SseGuard:
+    """The check for the stream an endpoint answers with (named events end with their own final one)."""
+    if endpoint == "responses":
+        return EventGuard(RESPONSES_FINAL)
+    if endpoint == "messages":
+        return EventGuard(MESSAGES_FINAL)
+    return SseGuard()
+
+
 def _payload(dep: Deployment, endpoint: str, body: dict[str, Any]) -> bytes:
     """The JSON sent upstream: the body's allow-listed fields, `model` the deployment's own."""
     names = PASSTHROUGH[endpoint]
@@ -58,7 +80,11 @@ def _headers(dep: Deployment, request_id: str, stream: bool) -> dict[str, str]:
     headers = {"content-type": "application/json", "x-request-id": request_id}
     if stream:
         headers["accept"] = "text/event-stream"
-    if dep.api_key:
+    if dep.provider == "anthropic":
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+        if dep.api_key:
+            headers["x-api-key"] = dep.api_key
+    elif dep.api_key:
         headers["authorization"] = f"Bearer {dep.api_key}"
     return headers
 
@@ -68,15 +94,22 @@ class PassthroughClient:
         self.session = session
 
     async def call(
-        self, dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str
+        self,
+        dep: Deployment,
+        endpoint: str,
+        body: dict[str, Any] | None,
+        request_id: str,
+        method: str = "POST",
     ) -> tuple[bytes, Any]:
-        """Non-streaming: returns (raw JSON bytes, parsed JSON)."""
+        """Non-streaming: returns (raw JSON bytes, parsed JSON). Without a body, a call by id
+        (`GET /responses/{id}`, ...) with `method`."""
         budget = deadline.bound(dep.timeout)  # the request's deadline may leave less than `timeout`
         timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(CONNECT_TIMEOUT, budget))
         try:
-            async with self.session.post(
-                _url(dep.api_base, endpoint),
-                data=_payload(dep, endpoint, body),
+            async with self.session.request(
+                method,
+                _target(dep, endpoint),
+                data=None if body is None else _payload(dep, endpoint, body),
                 headers=_headers(dep, request_id, False),
                 timeout=timeout,
             ) as resp:
@@ -100,40 +133,40 @@ class PassthroughClient:
         self, dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str
     ) -> OpenStream:
         """Streaming: returns once the first bytes of the body have arrived (the attempt succeeded)."""
-        left = deadline.remaining()  # the whole stream, relaying included, ends by the request's deadline
+        # Up to the first byte the deadline bounds each wait; once relaying, the relay's sweep ends
+        # the stream at the deadline (no `total` here: aiohttp's is a timer per request).
         wait = deadline.bound(dep.first_byte_timeout)
-        timeout = aiohttp.ClientTimeout(
-            total=max(left, 0.001) if left != math.inf else None,
-            sock_connect=min(CONNECT_TIMEOUT, wait),
-            sock_read=wait,
-        )
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(CONNECT_TIMEOUT, wait), sock_read=wait)
         resp: aiohttp.ClientResponse | None = None
         try:
-            with _transport_errors(dep.id, "first byte"):
-                resp = await self.session.post(
-                    _url(dep.api_base, endpoint),
-                    data=_payload(dep, endpoint, body),
-                    headers=_headers(dep, request_id, True),
-                    timeout=timeout,
-                )
-                if resp.status >= 400:
-                    raw = await resp.read()
-                    raise failures.from_status(resp.status, raw, resp.headers.get("retry-after"), dep.id)
-                if not resp.content_type.startswith("text/event-stream"):
-                    raise failures.malformed(dep.id, f"expected an event stream, got {resp.content_type}")
-                first = await resp.content.readany()
-                if not first:
-                    raise failures.malformed(dep.id, "the stream ended before its first event")
-                if starts_with_error(first):
-                    raise failures.malformed(dep.id, "the stream opened with an error event")
-                guard = SseGuard()
-                first = guard.feed(first)
+            resp = await self.session.post(
+                _target(dep, endpoint),
+                data=_payload(dep, endpoint, body),
+                headers=_headers(dep, request_id, True),
+                timeout=timeout,
+            )
+            if resp.status >= 400:
+                raw = await resp.read()
+                raise failures.from_status(resp.status, raw, resp.headers.get("retry-after"), dep.id)
+            if not resp.content_type.startswith("text/event-stream"):
+                raise failures.malformed(dep.id, f"expected an event stream, got {resp.content_type}")
+            first = await resp.content.readany()
+            if not first:
+                raise failures.malformed(dep.id, "the stream ended before its first event")
+            if starts_with_error(first):
+                raise failures.malformed(dep.id, "the stream opened with an error event")
+            guard = _guard(endpoint)
+            first = guard.feed(first)
         except MalformedStream as exc:
             resp.close()
             raise failures.malformed(dep.id, str(exc)) from exc
-        except BaseException:
+        except BaseException as exc:  # (not `_transport_errors`: a context manager per stream costs)
             if resp is not None:
                 resp.close()
+            if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+                raise failures.timed_out(dep.id, "first byte") from exc
+            if isinstance(exc, (aiohttp.ClientError, OSError)):
+                raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc
             raise
         return OpenStream(first=first, rest=_relay(resp, dep.id, guard), close=resp.close)
 
@@ -159,7 +192,7 @@ class PassthroughClient:
         try:
             with _transport_errors(dep.id, "response"):
                 resp = await self.session.post(
-                    _url(dep.api_base, endpoint), data=data, headers=headers, timeout=timeout
+                    _target(dep, endpoint), data=data, headers=headers, timeout=timeout
                 )
                 if resp.status >= 400:
                     raw = await resp.read()

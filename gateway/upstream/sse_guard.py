@@ -30,6 +30,7 @@ _DONE = b"[DONE]"
 PLAIN_OPEN = b"data: {"  # one whole plain event starts so, ends so, and holds exactly two newlines
 PLAIN_CLOSE = b"}\n\n"
 _DONE_EVENT = b"data: [DONE]\n\n"
+_NL_DONE = b"\n" + _DONE_EVENT  # where it normally is: at the end of the last block (tested first: O(1))
 _ERROR_EVENT = b'data: {"error"'
 
 
@@ -87,7 +88,7 @@ class SseGuard:
             self._check(rest.strip())
         last = self.last
         # a raw newline before `data: [DONE]` is an event boundary (JSON strings escape theirs)
-        if last.startswith(_DONE_EVENT) or b"\n" + _DONE_EVENT in last:
+        if last.endswith(_NL_DONE) or last.startswith(_DONE_EVENT) or _NL_DONE in last:
             self.done = True
         elif last.startswith(_ERROR_EVENT) or b"\n" + _ERROR_EVENT in last:
             self.done = True  # the upstream ended with its own error event: relayed as is
@@ -115,5 +116,9 @@ class SseGuard:
             raise MalformedStream("the stream sent an event that is not JSON") from None
         if not isinstance(payload, dict):
             raise MalformedStream("the stream sent an event that is not a JSON object")
-        if "error" in payload:
-            self.done = True  # the upstream ended the stream with its own error event: relayed as is
+        if self._final(payload):
+            self.done = True
+
+    def _final(self, payload: dict) -> bool:
+        """Whether the event ends the stream: the upstream's own error event (relayed as is)."""
+        return "error" in payload
