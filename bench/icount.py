@@ -62,7 +62,7 @@ def _count(scenario: scenarios.Scenario, upstream, workdir: Path, args: argparse
     out = workdir / f"callgrind-{scenario.name}.out"
     valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
     proc, port = grid.start(config, workdir, 1, None, prefix=valgrind)
-    body = payloads.chat_request(scenario.model, scenario.stream)
+    body = payloads.chat_request(scenario.model, scenario.stream, scenario.deterministic, scenario.repeated)
     numbers = itertools.count(1)
     try:
         _drive(port, body, numbers, args.warmup, args.threads)

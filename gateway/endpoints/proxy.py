@@ -36,7 +36,8 @@ from gateway.upstream.usage_tap import UsageTap
 
 T = TypeVar("T")
 
-STREAMING = frozenset({"chat/completions", "completions", "responses", "messages"})  # answers that may be SSE
+# the endpoints whose answer is never SSE (`stream` in their body is ignored); every other may stream
+UNSTREAMED = frozenset({"embeddings", "images/generations", "moderations"})
 CLIENT_CLOSED = 499  # nginx's "client closed request": only the access log and metrics see it
 # With model="auto" configured, the requests of one loop turn are routed together (see `batched`)
 DECISIONS = Batcher()
@@ -162,7 +163,7 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
     trace = Trace()
     request.scope["grid.trace"] = trace
     request.scope["grid.resolution"] = resolution
-    stream = endpoint in STREAMING and bool(body.get("stream"))
+    stream = endpoint not in UNSTREAMED and bool(body.get("stream"))
     request.scope["grid.stream"] = stream
     cache = state.cache
     ticket = None
