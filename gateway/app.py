@@ -30,7 +30,7 @@ from gateway.endpoints import responses as responses_api
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.experiments.middleware import ExperimentsMiddleware
 from gateway.experiments.outcome import CLIENT_CLOSED
-from gateway.middleware.anthropic_errors import ANTHROPIC_PATHS, AnthropicErrorsMiddleware, reshape
+from gateway.middleware.anthropic_errors import ANTHROPIC_PATHS, reshape
 from gateway.middleware.auth import AuthMiddleware
 from gateway.middleware.body_limit import BodyLimitMiddleware
 from gateway.middleware.hot_routes import HotRoutesMiddleware
@@ -123,7 +123,7 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error serving %s %s", request.method, request.url.path)
     error = GatewayError("The gateway failed to handle this request.", code="internal_error")
-    if request.url.path in ANTHROPIC_PATHS:  # this handler runs outside AnthropicErrorsMiddleware
+    if request.url.path in ANTHROPIC_PATHS:  # this handler runs outside the request-id middleware
         return Response(reshape(500, error.body_bytes()), status_code=500, media_type="application/json")
     return _error_response(error)
 
@@ -166,7 +166,6 @@ def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
         middleware=[
             *_tracing(snapshot),
             Middleware(RequestIdMiddleware),
-            Middleware(AnthropicErrorsMiddleware),
             Middleware(ObserveMiddleware),
             Middleware(AuthMiddleware, settings=lambda: state.snapshot.general),
             Middleware(BodyLimitMiddleware, limit=lambda: state.snapshot.general.max_body_bytes),

@@ -1,4 +1,5 @@
-"""Give every request an id: the client's `X-Request-ID` if it sent a sane one, else a fresh one.
+"""Give every request an id: the client's `X-Request-ID` if it sent a sane one, else a fresh one; and,
+as the outermost middleware, give an Anthropic path's error answers Anthropic's shape.
 
 The id is stored in the scope (`grid.request_id`) and in a contextvar for log lines, and echoed on the
 response as `x-request-id`.
@@ -12,6 +13,7 @@ import re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.context import request_id_var
+from gateway.middleware.anthropic_errors import ANTHROPIC_PATHS, reshaping
 
 _SANE = re.compile(rb"^[A-Za-z0-9._:/+=-]{1,128}$")
 
@@ -48,11 +50,13 @@ class RequestIdMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
-                if not any(k == b"x-request-id" for k, _ in headers):
+                if header not in headers:  # (whoever set it already set this request's id)
                     headers.append(header)
             await send(message)
 
+        # the Anthropic paths answer errors in Anthropic's shape (`anthropic_errors`)
+        out = reshaping(send_with_id) if scope["path"] in ANTHROPIC_PATHS else send_with_id
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, out)
         finally:
             request_id_var.reset(token)
