@@ -36,7 +36,8 @@ from gateway.upstream.usage_tap import UsageTap
 
 T = TypeVar("T")
 
-STREAMING = frozenset({"chat/completions", "completions"})  # the endpoints whose answer may be SSE
+# the endpoints whose answer may be SSE
+STREAMING = frozenset({"chat/completions", "completions", "responses", "messages"})
 CLIENT_CLOSED = 499  # nginx's "client closed request": only the access log and metrics see it
 # With model="auto" configured, the requests of one loop turn are routed together (see `batched`)
 DECISIONS = Batcher()
