@@ -13,6 +13,7 @@ from gateway import metrics
 from gateway.config.model import Deployment, Snapshot
 from gateway.experiments.registry import ExperimentRegistry
 from gateway.health_checks import HealthChecker
+from gateway.router_model.model import warm as warm_classifier
 from gateway.routing.balancer import Balancer
 from gateway.routing.resolve import resolve
 from gateway.selector import Selector
@@ -56,6 +57,7 @@ class GatewayState:
             preload()
         if self.selector.enabled:
             COUNTER.warm_up()  # the tokenizer loads in the background (~0.5 s); estimates until then
+            warm_classifier()  # the task model's weights (~6 MB), read once before the first request
         self.health = HealthChecker(self)
         self.health.start()
 

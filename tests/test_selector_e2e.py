@@ -127,6 +127,9 @@ def test_auto_routes_and_explains_itself_in_the_header(cheapest, mock):
     assert reason.isascii() and len(reason) < 200
     fields = dict(part.split("=", 1) for part in reason.split("; "))
     assert fields["task"] == "translation" and fields["chosen"] == "cheap"
+    tasks = [t.split(":") for t in fields["tasks"].split(",")]  # the likeliest tasks, likeliest first
+    assert tasks[0][0] == "translation" and 0 < float(tasks[0][1]) <= 1
+    assert [float(p) for _, p in tasks] == sorted((float(p) for _, p in tasks), reverse=True)
     assert 0 <= float(fields["complexity"]) <= 1
     assert [c.split(":")[0] for c in fields["candidates"].split(",")] == ["cheap", "strong"]
     assert served(mock) == ["cheap-1"]
@@ -250,6 +253,10 @@ def test_recommend_ranks_without_calling_any_upstream(cheapest, mock):
     assert resp.status_code == 200, resp.text
     answer = resp.json()
     assert set(answer) >= {"task", "complexity", "estimated_prompt_tokens", "requires", "recommendations"}
+    probabilities = answer["task_probabilities"]  # the top three tasks with their probabilities
+    assert len(probabilities) == 3 and list(probabilities)[0] == answer["task"]
+    assert 0 < sum(probabilities.values()) <= 1.0001
+    assert list(probabilities.values()) == sorted(probabilities.values(), reverse=True)
     assert answer["requires"]["tools"] is True and answer["estimated_prompt_tokens"] > 0
     assert [r["model"] for r in answer["recommendations"]] == ["strong"]
     assert answer["rejected"] == [{"model": "cheap", "reasons": ["no tool calling"]}]
@@ -297,18 +304,27 @@ def test_tradeoff_zero_and_ten_choose_different_groups(balanced, mock):
         reload(balanced, config(mock.url, tradeoff=BALANCED))
 
 
-def test_a_session_keeps_its_model(start_gateway, mock):
-    # a gateway of its own: no latency history from other tests' requests (one slow sample of
-    # `cheap`, ~0.2 s, is enough to make `strong` the better choice for a chat)
+def test_a_session_keeps_its_model_while_it_suits_the_turn(start_gateway, mock):
+    # a gateway of its own: no latency history from other tests' requests
+    gw = start_gateway(config(mock.url, tradeoff=BALANCED))
+    session = {"x-session-id": f"conv-{time.monotonic()}"}
+    assert ask(gw, "hi", extra_headers=session)[0]["x-grid-model"] == "cheap"
+    headers, _ = ask(gw, "hello again, how are you?", extra_headers=session)
+    assert headers["x-grid-model"] == "cheap" and "sticky=1" in headers[REASON]
+    user = f"user-{time.monotonic()}"
+    assert ask(gw, "hello!", user=user)[0]["x-grid-model"] == "cheap"
+    headers, _ = ask(gw, "hey, what's up?", user=user)  # the body's `user` also names a session
+    assert headers["x-grid-model"] == "cheap" and "sticky=1" in headers[REASON]
+
+
+def test_a_session_leaves_its_model_when_the_new_turn_needs_a_better_one(start_gateway, mock):
+    """Issue 18: stickiness kept a chat session on the cheap model for a rigorous proof."""
     gw = start_gateway(config(mock.url, tradeoff=BALANCED))
     assert ask(gw, PROOF)[0]["x-grid-model"] == "strong"  # no session: the hard proof goes strong
     session = {"x-session-id": f"conv-{time.monotonic()}"}
     assert ask(gw, "hi", extra_headers=session)[0]["x-grid-model"] == "cheap"
     headers, _ = ask(gw, PROOF, extra_headers=session)
-    assert headers["x-grid-model"] == "cheap" and "sticky=1" in headers[REASON]
-    user = f"user-{time.monotonic()}"
-    assert ask(gw, "hello!", user=user)[0]["x-grid-model"] == "cheap"
-    assert ask(gw, PROOF, user=user)[0]["x-grid-model"] == "cheap"  # the body's `user` also works
+    assert headers["x-grid-model"] == "strong" and "sticky=1" not in headers[REASON]
 
 
 # -- history, breakers, fallback ---------------------------------------------------------------------

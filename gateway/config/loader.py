@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
@@ -71,12 +72,19 @@ def build_from_dict(
     for key in data:
         if key not in KNOWN_SECTIONS:
             problems.warning(key, "unknown top-level section, ignored")
-    for key in mapping(data.get("litellm_settings"), "litellm_settings", problems):
-        problems.warning(f"litellm_settings.{key}", "not used by GRID, ignored")
+    litellm_settings = mapping(data.get("litellm_settings"), "litellm_settings", problems)
+    for key in litellm_settings:
+        if key not in USED_LITELLM_SETTINGS:
+            problems.warning(f"litellm_settings.{key}", "not used by GRID, ignored")
     router = _router_settings(
         mapping(data.get("router_settings"), "router_settings", problems), env, problems
     )
     groups, skipped, skipped_groups = _model_list(data.get("model_list"), router, problems)
+    drop = litellm_settings.get("drop_params")
+    if drop is not None and not isinstance(drop, bool):
+        problems.error("litellm_settings.drop_params", f"must be true or false, got {drop!r}")
+    elif drop:
+        groups = _dropping_params(groups)
     general = general_settings(mapping(data.get("general_settings"), "general_settings", problems), problems)
     default_model = env.get("GRID_AI_MODEL") or None
     return Snapshot(
@@ -89,6 +97,24 @@ def build_from_dict(
         model_routing=MappingProxyType(mapping(data.get("model_routing"), "model_routing", problems)),
         source=source,
     )
+
+
+# `drop_params: true`: LiteLLM drops the OpenAI parameters a provider does not support (e.g. `n` for
+# Anthropic) instead of failing; set on every translated deployment that does not set it itself.
+USED_LITELLM_SETTINGS = frozenset({"drop_params"})
+
+
+def _dropping_params(groups: dict[str, ModelGroup]) -> dict[str, ModelGroup]:
+    out = {}
+    for name, group in groups.items():
+        deployments = tuple(
+            replace(d, litellm_params=MappingProxyType({"drop_params": True, **d.litellm_params}))
+            if d.path == "litellm"
+            else d
+            for d in group.deployments
+        )
+        out[name] = replace(group, deployments=deployments)
+    return out
 
 
 KNOWN_SECTIONS = {

@@ -18,18 +18,34 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.config.model import Snapshot
+from gateway.router_model.model import TASKS
 from gateway.selector.analysis import Analysis, analyse, exact_tokens
 from gateway.selector.capabilities import RoutingConfig, parse
 from gateway.selector.history import History
 from gateway.selector.memo import Plan, Plans
 from gateway.selector.scoring import Ranking, finish, prepare, rows
 from gateway.selector.sticky import Sessions
-from gateway.selector.taxonomy import TASKS
 from gateway.selector.tokens import COUNTER, TokenCounter
 
 HEADER_CANDIDATES = 3
 NEAR_WINDOW = 0.15  # an estimate this close to a context window is recounted exactly
 STICKY_MIN_PERFORMANCE = 0.5  # a session leaves its group when recent errors cost it half its score
+STICKY_MARGIN = 0.1  # ... or when it scores this much below the best for the new turn
+# Task families: a session keeps its group only for a turn of the same family.
+FAMILY = {
+    "code_generation": "code",
+    "code_review": "code",
+    "math": "reasoning",
+    "reasoning": "reasoning",
+    "creative_writing": "writing",
+    "roleplay": "writing",
+    "extraction": "text",
+    "summarization": "text",
+    "translation": "text",
+    "analysis": "text",
+    "question_answering": "chat",
+    "general_chat": "chat",
+}
 
 GroupTest = Callable[[str], bool]
 
@@ -53,17 +69,31 @@ class Decision:
     reason: str  # `x-grid-route-reason` (see `route_reason`)
 
 
-def route_reason(analysis: Analysis, ranking: Ranking, chosen: str, sticky: bool) -> str:
+def route_reason(
+    analysis: Analysis, ranking: Ranking, chosen: str, sticky: bool, unsure: bool = False
+) -> str:
     """The `x-grid-route-reason` of a decision: short, ASCII (group names are restricted to
-    header-safe characters)."""
+    header-safe characters). `tasks=` lists the likeliest tasks with their probabilities."""
+    return task_reason(analysis) + choice_reason(analysis, ranking, chosen, sticky, unsure)
+
+
+def task_reason(analysis: Analysis) -> str:
+    """The reason's first part, `task=...; tasks=...; `: this request's own probabilities."""
+    tasks = ",".join([f"{t}:{p:.2f}" for t, p in analysis.signals.top(HEADER_CANDIDATES) if p >= 0.01])
+    return f"task={analysis.task}; tasks={tasks}; "
+
+
+def choice_reason(
+    analysis: Analysis, ranking: Ranking, chosen: str, sticky: bool, unsure: bool = False
+) -> str:
+    """The rest, the same for every request of one kept plan (see `memo`)."""
     top = ""
     for c in ranking.ranked[:HEADER_CANDIDATES]:
         top += f",{c.group}:{c.score:.2f}"
     kept = "; sticky=1" if sticky else ""
-    reason = (
-        f"task={analysis.task}; complexity={analysis.complexity:.2f}; chosen={chosen}{kept}; "
-        f"candidates={top[1:]}"
-    )
+    if unsure:
+        kept += f"; low_confidence={analysis.confidence:.2f}"
+    reason = f"complexity={analysis.complexity:.2f}; chosen={chosen}{kept}; candidates={top[1:]}"
     if ranking.rejected:
         reason += "; filtered=" + ",".join([r.group for r in ranking.rejected[:HEADER_CANDIDATES]])
     return reason
@@ -177,28 +207,47 @@ class Selector:
         if not ranking.ranked:
             raise Unservable(ranking)
         chosen, sticky = ranking.ranked[0].group, False
-        if session is not None:
-            kept = self.sessions.get(session)
-            fit = next((c for c in ranking.ranked if c.group == kept), None)
-            if kept is None:
+        config = self.config
+        unsure = (
+            analysis.confidence < config.min_confidence
+            and config.default is not None
+            and (allowed is None or allowed(config.default))
+            and (available is None or available(config.default))
+        )
+        if unsure:
+            chosen = config.default
+        elif session is not None:
+            family = FAMILY.get(analysis.task, "")
+            entry = self.sessions.get(session)
+            if entry is None:
                 self.sessions.misses += 1
-            elif fit is not None and fit.performance >= STICKY_MIN_PERFORMANCE:
-                chosen, sticky = kept, True
-                self.sessions.hits += 1
             else:
-                self.sessions.reassigned += 1
-            self.sessions.put(session, chosen)
+                kept, kept_family = entry
+                fit = next((c for c in ranking.ranked if c.group == kept), None)
+                if (
+                    fit is not None
+                    and kept_family == family
+                    and fit.performance >= STICKY_MIN_PERFORMANCE
+                    and fit.score >= ranking.ranked[0].score - STICKY_MARGIN
+                ):
+                    chosen, sticky = kept, True
+                    self.sessions.hits += 1
+                else:
+                    self.sessions.reassigned += 1
+            self.sessions.put(session, chosen, family)
         by_group = self.decisions.get(analysis.task)
         if by_group is None:  # (setdefault would build an empty dict on every call)
             by_group = self.decisions[analysis.task] = {}
         by_group[chosen] = by_group.get(chosen, 0) + 1
-        if plan is None:
-            reason = route_reason(analysis, ranking, chosen, sticky)
+        if plan is None or unsure:
+            reason = route_reason(analysis, ranking, chosen, sticky, unsure)
         else:
-            # the plan's kept ranking again: so is its reason, but for the choice
-            reason = plan.reasons.get((chosen, sticky))
-            if reason is None:
-                reason = plan.reasons[(chosen, sticky)] = route_reason(analysis, ranking, chosen, sticky)
+            # the plan's kept ranking again: so is its reason, but for the choice and the request's
+            # own task probabilities
+            rest = plan.reasons.get((chosen, sticky))
+            if rest is None:
+                rest = plan.reasons[(chosen, sticky)] = choice_reason(analysis, ranking, chosen, sticky)
+            reason = task_reason(analysis) + rest
         return Decision(analysis, ranking, chosen, sticky, reason)
 
     def recommend(
@@ -209,6 +258,7 @@ class Selector:
         ranking = self.rank(analysis, allowed, available, explain=True)
         return {
             "task": analysis.task,
+            "task_probabilities": {t: round(p, 4) for t, p in analysis.signals.top(3)},
             "complexity": analysis.complexity,
             "estimated_prompt_tokens": analysis.prompt_tokens,
             "requires": analysis.requires.as_dict(),

@@ -1,0 +1,100 @@
+"""The task classifier at serving time: a multinomial logistic regression over `features`.
+
+The weights are a data file in this package (`router.npy`: one float16 row per feature, one column
+per task; `router.json`: the tasks, the biases, the softmax temperature and where the weights came
+from), written by `make train-router` and loaded once per process. Scoring a request is a gather of
+its active rows and a sum: no scikit-learn at run time.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from gateway.router_model.features import DIM, features
+
+HERE = Path(__file__).parent
+WEIGHTS = HERE / "router.npy"
+META = HERE / "router.json"
+TASKS = (
+    "code_generation",
+    "code_review",
+    "math",
+    "reasoning",
+    "creative_writing",
+    "roleplay",
+    "extraction",
+    "summarization",
+    "translation",
+    "analysis",
+    "question_answering",
+    "general_chat",
+)
+
+
+class Model:
+    def __init__(self, weights: np.ndarray, bias: np.ndarray, temperature: float, meta: dict) -> None:
+        if weights.shape != (DIM, len(TASKS)):
+            raise ValueError(f"router weights have shape {weights.shape}, expected {(DIM, len(TASKS))}")
+        self.weights = weights
+        self.bias = bias.astype(np.float32)
+        self.temperature = float(temperature)
+        self.meta = meta
+
+    @classmethod
+    def load(cls, weights: Path = WEIGHTS, meta: Path = META) -> Model:
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        if tuple(info["tasks"]) != TASKS:
+            raise ValueError("router.json lists other tasks than the gateway's")
+        return cls(np.load(weights), np.asarray(info["bias"], dtype=np.float32), info["temperature"], info)
+
+    def scores(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The logits (before the temperature)."""
+        return values @ self.weights[indices].astype(np.float32) + self.bias
+
+    def probabilities(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
+        z = self.scores(indices, values) / self.temperature
+        z = np.exp(z - z.max())
+        return z / z.sum()
+
+
+@cache
+def model() -> Model:
+    """The shipped model, loaded on first use (the gateway warms it at start)."""
+    return Model.load()
+
+
+def classify(
+    last_user: str,
+    system: str = "",
+    previous: str = "",
+    *,
+    earlier: int = 0,
+    prior_code: bool = False,
+    turns: int = 1,
+    tools: bool = False,
+    images: bool = False,
+    json: bool = False,
+) -> tuple[tuple[float, ...], list[float]]:
+    """The probability of each task (in `TASKS` order) for a request's parts, and the structural
+    signals read on the way (see `features.STRUCTURE`)."""
+    indices, values, dense = features(
+        last_user,
+        system,
+        previous,
+        earlier=earlier,
+        prior_code=prior_code,
+        turns=turns,
+        tools=tools,
+        images=images,
+        json=json,
+    )
+    return tuple(model().probabilities(indices, values).tolist()), dense
+
+
+def warm() -> None:
+    """Load the weights and classify once, so that no request pays the first call's costs."""
+    classify("warm up")
