@@ -53,9 +53,11 @@ router-corpus: $(STAMP)
 train-router: router-corpus
 	$(BIN)/python -m gateway.router_model.train
 
-# Leave-one-source-out accuracy, per-task recall and calibration (slow: one fit per source).
+# Leave-one-source-out accuracy, per-task recall and calibration (slow: one fit per source; the
+# folds are kept in build/router/loso-*.npz, `--loso --only SOURCE ...` redoes some, `--report` pools).
 eval-router: router-corpus
 	$(BIN)/python -m gateway.router_model.train --loso
+	$(BIN)/python -m gateway.router_model.train --report
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests bench

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -626,3 +627,77 @@ def test_the_shipped_config_validates_with_auto_routing():
     selector = Selector(snapshot)
     assert selector.candidates == ("gpt-4o-mini", "claude-haiku-4-5", "gpt-4o")
     assert selector.decide(chat("hi"), allowed=None, available=None).chosen == "gpt-4o-mini"
+
+
+# -- issue 18: confidence, expected score, parameters a group cannot honour -------------------------
+
+UNSURE = "Say hello in five words to visitor 100."  # the classifier splits it between tasks
+
+
+def test_an_unsure_request_goes_to_the_default_group():
+    routing = {**ROUTING, "min_confidence": 0.8, "default": "strong"}
+    snapshot, problems = snapshot_with(routing)
+    assert not problems.errors
+    selector = Selector(snapshot)
+    sure = selector.decide(chat("hi"))
+    assert sure.analysis.confidence >= 0.8 and sure.chosen == "cheap"
+    unsure = selector.decide(chat(UNSURE))
+    assert unsure.analysis.confidence < 0.8
+    assert unsure.chosen == "strong" and "low_confidence=" in unsure.reason
+    # the default is only used while the key may use it and it is up
+    assert selector.decide(chat(UNSURE), available=lambda g: g != "strong").chosen == "cheap"
+    _, problems = snapshot_with({**ROUTING, "min_confidence": 0.8})
+    assert any("min_confidence" in str(p) for p in problems.errors)
+    _, problems = snapshot_with({**ROUTING, "min_confidence": 1.5, "default": "nope"})
+    assert {"model_routing.min_confidence", "model_routing.default"} <= {p.field for p in problems.errors}
+
+
+def test_an_unsure_request_goes_to_a_group_good_at_every_likely_task():
+    """The expected quality fit over the task distribution, not the likeliest task alone."""
+    specialist = Profile("specialist", quality=0.6, tasks={"code_generation": 0.95})
+    generalist = Profile("generalist", quality=0.9)
+    analysis = analyse(chat("write me something"))
+    sure = replace(analysis, task="code_generation", mixture=(("code_generation", 1.0),), complexity=0.5)
+    assert rank(sure, [specialist, generalist], {}, 0).ranked[0].group == "specialist"
+    split = replace(sure, mixture=(("code_generation", 0.55), ("creative_writing", 0.45)))
+    assert rank(split, [specialist, generalist], {}, 0).ranked[0].group == "generalist"
+
+
+def _claude_and_gpt(litellm_settings: dict[str, Any] | None = None):
+    raw = {
+        "model_list": [
+            {"model_name": "claude", "litellm_params": {"model": "anthropic/claude-x", "api_key": "k"}},
+            {"model_name": "gpt", "litellm_params": {"model": "openai/gpt-x", "api_base": "http://h/v1"}},
+        ],
+        "model_routing": {
+            "tradeoff": 0,
+            "capabilities": {"claude": {"quality": 0.95}, "gpt": {"quality": 0.6}},
+        },
+    }
+    if litellm_settings is not None:
+        raw["litellm_settings"] = litellm_settings
+    problems = Problems()
+    snapshot = build_from_dict(raw, {}, problems)
+    validate(snapshot, problems)
+    return snapshot, problems
+
+
+def test_n_above_one_skips_a_group_that_cannot_honour_it_unless_params_are_dropped():
+    """Issue 18: n=2 routed to an Anthropic group answered 400 with no fallback."""
+    snapshot, problems = _claude_and_gpt()
+    assert not problems.errors
+    selector = Selector(snapshot)
+    body = chat("Write a haiku about rain.")
+    assert selector.decide(body).chosen == "claude"
+    two = selector.decide({**body, "n": 2})
+    assert two.chosen == "gpt" and [r.group for r in two.ranking.rejected] == ["claude"]
+    assert two.ranking.rejected[0].reasons == ("no n > 1 (several choices)",)
+    assert selector.decide({**body, "n": 1}).chosen == "claude"
+    dropping, problems = _claude_and_gpt({"drop_params": True})
+    assert not problems.errors and not [p for p in problems.warnings if "litellm_settings" in p.field]
+    claude = dropping.groups["claude"].deployments[0]
+    assert claude.litellm_params["drop_params"] is True  # handed to litellm.acompletion
+    assert dropping.groups["gpt"].deployments[0].litellm_params.get("drop_params") is None
+    assert Selector(dropping).decide({**body, "n": 2}).chosen == "claude"
+    _, problems = _claude_and_gpt({"drop_params": "yes"})
+    assert [p.field for p in problems.errors] == ["litellm_settings.drop_params"]

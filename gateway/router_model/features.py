@@ -7,7 +7,7 @@ gives the same indices in every process and on every machine.
 
 Blocks (each L2-normalised, then scaled by its weight):
 - the last user turn: its first `HEAD` and last `TAIL` characters (instructions sit before or
-  after a paste), lower-cased: character 2–5-grams, word unigrams and bigrams;
+  after a paste), lower-cased: character 2–4-grams, word unigrams and bigrams;
 - the system prompt (first `SYSTEM_CHARS`): the same n-grams in their own hash space;
 - the previous user turn (first `PREVIOUS_CHARS`): words only, in their own space;
 - structure, at fixed indices after the hashed space: code fences and code-shaped lines, notation,
@@ -30,7 +30,7 @@ SYSTEM_CHARS = 600
 PREVIOUS_CHARS = 300
 SYSTEM_WEIGHT = 0.7
 PREVIOUS_WEIGHT = 0.4
-NGRAMS = (2, 3, 4, 5)
+NGRAMS = (2, 3, 4)
 
 _P = np.uint64(0x100000001B3)
 _K1 = np.uint64(0x9E3779B97F4A7C15)
