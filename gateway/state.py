@@ -54,7 +54,7 @@ class GatewayState:
         self.passthrough = PassthroughClient(new_session())
         self.litellm = LiteLLMClient()
         if any(d.path == "litellm" for d in self.snapshot.deployments):
-            preload()
+            preload(self.snapshot.deployments)
         if self.selector.enabled:
             COUNTER.warm_up()  # the tokenizer loads in the background (~0.5 s); estimates until then
             warm_classifier()  # the task model's weights (~6 MB), read once before the first request
@@ -72,7 +72,7 @@ class GatewayState:
 
     def swap(self, snapshot: Snapshot) -> None:
         if any(d.path == "litellm" for d in snapshot.deployments):
-            preload()
+            preload(snapshot.deployments)
         self.balancer.reload(snapshot)
         for dep in snapshot.deployments:
             metrics.DEPLOYMENT_STATE.labels(dep.id).set(int(self.balancer.state(dep.id)))

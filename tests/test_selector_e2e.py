@@ -192,7 +192,13 @@ def test_key_permissions_limit_the_candidates(cheapest, mock):
 def test_concurrent_requests_decided_together_each_get_their_own_decision(cheapest, mock):
     """Requests that arrive together are decided in one batch (`endpoints.batched`): each still gets
     the decision, the header and the error of its own body and key."""
-    long_text = "Summarize this: " + "the committee met again and talked about budgets. " * 300
+    memo = (
+        "The committee met on Tuesday to review the {n}th draft of the budget. Spending on parks rises by "
+        "4%, road repairs are deferred to spring, and the library keeps its weekend hours. "
+    )
+    long_text = "Summarize this memo in three bullet points:\n\n" + "".join(
+        memo.format(n=n) for n in range(90)
+    )
     asks = [
         ("Translate 'good night' into German", MASTER_KEY, {}, ("cheap", "translation")),
         ("What's the weather in Oslo?", MASTER_KEY, {"tools": TOOLS}, ("strong", "question_answering")),
@@ -392,3 +398,18 @@ def test_auto_select_routes_named_models_unless_overridden(start_gateway, mock):
         model="strong", messages=[{"role": "user", "content": "hi"}], extra_query={"override_model": "strong"}
     )
     assert raw.headers["x-grid-model"] == "strong" and REASON not in raw.headers
+
+
+def test_an_unsure_request_goes_to_the_default_group_and_says_so(start_gateway, mock):
+    """Issue 18: `model_routing.min_confidence` sends requests the classifier is unsure about to
+    `model_routing.default`; sure ones are ranked as usual (tradeoff 10: cheap)."""
+    cfg = config(mock.url, tradeoff=10)
+    cfg["model_routing"].update({"min_confidence": 0.8, "default": "strong"})
+    gw = start_gateway(cfg)
+    sure, _ = ask(gw, "hi")
+    assert sure["x-grid-model"] == "cheap" and "low_confidence" not in sure[REASON]
+    unsure, _ = ask(gw, "Say hello in five words to visitor 100.")
+    fields = dict(part.split("=", 1) for part in unsure[REASON].split("; "))
+    assert unsure["x-grid-model"] == "strong" and fields["chosen"] == "strong"
+    assert float(fields["low_confidence"]) < 0.8
+    assert float(fields["tasks"].split(",")[0].split(":")[1]) == float(fields["low_confidence"])

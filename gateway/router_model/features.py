@@ -10,6 +10,8 @@ Blocks (each L2-normalised, then scaled by its weight):
   after a paste), lower-cased: character 2–4-grams, word unigrams and bigrams;
 - the system prompt (first `SYSTEM_CHARS`): the same n-grams in their own hash space;
 - the previous user turn (first `PREVIOUS_CHARS`): words only, in their own space;
+- a turn longer than `HEAD_WORDS_CHARS`: its opening again, words only, in its own space (the
+  instruction above a paste is otherwise diluted by the pasted text's n-grams);
 - structure, at fixed indices after the hashed space: code fences and code-shaped lines, notation,
   digits, questions, scripts (CJK, Cyrillic, ...), length, conversation shape, tools, images, JSON.
 """
@@ -24,11 +26,13 @@ import numpy as np
 
 BITS = 18
 D = 1 << BITS  # hashed dimensions
-HEAD = 800
-TAIL = 300
+HEAD = 400
+TAIL = 200
 SYSTEM_CHARS = 600
 PREVIOUS_CHARS = 300
 SYSTEM_WEIGHT = 0.7
+HEAD_WORDS_CHARS = 150  # a longer turn's first characters count again, as words, in their own space
+HEAD_WEIGHT = 1.0
 PREVIOUS_WEIGHT = 0.4
 NGRAMS = (2, 3, 4)
 
@@ -147,7 +151,7 @@ def _hashed(text: str, salt: int, chars: bool) -> np.ndarray:
 
 def clip(text: str, head: int = HEAD, tail: int = TAIL) -> str:
     if len(text) > head + tail:
-        text = text[:head] + " … " + text[-tail:]
+        text = text[:head] + " … " + text[-tail:] if tail else text[:head]
     return " ".join(text.lower().split())
 
 
@@ -225,6 +229,8 @@ def features(
     """The sparse feature row of a request: (indices, values; indices may repeat across blocks),
     and the structural signals by name order of `STRUCTURE` (the complexity score reads some)."""
     idx = [_block(_hashed(clip(last_user), 1, True), 1.0)]
+    if len(last_user) > HEAD_WORDS_CHARS:  # a long turn: its opening (the instruction) on its own too
+        idx.append(_block(_hashed(clip(last_user, HEAD_WORDS_CHARS, 0), 4, False), HEAD_WEIGHT))
     if system:
         idx.append(_context(system, 2, 1, SYSTEM_CHARS, SYSTEM_WEIGHT))
     if previous:

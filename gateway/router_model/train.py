@@ -29,8 +29,8 @@ from gateway.router_model.model import META, TASKS, WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "build" / "router" / "corpus.jsonl"
-C = 20.0  # inverse L2 strength (one global setting; see docs/auto-routing.md for how it was chosen)
-TEMPERATURES = np.round(np.arange(0.3, 3.01, 0.05), 2)
+C = 5.0  # inverse L2 strength (one global setting; see docs/auto-routing.md for how it was chosen)
+TEMPERATURES = np.round(np.arange(0.5, 8.01, 0.1), 2)
 CV_FOLDS = 3
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -73,26 +74,19 @@ class Requirements:
         }
 
 
-def _cues(spec: str) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
-    """Words, word prefixes (`optimi*`) and phrases (`edge case*`) of a cue list."""
-    items = [c.strip() for c in spec.split(",") if c.strip()]
-    words = frozenset(c for c in items if " " not in c and not c.endswith("*"))
-    prefixes = tuple(c[:-1] for c in items if " " not in c and c.endswith("*"))
-    phrases = tuple(c.rstrip("*") for c in items if " " in c)
-    return words, prefixes, phrases
+def _cues(spec: str) -> re.Pattern[str]:
+    """One pattern for a cue list: words, word prefixes (`optimi*`) and phrases (`edge case*`)."""
+    parts = []
+    for cue in (c.strip() for c in spec.split(",")):
+        if cue:
+            stem = re.escape(cue.rstrip("*"))
+            parts.append(stem + (r"\w*" if cue.endswith("*") else r"\b"))
+    return re.compile(r"\b(?:" + "|".join(sorted(parts, key=len, reverse=True)) + ")")
 
 
 _HARD = _cues(HARD_CUES)
 _EASY = _cues(EASY_CUES)
 CUE_CHARS = 600
-
-
-def _count(
-    text: str, words: list[str], cues: tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]
-) -> float:
-    exact, prefixes, phrases = cues
-    n = sum(1 for w in words if w in exact or w.startswith(prefixes))
-    return float(n + sum(1 for p in phrases if p in text))
 
 
 @dataclass(slots=True)
@@ -196,13 +190,12 @@ def analyse(body: Mapping[str, Any], counter: TokenCounter = COUNTER) -> Analysi
     )
     task = TASKS[probabilities.index(max(probabilities))]
     head = last_user[:CUE_CHARS].lower()
-    words = head.split()
     signals = Signals(
         probabilities,
         max(dense[0], dense[1]),
         dense[3],
-        _count(head, words, _HARD),
-        _count(head, words, _EASY),
+        float(len(_HARD.findall(head))),
+        float(len(_EASY.findall(head))),
     )
     counted, exact = counter.estimate(texts[0] if len(texts) == 1 else "\n".join(texts))
     if images or tools is not None:
