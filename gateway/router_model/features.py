@@ -118,17 +118,20 @@ def _hashed(text: str, salt: int, chars: bool) -> np.ndarray:
             if k >= NGRAMS[0]:
                 parts.append(_index(h + np.uint64((salt * 0x1000193 + k * 0xC2B2AE3D27D4EB4F) % 2**64)))
     # words: maximal runs of word characters; a run's hash is a sum of position-salted characters
-    small = c < 128
-    word = np.where(
-        small,
-        _WORD[np.where(small, c, 0).astype(np.intp)],
-        ~(
-            ((c >= 0x2000) & (c <= 0x206F))
-            | ((c >= 0x3000) & (c <= 0x303F))
-            | ((c >= 0xFF00) & (c <= 0xFF20))
-            | ((c >= 0x80) & (c <= 0xBF))
-        ),
-    )
+    if text.isascii():  # the common case: one table lookup
+        word = _WORD[c.astype(np.intp)]
+    else:
+        small = c < 128
+        word = np.where(
+            small,
+            _WORD[np.where(small, c, 0).astype(np.intp)],
+            ~(
+                ((c >= 0x2000) & (c <= 0x206F))
+                | ((c >= 0x3000) & (c <= 0x303F))
+                | ((c >= 0xFF00) & (c <= 0xFF20))
+                | ((c >= 0x80) & (c <= 0xBF))
+            ),
+        )
     if word.any():
         edges = np.diff(word.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
         starts = np.flatnonzero(edges == 1)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,18 +73,35 @@ class Requirements:
         }
 
 
-def _cues(spec: str) -> re.Pattern[str]:
-    """One pattern for a cue list: words, word prefixes (`optimi*`) and phrases (`edge case*`)."""
-    parts = []
-    for cue in (c.strip() for c in spec.split(",")):
-        if cue:
-            stem = re.escape(cue.rstrip("*"))
-            parts.append(stem + (r"\w*" if cue.endswith("*") else r"\b"))
-    return re.compile(r"\b(?:" + "|".join(sorted(parts, key=len, reverse=True)) + ")")
+class _Cues:
+    """A cue list: words, word prefixes (`optimi*`) and phrases (`edge case*`), counted in a text.
+    A dictionary and a few substring tests: a regex alternation of them cost ~30 us a request."""
+
+    def __init__(self, spec: str) -> None:
+        items = [c.strip() for c in spec.split(",") if c.strip()]
+        self.words = frozenset(c for c in items if " " not in c and not c.endswith("*"))
+        self.prefixes = tuple(c[:-1] for c in items if " " not in c and c.endswith("*"))
+        self.heads = frozenset(p[:3] for p in self.prefixes)
+        self.phrases = tuple(c.rstrip("*") for c in items if " " in c)
+
+    def count(self, text: str, words: list[str]) -> float:
+        n = 0
+        for w in words:
+            if not w[-1].isalpha():
+                w = w.rstrip(_PUNCTUATION)
+                if not w:
+                    continue
+            if w in self.words or (w[:3] in self.heads and w.startswith(self.prefixes)):
+                n += 1
+        for phrase in self.phrases:
+            if phrase in text:
+                n += 1
+        return float(n)
 
 
-_HARD = _cues(HARD_CUES)
-_EASY = _cues(EASY_CUES)
+_PUNCTUATION = ".,;:!?)]}\"'…"
+_HARD = _Cues(HARD_CUES)
+_EASY = _Cues(EASY_CUES)
 CUE_CHARS = 600
 
 
@@ -190,12 +206,13 @@ def analyse(body: Mapping[str, Any], counter: TokenCounter = COUNTER) -> Analysi
     )
     task = TASKS[probabilities.index(max(probabilities))]
     head = last_user[:CUE_CHARS].lower()
+    words = head.split()
     signals = Signals(
         probabilities,
         max(dense[0], dense[1]),
         dense[3],
-        float(len(_HARD.findall(head))),
-        float(len(_EASY.findall(head))),
+        _HARD.count(head, words),
+        _EASY.count(head, words),
     )
     counted, exact = counter.estimate(texts[0] if len(texts) == 1 else "\n".join(texts))
     if images or tools is not None:
