@@ -10,9 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LITELLM_LOCAL_MODEL_COST_MAP=True
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+# The runtime's hash-pinned lock first (make lock refreshes it), then the package without resolving again:
+# the image holds exactly the versions CI tested.
+COPY requirements.lock pyproject.toml README.md ./
 COPY gateway ./gateway
-RUN pip install . \
+RUN pip install --require-hashes -r requirements.lock \
+    && pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin grid
 
 # The repo's default config (standby mock deployments, real ones when provider keys are set);

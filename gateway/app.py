@@ -10,7 +10,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -18,6 +18,7 @@ from gateway.config.model import Snapshot
 from gateway.endpoints import admin, experiments, health, metrics_endpoint, models, proxy, recommend
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.experiments.middleware import ExperimentsMiddleware
+from gateway.experiments.outcome import CLIENT_CLOSED
 from gateway.middleware.auth import AuthMiddleware
 from gateway.middleware.body_limit import BodyLimitMiddleware
 from gateway.middleware.hot_routes import HotRoutesMiddleware
@@ -83,6 +84,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error_response(InvalidRequest(str(exc.detail), status=exc.status_code))
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client left (or was cut off by a read timeout) while its body was read: no one to answer,
+    nothing to log as an error (the access line says 499)."""
+    return Response(status_code=CLIENT_CLOSED)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error serving %s %s", request.method, request.url.path)
     return _error_response(GatewayError("The gateway failed to handle this request.", code="internal_error"))
@@ -114,12 +121,30 @@ def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
             Middleware(ObserveMiddleware),
             Middleware(AuthMiddleware, settings=lambda: state.snapshot.general),
             Middleware(BodyLimitMiddleware, limit=lambda: state.snapshot.general.max_body_bytes),
-            Middleware(ExperimentsMiddleware, registry=state.experiments),
+            Middleware(
+                ExperimentsMiddleware,
+                registry=state.experiments,
+                max_depth=lambda: state.snapshot.general.max_json_depth,
+            ),
             # innermost: the proxied endpoints skip the router (Route entries above serve 405s)
-            Middleware(HotRoutesMiddleware, routes=_proxied(), on_error=_error_response),
+            Middleware(
+                HotRoutesMiddleware,
+                routes=_proxied(),
+                on_error=_error_response,
+                error_headers=proxy.error_headers,
+            ),
         ],
-        exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={
+            GatewayError: _gateway_error,
+            HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
+            Exception: _unexpected,
+        },
         lifespan=lifespan,
     )
+    # No redirects built from the client's Host header: Starlette's router answers a path that differs
+    # from a route by its trailing slash with a 307 to `Host` + the other spelling, which lets a forged
+    # Host point a client anywhere. Such a path is an unknown path (404) like any other.
+    app.router.redirect_slashes = False
     app.state.grid = state
     return app

@@ -26,6 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=30.0,
+        help="seconds requests in flight get to finish on SIGTERM (default 30); streams still open "
+        "then end with an SSE error event",
+    )
     check = sub.add_parser("check", help="validate a config and exit (1 on any error)")
     check.add_argument("--config", required=True, help="path to config.yaml")
     return parser
@@ -62,6 +69,25 @@ def log_deployments(snapshot: Snapshot) -> None:
         )
 
 
+def log_connection_limits(snapshot: Snapshot) -> None:
+    from gateway import connection_guard
+
+    connection_guard.apply(snapshot.general.connection)
+    limits = snapshot.general.connection
+    log.info(
+        "client connections: %d served per worker (503 overloaded up to %d, then accept() waits); "
+        "headers %d bytes / %d headers; "
+        "header read timeout %gs, body read timeout %gs; upstream pool %d",
+        connection_guard.LIMITS.max_connections,
+        connection_guard.LIMITS.accept_cap,
+        limits.max_header_bytes,
+        limits.max_header_count,
+        limits.header_read_timeout,
+        limits.body_read_timeout,
+        limits.upstream_max_connections,
+    )
+
+
 def _multiprocess_metrics_dir() -> None:
     """Workers inherit PROMETHEUS_MULTIPROC_DIR; a fresh directory so no stale samples are summed."""
     from gateway.metrics import MULTIPROC_ENV
@@ -82,13 +108,31 @@ def app_factory():
     return create_app(snapshot, config_path=path)
 
 
+def _raise_open_files() -> None:
+    from gateway.connection_guard import raise_open_files_limit
+
+    before, after, hard = raise_open_files_limit()
+    log.info(
+        "open-file limit: soft %d -> %d (hard %d)",
+        before,
+        after,
+        hard,
+        extra={"nofile_soft_before": before, "nofile_soft": after, "nofile_hard": hard},
+    )
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gateway import serving
     from gateway.http_protocol import GridHttpProtocol
     from gateway.logs import setup_logging
 
     setup_logging()
+    if args.graceful_timeout < 0:
+        log.error("--graceful-timeout must be 0 or more seconds")
+        return 2
+    _raise_open_files()  # before the workers start: they inherit it
     try:
         snapshot, problems = load_config(args.config, probe=True)
     except ConfigError as exc:
@@ -104,8 +148,9 @@ def serve(args: argparse.Namespace) -> int:
     os.environ[CONFIG_ENV] = os.path.abspath(args.config)
     if args.workers > 1:
         _multiprocess_metrics_dir()
+    log_connection_limits(snapshot)
     log.info("GRID listening on http://%s:%d with %d worker(s)", args.host, args.port, args.workers)
-    uvicorn.run(
+    config = uvicorn.Config(
         "gateway.cli:app_factory",
         factory=True,
         host=args.host,
@@ -117,8 +162,9 @@ def serve(args: argparse.Namespace) -> int:
         server_header=False,  # no `server: uvicorn`: one header less to validate and send, and to reveal
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=args.graceful_timeout,  # type: ignore[arg-type]
     )
+    serving.run(config)
     return 0
 
 

@@ -83,10 +83,32 @@ class RequestTooLarge(GatewayError):
     code = "request_too_large"
 
 
+class RequestTimeout(InvalidRequest):
+    """The client did not send its headers or body in time (answered by the HTTP server)."""
+
+    status = 408
+    code = "request_timeout"
+
+
+class HeadersTooLarge(InvalidRequest):
+    """The request line and headers are over the size or count limit (answered by the HTTP server)."""
+
+    status = 431
+    code = "headers_too_large"
+
+
 class RateLimited(GatewayError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
+
+
+class InternalError(GatewayError):
+    """A failure on the gateway's side (not the client's request, not the upstream): 500."""
+
+    status = 500
+    type = "api_error"
+    code = "internal_error"
 
 
 class UpstreamError(GatewayError):
@@ -99,6 +121,20 @@ class NoHealthyDeployment(GatewayError):
     status = 503
     type = "api_error"
     code = "no_healthy_deployment"
+
+
+class Overloaded(GatewayError):
+    """The worker is at its connection cap."""
+
+    status = 503
+    code = "overloaded"
+
+
+class ShuttingDown(GatewayError):
+    """The grace period of a shutdown ran out before the request was answered."""
+
+    status = 503
+    code = "shutting_down"
 
 
 class UpstreamTimeout(GatewayError):

@@ -3,12 +3,17 @@
 Retryable failures (connect errors, timeouts, 429, 5xx, garbage) are retried with exponential backoff
 and jitter, each retry on a different deployment when the group has one. A deployment that refused the
 gateway itself (401/403/404) is opened at once and the next deployment tried. A rejection of the
-request itself (400 and the like) goes straight back to the client. When a group is exhausted the
-next group in the chain is tried; when every group had no sendable deployment the answer is 503.
+request itself (400 and the like) and a failure on the gateway's own side go straight back to the
+client, not retried, and leave the breaker alone (`failures.is_upstream_fault`). When a group is
+exhausted the next group in the chain is tried; when every group had no sendable deployment the
+answer is 503.
+The request's deadline (`gateway.deadline`) bounds it all: no attempt starts after it, no backoff
+sleeps past it, and a timeout at it is the deadline's (504), not the deployment's failure.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -18,10 +23,10 @@ from typing import Generic, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from gateway import metrics
+from gateway import deadline, metrics
 from gateway.config.model import Deployment, RouterSettings
-from gateway.errors import GatewayError, NoHealthyDeployment
-from gateway.upstream.failures import ContextWindowExceeded, is_retryable, redact
+from gateway.errors import GatewayError, NoHealthyDeployment, UpstreamTimeout
+from gateway.upstream.failures import ContextWindowExceeded, is_retryable, is_upstream_fault, redact
 
 T = TypeVar("T")
 
@@ -63,9 +68,14 @@ def _policy(retry_after: float, retries: int) -> tuple[stop_after_attempt, wait_
     return stop_after_attempt(retries + 1), wait
 
 
+async def _backoff(seconds: float) -> None:
+    """Sleep between retries, no further than the request's deadline (the next attempt then stops)."""
+    await asyncio.sleep(deadline.bound(seconds))
+
+
 def _retrying(router: RouterSettings, retries: int) -> AsyncRetrying:
     stop, wait = _policy(router.retry_after, retries)
-    return AsyncRetrying(stop=stop, wait=wait, retry=_RETRY_IF, reraise=True)
+    return AsyncRetrying(stop=stop, wait=wait, retry=_RETRY_IF, reraise=True, sleep=_backoff)
 
 
 async def run_chain(
@@ -162,6 +172,8 @@ async def _run_group(group, router, balancer, attempt, trace: Trace, on_success)
 
 async def _attempt_group(group, dep, balancer, attempt, trace, on_success, tried, last):
     while True:
+        if trace.attempts and deadline.passed():  # (the first attempt starts with time to spare)
+            raise deadline.expired()  # no time left for another attempt
         tried.add(dep.id)
         trace.attempts += 1
         trace.tried.append(dep.id)
@@ -174,9 +186,17 @@ async def _attempt_group(group, dep, balancer, attempt, trace, on_success, tried
             redact(exc, dep)  # before anything logs or stores the message
             elapsed = time.monotonic() - started
             trace.upstream_seconds += elapsed
+            if isinstance(exc, UpstreamTimeout) and exc.upstream_status is None and deadline.passed():
+                # the attempt was cut short by the request's deadline (its timeouts are bounded by
+                # it): the deployment is not at fault, and nothing more is tried
+                balancer.released(dep)
+                raise deadline.expired() from None
             metrics.child(metrics.UPSTREAM_LATENCY, dep.id).observe(elapsed)
             status = getattr(exc, "upstream_status", None)
-            balancer.failed(dep, status=status, retry_after=exc.retry_after, error=exc.message[:200])
+            if is_upstream_fault(exc):
+                balancer.failed(dep, status=status, retry_after=exc.retry_after, error=exc.message[:200])
+            else:
+                balancer.released(dep)  # the client's request, or our side: the deployment is not at fault
             last.append(exc)
             log.warning(
                 "attempt %d on deployment %s failed: %s",

@@ -67,6 +67,12 @@ class HealthChecker:
             if status is not None and 400 <= status < 500 and status not in (401, 403, 404, 408, 429):
                 balancer.probed(dep, ok=True)  # the deployment answered; only the probe was unwelcome
                 return
+            if not failures.is_upstream_fault(exc):
+                # the probe failed on this side (out of open files, say): no verdict on the deployment
+                log.warning(
+                    "health check of %s not run: %s", dep.id, exc.message, extra={"deployment": dep.id}
+                )
+                return
             log.warning("health check failed for %s: %s", dep.id, exc.message, extra={"deployment": dep.id})
             balancer.probed(dep, ok=False, status=status, retry_after=exc.retry_after)
             return
@@ -84,5 +90,5 @@ class HealthChecker:
                     raise failures.from_status(resp.status, body, resp.headers.get("retry-after"), dep.id)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise failures.timed_out(dep.id) from exc
-        except aiohttp.ClientError as exc:
-            raise failures.connect_failed(dep.id, type(exc).__name__) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise failures.transport_failed(dep.id, exc, type(exc).__name__) from exc

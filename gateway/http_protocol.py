@@ -1,4 +1,5 @@
-"""uvicorn's httptools protocol, sending a response's header block together with its first body part.
+"""uvicorn's httptools protocol, sending a response's header block together with its first body part,
+and bounding what a client connection may cost (header size and count, read timeouts, a cap).
 
 uvicorn writes the status line and headers with one `transport.write` and the body with another: for
 every small JSON answer that is two send() system calls and two TCP segments, the client woken twice.
@@ -16,11 +17,17 @@ per byte, and replaces the two patterns (built from them: the same bytes are ref
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gateway import connection_guard as guard
+from gateway.acceptor import connection_closed
+from gateway.errors import GatewayError, InvalidRequest
 
 STATUS_LINE_PREFIX = b"HTTP/1.1 "  # how every header block uvicorn writes begins
 
@@ -67,13 +74,192 @@ class HeldHeaders:
         return getattr(self._transport, name)
 
 
+HEAD, BODY, LINGER = 1, 2, 3  # a connection's phase: reading a request head, its body, or closing
+
+
 class GridHttpProtocol(HttpToolsProtocol):
     """`uvicorn.run(http=GridHttpProtocol)`: httptools, with each response's headers and body sent
-    in one system call."""
+    in one system call, and the connection limits of `gateway.connection_guard` enforced as bytes
+    arrive:
+
+    - the request line and headers may take `max_header_bytes` in all and `max_header_count`
+      headers: past either, 431 and close. Bytes are counted before they reach the parser, which is
+      handed no more than the limit allows, so a huge header is never concatenated or buffered;
+    - the head must be complete `header_read_timeout` seconds after the connection opened (or,
+      on a kept-alive connection, after the previous request's end, extended while it is being
+      answered), and the body `body_read_timeout` seconds after the head: else 408 and close;
+    - a connection beyond the cap is answered 503 `overloaded` with Retry-After at once and closed.
+
+    An error answer is followed by a lingering close: the rest of the request is read and dropped
+    for up to `LINGER_SECONDS`, so the client reads the answer instead of a connection reset.
+    """
+
+    deadline: float | None  # loop time at which `expired()` is due (the watchdog calls it)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limits = self.limits = guard.LIMITS.limits
+        # read per request: plain attributes of the connection, not of the settings object
+        self.max_head = limits.max_header_bytes
+        self.max_headers = limits.max_header_count
+        self.header_timeout = limits.header_read_timeout
+        self.body_timeout = limits.body_read_timeout
+        self.phase = HEAD
+        self.deadline = None
+        self.head_room = self.max_head  # bytes the current head may still take
+        self.header_count = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.transport = HeldHeaders(transport, self.loop)  # type: ignore[assignment]
+        guard.watchdog_for(self.server_state, self.loop)
+        if len(self.connections) > guard.LIMITS.max_connections:
+            guard.REJECTIONS.warning("overloaded", "connection refused: the gateway is at its connection cap")
+            self.reject(
+                guard.Overloaded("The gateway is at its connection limit; retry shortly.", retry_after=1)
+            )
+            return
+        self.deadline = self.loop.time() + self.header_timeout
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        connection_closed(self.server_state)
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        phase = self.phase
+        if phase == HEAD:
+            room = self.head_room - len(data)
+            if room < 0:
+                self._head_overflow(data)
+                return
+            self.head_room = room
+        elif phase == LINGER:
+            return  # answered already: the rest of the request is dropped
+        try:  # `_feed`, inlined: this is every request's path
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._upgrade()
+        except httptools.HttpParserError:
+            self._parse_error()
+
+    def _head_overflow(self, data: bytes) -> None:
+        """`data` is more than the head may take: feed what fits; unless the head completed in it
+        (the phase moved on to the body, or the whole request ended and the room was reset), the
+        head is too large. What follows a completed head is handled as usual."""
+        fit = self.head_room
+        self.head_room = 0
+        if fit:
+            self._feed(data[:fit])
+        if self.phase == LINGER:
+            return
+        if self.phase == HEAD and self.head_room == 0:
+            self._headers_too_large()
+            return
+        self.data_received(data[fit:])
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._upgrade()
+        except httptools.HttpParserError:
+            self._parse_error()
+
+    def _upgrade(self) -> None:
+        if self._should_upgrade():
+            self.handle_websocket_upgrade()
+        else:
+            self._unsupported_upgrade_warning()
+
+    def _parse_error(self) -> None:
+        if self.phase == LINGER:  # a callback answered and stopped the parser
+            return
+        guard.REJECTIONS.warning("invalid_http", "request refused: not valid HTTP/1.1")
+        self.reject(InvalidRequest("Invalid HTTP request received."))
+
+    def _headers_too_large(self) -> None:
+        guard.REJECTIONS.warning("headers_too_large", "request refused: headers over the limit")
+        self.reject(
+            guard.HeadersTooLarge(
+                f"Request headers exceed the limit of {self.max_head} bytes or {self.max_headers} headers."
+            )
+        )
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # uvicorn's, with the count: raising stops the parser (`_parse_error` sees the LINGER phase)
+        count = self.header_count = self.header_count + 1
+        if count > self.max_headers:
+            self._headers_too_large()
+            raise OverflowError("too many headers")
+        name = name.lower()
+        value = value.rstrip(b" \t")
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.phase = BODY
+        self.deadline = self.loop.time() + self.body_timeout
+        HttpToolsProtocol.on_headers_complete(self)
+
+    def on_message_complete(self) -> None:
+        # The next request's head: its time runs from here (while this request is still being
+        # answered, `expired` gives it more).
+        self.phase = HEAD
+        self.head_room = self.max_head
+        self.header_count = 0
+        self.deadline = self.loop.time() + self.header_timeout
+        HttpToolsProtocol.on_message_complete(self)
+
+    def expired(self) -> None:
+        """The watchdog's call: the phase's deadline has passed."""
+        phase, self.deadline = self.phase, None
+        if phase == LINGER:
+            self.transport.close()
+        elif phase == HEAD:
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete:  # still answering the last request
+                self.deadline = self.loop.time() + self.header_timeout
+                return
+            if self.head_room == self.max_head:  # not a byte of a next request
+                if self.timeout_keep_alive_task is None:  # else uvicorn's keep-alive timer closes it
+                    self.transport.close()
+                return
+            guard.REJECTIONS.warning("request_timeout", "request refused: headers not received in time")
+            self.reject(guard.RequestTimeout("The request headers were not received in time."))
+        else:
+            cycle = self.cycle
+            if cycle is None or not cycle.response_started:
+                guard.REJECTIONS.warning("request_timeout", "request refused: body not received in time")
+                self.reject(guard.RequestTimeout("The request body was not received in time."))
+            elif cycle.response_complete:  # answered without the body (401, 413, ...): done waiting
+                self.transport.close()
+
+    def reject(self, error: GatewayError) -> None:
+        """Answer `error` (unless a response has started) and close: the application, if it runs,
+        sees a disconnect; the rest of the request is read and dropped until the client closes or
+        `LINGER_SECONDS` pass."""
+        self.phase = LINGER
+        self.deadline = self.loop.time() + guard.LINGER_SECONDS
+        cycle = self.cycle
+        started = cycle is not None and cycle.response_started and not cycle.response_complete
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
+        held = self.transport
+        held.flush()
+        raw = held._transport if isinstance(held, HeldHeaders) else held
+        if raw.is_closing():
+            return
+        if started:
+            raw.close()
+            return
+        raw.write(guard.response_bytes(error))
+        if raw.can_write_eof():
+            raw.write_eof()
+        with contextlib.suppress(Exception):  # reading may have been paused by flow control
+            raw.resume_reading()
 
 
 class ByteSet:

@@ -65,6 +65,13 @@ class GridJsonFormatter(OrjsonFormatter):
         if record.exc_info and "exc_info" in log_record:
             log_record["exception"] = log_record.pop("exc_info")
 
+    def jsonify_log_record(self, log_data) -> str:
+        """orjson escapes the C0 control characters; NEL and the Unicode line and paragraph separators
+        it leaves as they are (valid JSON), and readers that split lines on them (Python's
+        `splitlines`, some log shippers) would cut a record in two. Only a non-ASCII line is looked at."""
+        line = super().jsonify_log_record(log_data)
+        return line if line.isascii() else line.translate(_JSON_BREAKS)
+
     def _timestamp(self, record: logging.LogRecord) -> str:
         """ISO 8601 in UTC to the millisecond ("2026-12-06T05:19:20.123+00:00"); the date and time
         are formatted once a second, the milliseconds are the record's own."""
@@ -73,6 +80,37 @@ class GridJsonFormatter(OrjsonFormatter):
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return f"{self._prefix}.{int(record.msecs):03d}+00:00"
+
+
+# C0 and C1 control characters, DEL, and the Unicode line and paragraph separators: in a text log each
+# could end a line early or rewrite what a terminal shows, so a client's path could forge a record.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+_JSON_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def escape_control(text: str) -> str:
+    """`text` with every control character written as an escape (`\\x0a`): one line stays one line."""
+    return text if text.isprintable() else text.translate(_CONTROL)
+
+
+class TextFormatter(logging.Formatter):
+    """The human format. Every record is one line whatever it holds (the message and its arguments come
+    from clients: paths, model names, upstream messages); a traceback follows on lines indented by
+    two spaces, so no line of it can pass for a record of its own."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_control(super().formatMessage(record))
+
+    def formatException(self, ei) -> str:
+        return _indent(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _indent(stack_info)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + escape_control(line) for line in text.split("\n"))
 
 
 def log_fields(logger: logging.Logger, level: int, msg: str, args: tuple, fields: dict) -> None:
@@ -134,7 +172,7 @@ def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
     fmt = (fmt or os.environ.get("GRID_LOG_FORMAT") or "json").lower()
     handler = BatchedStreamHandler(sys.stderr)
     if fmt == "text":
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     else:
         handler.setFormatter(GridJsonFormatter("%(message)s"))
     handler.addFilter(RequestIdFilter())

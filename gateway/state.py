@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from gateway import metrics
+from gateway import connection_guard, metrics
 from gateway.config.model import Deployment, Snapshot
 from gateway.experiments.registry import ExperimentRegistry
 from gateway.health_checks import HealthChecker
@@ -48,10 +48,14 @@ class GatewayState:
             metrics.DEPLOYMENT_STATE.labels(dep.id).set(0)
         state = cls(snapshot=snapshot, balancer=balancer, config_path=config_path)
         state.experiments.reload(snapshot)
+        connection_guard.apply(snapshot.general.connection)
         return state
 
     async def start(self) -> None:
-        self.passthrough = PassthroughClient(new_session())
+        # the pool's size is read once: a reload does not resize it
+        self.passthrough = PassthroughClient(
+            new_session(self.snapshot.general.connection.upstream_max_connections)
+        )
         self.litellm = LiteLLMClient()
         if any(d.path == "litellm" for d in self.snapshot.deployments):
             preload(self.snapshot.deployments)
@@ -77,6 +81,7 @@ class GatewayState:
         for dep in snapshot.deployments:
             metrics.DEPLOYMENT_STATE.labels(dep.id).set(int(self.balancer.state(dep.id)))
         self.snapshot = snapshot
+        connection_guard.apply(snapshot.general.connection)
         self.experiments.reload(snapshot)
         self.selector.reload(snapshot)
         if self.selector.enabled:

@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
-from tests.harness import GatewayProcess
+from tests.harness import MASTER_KEY, PROVIDER_KEY, GatewayProcess
 
-MASTER_KEY = "sk-grid-test-master"
-PROVIDER_KEY = "sk-provider-secret-123"
+__all__ = ["MASTER_KEY", "PROVIDER_KEY", "TOOLS", "deployment"]
 
 # one function tool, as clients send it (the mock answers it with a call to it)
 TOOLS = [
@@ -65,3 +64,12 @@ def start_gateway() -> Iterator[Callable[..., GatewayProcess]]:
     yield start
     for gw in started:
         gw.stop()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Print the random order's seed even under -q, so a failing order can be replayed."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if seed is not None:
+        terminalreporter.write_line(
+            f"test order: pytest-randomly seed {seed} (replay: --randomly-seed={seed})"
+        )

@@ -8,14 +8,12 @@ from typing import Any
 
 import httpx
 import openai
-from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, deployment
-from tests.harness import GatewayProcess
+from tests.harness import CHAT, CLIENT_TIMEOUT, HI, GatewayProcess, metric_value, openai_client
 
-CHAT = "/v1/chat/completions"
-HI = [{"role": "user", "content": "hi"}]
+__all__ = ["CHAT", "HI", "admin_stats", "client", "config", "dep", "hits", "hits_by_model", "metric"]
 
 
 def dep(group: str, dep_id: str, base: str, *, info: dict | None = None, **params: Any) -> dict:
@@ -35,7 +33,7 @@ def config(model_list: list[dict], **router: Any) -> dict:
 
 
 def client(gw: GatewayProcess, key: str = MASTER_KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0, timeout=15)
+    return openai_client(gw, key)
 
 
 def hits(mock: MockUpstream, model: str) -> int:
@@ -49,16 +47,15 @@ def hits_by_model(mock: MockUpstream) -> Counter:
 
 
 def admin_stats(gw: GatewayProcess) -> dict:
-    resp = httpx.get(f"{gw.url}/admin/load-balancer/stats", headers={"Authorization": f"Bearer {MASTER_KEY}"})
+    resp = httpx.get(
+        f"{gw.url}/admin/load-balancer/stats",
+        headers={"Authorization": f"Bearer {MASTER_KEY}"},
+        timeout=CLIENT_TIMEOUT,
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()
 
 
 def metric(gw: GatewayProcess, name: str, *, default: float | None = 0.0, **labels: str) -> float | None:
     """A sample's value from /metrics; `default` when the series does not exist (yet)."""
-    text = httpx.get(f"{gw.url}/metrics").text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return default
+    return metric_value(httpx.get(f"{gw.url}/metrics", timeout=CLIENT_TIMEOUT).text, name, default, **labels)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from gateway import model_map
-from gateway.config import validate
+from gateway.config import probe, validate
 from gateway.config.model import Deployment
 from gateway.config.problems import Problems
 
@@ -424,14 +424,16 @@ def silent_upstream() -> Iterator[int]:
 
 
 def test_probe_tries_every_api_base_at_once(monkeypatch: pytest.MonkeyPatch, silent_upstream: int) -> None:
-    monkeypatch.setattr(validate, "PROBE_TIMEOUT", 0.4)
+    monkeypatch.setattr(probe, "PROBE_TIMEOUT", 2.0)
     deps = [_deployment(i, f"http://127.0.0.1:{silent_upstream}/v{i}") for i in range(20)]
     problems = Problems()
     started = time.monotonic()
     validate.probe_api_bases(deps, problems)
-    assert time.monotonic() - started < 3.0  # 20 x 0.4 s would be 8 s if tried one by one
+    # the behaviour is a timeout: one by one, 20 silent bases take 20 x 2 s = 40 s; at once, about 2 s.
+    # The bound is generous (half the serial time) so a busy machine does not fail it.
+    assert time.monotonic() - started < 20.0
     assert len(problems.warnings) == 20
-    assert "no answer within 0.4 s" in problems.warnings[0].message
+    assert "no answer within 2 s" in problems.warnings[0].message
 
 
 async def test_probe_works_inside_a_running_event_loop(upstream: str) -> None:
@@ -505,7 +507,7 @@ def test_run_sync_without_a_loop() -> None:
         await asyncio.sleep(0)
         return 42
 
-    assert validate.run_sync(answer) == 42
+    assert probe.run_sync(answer) == 42
 
 
 def test_a_group_knows_its_context_window_once_every_deployment_does() -> None:

@@ -5,6 +5,12 @@ gateway runs the compose config (deploy/gateway/config.yaml) in front of two rea
 `gateway.demo_traffic` drives it with its full mix, faults at the second mock included, for as long as
 the test polls. Every expression of every panel of deploy/grafana/dashboards/grid.json is then
 queried through Prometheus's HTTP API until it returns a finite value.
+
+The Prometheus also evaluates GRID's alert rules (deploy/prometheus/alerts.yml) with every `for` cut
+to 0 s, the one change: the Alerts panel reads `ALERTS{alertstate="firing"}`, which only a firing
+rule fills. The compose config's dead deployments open their breakers within seconds and its retired
+group `gpt-4` is always served by its fallbacks, so the real `GridDeploymentBreakerOpen` and
+`GridModelGroupUnavailable` rules fire on the real gateway's series.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from tests.harness import GatewayProcess, free_port
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "grid.json"
 GATEWAY_CONFIG = REPO / "deploy" / "gateway" / "config.yaml"
+ALERT_RULES = REPO / "deploy" / "prometheus" / "alerts.yml"
 API_KEY = "sk-grid-dashboard-test"
 
 # Grafana's variables, replaced by concrete values before the expressions go to Prometheus.
@@ -55,6 +62,12 @@ SCENARIOS = {
     "tokens and cost": "sum(grid_cost_usd_total) > 0",
     'model="auto" decisions': "sum(grid_auto_route_total) > 0",
     "experiment assignments to both variants": "count(grid_experiment_assignments_total > 0) == 2",
+    "the breaker alert firing for a dead deployment": (
+        'ALERTS{alertname="GridDeploymentBreakerOpen", alertstate="firing", deployment=~"offline-.+"}'
+    ),
+    "the unavailable-group alert firing for the retired group": (
+        'ALERTS{alertname="GridModelGroupUnavailable", alertstate="firing", model="gpt-4"}'
+    ),
 }
 
 DATA_DEADLINE = 45.0
@@ -92,10 +105,20 @@ def dashboard_targets() -> list[Target]:
     return targets
 
 
+def immediate_alert_rules() -> dict:
+    """alerts.yml with every `for` set to 0 s: a rule fires on its first true evaluation."""
+    rules = yaml.safe_load(ALERT_RULES.read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule:
+                rule["for"] = "0s"
+    return rules
+
+
 class Prometheus:
     """A real Prometheus on a free loopback port, its own config and storage in a temporary dir."""
 
-    def __init__(self, gateway_port: int) -> None:
+    def __init__(self, gateway_port: int, rules: dict | None = None) -> None:
         binary = shutil.which("prometheus")
         if binary is None:
             pytest.fail("prometheus is not installed: .ci/run installs the Debian package 'prometheus'")
@@ -111,6 +134,9 @@ class Prometheus:
                 }
             ],
         }
+        if rules is not None:
+            (self.dir / "alerts.yml").write_text(yaml.safe_dump(rules))
+            config["rule_files"] = ["alerts.yml"]
         (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.log_path = self.dir / "prometheus.log"
         self.cmd = [
@@ -207,7 +233,7 @@ def stack() -> Iterator[Stack]:
 
         thread = threading.Thread(target=traffic, name="demo-traffic", daemon=True)
         try:
-            prometheus = Prometheus(gateway.port).start()
+            prometheus = Prometheus(gateway.port, immediate_alert_rules()).start()
             thread.start()
             yield Stack(gateway, prometheus, tally)
         finally:
@@ -242,3 +268,5 @@ def test_every_panel_expression_returns_data_from_prometheus(stack: Stack) -> No
         + f"\ntraffic sent so far: {dict(stack.tally)}\ngateway log tail:\n{stack.gateway.logs()[-2000:]}"
         + f"\nprometheus log tail:\n{stack.prometheus.logs()}"
     )
+    gateway_down = 'ALERTS{alertname="GridGatewayDown", alertstate="firing"}'
+    assert not stack.prometheus.query(gateway_down), "GridGatewayDown fires while the gateway answers"

@@ -18,13 +18,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import yaml
 
 from gateway import demo_traffic
 from gateway.config import load_config
 from gateway.errors import ModelNotFound
+from gateway.mock_upstream.runner import MockUpstream
 from gateway.routing.resolve import resolve
+from tests.harness import free_port, openai_client, user, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"
@@ -52,7 +55,7 @@ CONTRACT_METRICS = (  # DESIGN.md section 1: the dashboard shows every one of th
     "grid_auto_route_total",
     "grid_experiment_assignments_total",
 )
-PANEL_TYPES = {"row", "timeseries", "stat", "state-timeline", "bargauge"}
+PANEL_TYPES = {"row", "timeseries", "stat", "state-timeline", "bargauge", "table"}
 
 
 def compose() -> dict[str, Any]:
@@ -273,7 +276,9 @@ def test_dashboard_is_well_formed() -> None:
         refs = [t["refId"] for t in panel["targets"]]
         assert len(refs) == len(set(refs)), panel["title"]
         for target in panel["targets"]:
-            assert target["expr"].strip() and "grid_" in target["expr"], panel["title"]
+            expr = target["expr"]
+            # every query reads the gateway's series, or the firing state of GRID's alert rules
+            assert expr.strip() and ("grid_" in expr or expr.startswith("ALERTS{")), panel["title"]
     assert "${DS_" not in DASHBOARD.read_text(), "datasource by fixed uid, not an import placeholder"
 
 
@@ -326,16 +331,32 @@ def test_demo_traffic_names_models_the_compose_config_serves() -> None:
 # --- Dockerfile -----------------------------------------------------------------------------------
 
 
-def test_dockerfile_builds_a_non_root_gateway_image() -> None:
-    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines() if line.strip()]
-    instructions = [line for line in lines if not line.startswith("#")]
+def dockerfile_instructions() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    joined, current = [], ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1].strip() + " "
+            continue
+        joined.append(current + line)
+        current = ""
+    return joined
+
+
+def test_dockerfile_describes_a_non_root_gateway_image() -> None:
+    instructions = dockerfile_instructions()
     assert instructions[0] == "FROM python:3.11-slim"
     users = [line.split()[1] for line in instructions if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")
     assert "EXPOSE 8000" in instructions
     cmd = json.loads(next(line for line in instructions if line.startswith("CMD "))[4:])
     assert cmd == ["gateway", "serve", "--config", "/etc/grid/config.yaml"]
-    assert any(re.match(r"RUN .*pip install \.", line) for line in instructions)
+    (run,) = [line for line in instructions if line.startswith("RUN ")]
+    assert "pip install --require-hashes -r requirements.lock" in run  # the lock, exactly
+    assert "pip install --no-deps ." in run  # and nothing resolved beyond it
     ignored = {
         line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if not line.startswith("#")
     }
@@ -345,3 +366,124 @@ def test_dockerfile_builds_a_non_root_gateway_image() -> None:
             for source in sources:
                 assert (REPO / source).exists(), f"COPY {source}: not in the repo"
                 assert source.rstrip("/") not in ignored, f"COPY {source}: excluded by .dockerignore"
+
+
+@pytest.mark.timeout(600)  # installs the whole lock into a new virtualenv (from uv's cache once warm)
+def test_the_images_build_steps_install_the_lock_and_its_command_serves(tmp_path: Path) -> None:
+    """The image's install steps, replayed outside Docker within the ordinary suite (`make test-image`
+    builds and runs the image itself, on a stand-in base image, in minutes): the build context is
+    assembled from the COPY lines, the RUN line's `pip install` commands run with the same arguments
+    (through uv's pip, for its cache) into a fresh virtualenv standing in for the base image's Python,
+    and the CMD is started from that virtualenv, outside the source tree, with the ENV lines'
+    environment. What is not replayed: the base image itself and `useradd`."""
+    instructions = dockerfile_instructions()
+    workdir = Path(next(line.split()[1] for line in instructions if line.startswith("WORKDIR ")))
+    root = tmp_path / "root"
+
+    def inside(path: str) -> Path:
+        target = Path(path) if path.startswith("/") else workdir / path
+        return root / target.relative_to("/")
+
+    for line in instructions:
+        if line.startswith("COPY "):
+            *sources, dest = line.split()[1:]
+            for source in sources:
+                target = inside(dest) / source if dest.endswith("/") else inside(dest)
+                if (REPO / source).is_dir():
+                    shutil.copytree(REPO / source, target, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(REPO / source, target)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GRID_", "OPENAI_", "ANTHROPIC_", "PIP_"))
+    }
+    for line in instructions:
+        if line.startswith("ENV "):
+            env.update(pair.split("=", 1) for pair in line[4:].split())
+    uv = Path(sys.executable).parent / "uv"
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [str(uv), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True, timeout=120
+    )
+    (run,) = [line[4:] for line in instructions if line.startswith("RUN ")]
+    for command in (part.strip() for part in run.split("&&")):
+        if command.startswith("pip install "):
+            args = [str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
+            done = subprocess.run(
+                args + command.split()[2:],
+                cwd=inside("."),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, f"{command}:\n{done.stderr}"
+    frozen = subprocess.run(
+        [str(uv), "pip", "freeze", "--python", str(venv / "bin" / "python")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+
+    def normal(pin: str) -> str:
+        return pin.lower().replace("_", "-")
+
+    pins = re.findall(r"^([A-Za-z0-9_.-]+==[^ \\]+)( ;)?", (REPO / "requirements.lock").read_text(), re.M)
+    allowed = {normal(pin) for pin, _ in pins}
+    everywhere = {normal(pin) for pin, marker in pins if not marker}  # no platform marker
+    installed = {
+        normal(line.strip()) for line in frozen.splitlines() if "==" in line and "grid-gateway" not in line
+    }
+    assert everywhere <= installed <= allowed, (
+        everywhere - installed,
+        installed - allowed,
+    )  # the lock, exactly
+
+    cmd = json.loads(next(line for line in instructions if line.startswith("CMD "))[4:])
+    port = free_port()
+    config = str(inside(cmd[cmd.index("--config") + 1]))
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    with MockUpstream("image-mock") as upstream:  # as docker-compose does: the standby deployments
+        env |= {"GRID_MOCK_URL": f"{upstream.url}/v1", "GRID_MOCK_ANTHROPIC_URL": upstream.url}
+        server = subprocess.Popen(
+            [str(venv / "bin" / cmd[0]), *cmd[1 : cmd.index("--config")], "--config", config]
+            + ["--host", "127.0.0.1", "--port", str(port)],
+            cwd=elsewhere,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            assert wait_for(lambda: server.poll() is not None or _answers(f"{base}/health/liveliness"), 60)
+            assert server.poll() is None
+            models = httpx.get(f"{base}/v1/models", timeout=20).json()
+            assert {m["id"] for m in models["data"]} >= {"gpt-4o-mini", "claude-haiku-4-5"}
+            with openai_client(f"{base}/v1", key="unused") as sdk:  # no master key set: auth is off
+                reply = sdk.chat.completions.create(model="gpt-4o-mini", messages=user("from the image"))
+            assert reply.choices[0].message.content == "mock reply: from the image"
+        finally:
+            server.terminate()
+            try:
+                output = server.communicate(timeout=30)[0].decode(errors="replace")
+            except subprocess.TimeoutExpired:
+                server.kill()
+                output = server.communicate()[0].decode(errors="replace")
+    assert "GRID listening on http://127.0.0.1" in output, output
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import gateway; print(gateway.__file__)"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert where.startswith(str(venv)), where  # the installed package served, not the source tree
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

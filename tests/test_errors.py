@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, deployment
-from tests.harness import GatewayProcess
+from tests.harness import GatewayProcess, auth, user, wait_for
 
 LIMITED_KEY = "sk-grid-test-limited"
 CHAT = "/v1/chat/completions"
@@ -41,6 +42,7 @@ def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
             deployment("ok", mock.url, dep_id="ok-a"),
             deployment("other", mock.url, dep_id="other-a"),
             deployment("limited", mock.url, dep_id="limited-a"),
+            deployment("dated", mock.url, dep_id="dated-a"),
             deployment("down", down, dep_id="down-a"),
             deployment("garbage", mock.url, dep_id="garbage-a"),
             deployment("slow", mock.url, dep_id="slow-a", timeout=0.5),
@@ -66,14 +68,6 @@ def client(gw: GatewayProcess) -> Iterator[openai.OpenAI]:
 def http(gw: GatewayProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gw.url, timeout=15) as session:
         yield session
-
-
-def user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
-
-
-def auth(key: str = MASTER_KEY) -> dict[str, str]:
-    return {"authorization": f"Bearer {key}"}
 
 
 def assert_error(
@@ -158,7 +152,7 @@ def test_missing_key_is_401(http: httpx.Client, mock: MockUpstream) -> None:
 
 
 def test_wrong_key_is_401(gw: GatewayProcess, mock: MockUpstream) -> None:
-    with openai.OpenAI(base_url=gw.base_url, api_key="sk-wrong", max_retries=0) as sdk:
+    with openai.OpenAI(base_url=gw.base_url, api_key="sk-wrong", max_retries=0, timeout=20) as sdk:
         with pytest.raises(openai.AuthenticationError) as info:
             sdk.chat.completions.create(model="ok", messages=user("hi"))
         assert_sdk_error(info.value, 401, "authentication_error", "invalid_api_key")
@@ -178,7 +172,7 @@ def test_x_api_key_header_authenticates(http: httpx.Client) -> None:
 
 
 def test_key_not_allowed_a_model_is_403(gw: GatewayProcess, mock: MockUpstream) -> None:
-    with openai.OpenAI(base_url=gw.base_url, api_key=LIMITED_KEY, max_retries=0) as sdk:
+    with openai.OpenAI(base_url=gw.base_url, api_key=LIMITED_KEY, max_retries=0, timeout=20) as sdk:
         allowed = sdk.chat.completions.create(model="ok", messages=user("mine"))
         assert allowed.choices[0].message.content == "mock reply: mine"
         with pytest.raises(openai.PermissionDeniedError) as info:
@@ -240,6 +234,25 @@ def test_upstream_429_after_retries_is_429_with_retry_after(
     assert len(mock.requests(CHAT)) >= 1
 
 
+def test_upstream_retry_after_as_an_http_date_is_passed_on_in_seconds(
+    client: openai.OpenAI, mock: MockUpstream
+) -> None:
+    """RFC 9110 allows `Retry-After: <HTTP date>`; the client gets the seconds until then."""
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    mock.add_fault({"match": {"model": "dated"}, "status": 429, "retry_after": when})
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model="dated", messages=user("hi"))
+    assert_sdk_error(info.value, 429, "rate_limit_error", "rate_limit_exceeded")
+    # 120 s less the time the request took (the date has whole seconds): generous, not a measurement
+    assert 60 <= int(info.value.response.headers["retry-after"]) <= 121
+    # the deployment cools down until then: the next request is not sent upstream
+    sent = len(mock.requests(CHAT))
+    with pytest.raises(openai.APIStatusError) as again:
+        client.chat.completions.create(model="dated", messages=user("hi"))
+    assert again.value.status_code in (429, 503) and len(mock.requests(CHAT)) == sent
+    assert 60 <= int(again.value.response.headers["retry-after"]) <= 121
+
+
 def test_upstream_unreachable_is_502(client: openai.OpenAI) -> None:
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model="down", messages=user("hi"))
@@ -267,13 +280,14 @@ def test_upstream_5xx_is_502(client: openai.OpenAI, mock: MockUpstream) -> None:
 
 
 def test_upstream_timeout_is_504(client: openai.OpenAI, mock: MockUpstream) -> None:
-    mock.add_fault({"match": {"model": "slow"}, "delay": 3})
-    started = time.monotonic()
+    # the upstream would answer after 30 s, far beyond the client's own timeout: a 504 at all proves
+    # the gateway gave up on its own (two attempts of 0.5 s), and the mock saw both abandoned
+    mock.add_fault({"match": {"model": "slow"}, "delay": 30})
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model="slow", messages=user("hi"))
-    elapsed = time.monotonic() - started
     assert_sdk_error(info.value, 504, "api_error", "upstream_timeout")
-    assert elapsed < 2.5  # two attempts of 0.5 s, not the upstream's 3 s
+    assert len(mock.requests(CHAT)) == 2  # num_retries: 1
+    assert wait_for(lambda: mock.stats()["disconnected_requests"] == 2), mock.stats()
 
 
 def test_upstream_timeout_before_first_byte_of_a_stream_is_504(
@@ -332,7 +346,7 @@ def strict(mock: MockUpstream) -> Iterator[GatewayProcess]:
 
 
 def test_body_over_the_limit_is_413(strict: GatewayProcess, mock: MockUpstream) -> None:
-    with openai.OpenAI(base_url=strict.base_url, api_key=MASTER_KEY, max_retries=0) as sdk:
+    with openai.OpenAI(base_url=strict.base_url, api_key=MASTER_KEY, max_retries=0, timeout=20) as sdk:
         small = sdk.chat.completions.create(model="small", messages=user("short"))
         assert small.choices[0].message.content == "mock reply: short"
         with pytest.raises(openai.APIStatusError) as info:
@@ -361,7 +375,7 @@ def test_chunked_body_over_the_limit_is_413(strict: GatewayProcess, mock: MockUp
 
 def test_no_healthy_deployment_is_503_with_retry_after(strict: GatewayProcess, mock: MockUpstream) -> None:
     mock.add_fault({"match": {"model": "fragile"}, "status": 500})
-    with openai.OpenAI(base_url=strict.base_url, api_key=MASTER_KEY, max_retries=0) as sdk:
+    with openai.OpenAI(base_url=strict.base_url, api_key=MASTER_KEY, max_retries=0, timeout=20) as sdk:
         with pytest.raises(openai.InternalServerError) as info:
             sdk.chat.completions.create(model="fragile", messages=user("hi"))
         assert info.value.status_code == 502  # both deployments failed once: both breakers open

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import statistics
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -39,7 +42,15 @@ def test_draws_are_fixed_numbers_not_per_process_hashes():
     digest = hashlib.blake2b(b"exp\x1f\x1ftraffic\x1fuser:alice", digest_size=8).digest()
     assert draw("exp", "", "traffic", "user:alice") == (int.from_bytes(digest, "big") + 0.5) / 2**64
     assert draw("exp", "", "traffic", "user:alice") == pytest.approx(0.2303563, abs=1e-7)
-    assert draw("exp", "", "traffic", "user:alice") == draw("exp", "", "traffic", "user:alice")
+    code = (
+        "from gateway.experiments.assign import draw; print(repr(draw('exp', '', 'traffic', 'user:alice')))"
+    )
+    for seed in ("1", "2"):  # another process, another string-hash seed: the same number
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert float(out.stdout) == draw("exp", "", "traffic", "user:alice"), out.stderr
     assert draw("exp", "salt", "traffic", "user:alice") != draw("exp", "", "traffic", "user:alice")
     assert draw("other", "", "traffic", "user:alice") != draw("exp", "", "traffic", "user:alice")
     values = [draw("exp", "", "traffic", u) for u in UNITS[:1000]]

@@ -15,13 +15,12 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config.problems import Problems
 from gateway.experiments.config import parse
 from gateway.experiments.registry import ExperimentRun
 from tests.conftest import MASTER_KEY, deployment
-from tests.harness import GatewayProcess
+from tests.harness import GatewayProcess, metric_samples
 
 USER_KEY = "sk-grid-test-user"
 HI = [{"role": "user", "content": "hi"}]
@@ -30,7 +29,13 @@ ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 EXPERIMENTS = [
     {"id": "split", "models": ["ctl", "var"], "applies_to": ["fast"]},
     {"id": "switch", "models": ["ctl", "var"], "applies_to": ["switchy"], "unit": "request"},
-    {"id": "guard", "models": ["ctl", "bad"], "applies_to": ["guarded"], "guardrail": {"min_requests": 15}},
+    # the guardrail test breaks its variant's upstream (and so its breaker): a group no other test uses
+    {
+        "id": "guard",
+        "models": ["ctl", "failing"],
+        "applies_to": ["guarded"],
+        "guardrail": {"min_requests": 15},
+    },
     {"id": "streams", "models": ["ctl", "var"], "applies_to": ["streamy"], "unit": "request"},
     {"id": "rated", "models": ["ctl", "var"], "applies_to": ["rated"], "unit": "request"},
 ]
@@ -40,7 +45,7 @@ def config(mock_url: str, experiments: list[dict] = EXPERIMENTS, **routing: Any)
     return {
         "model_list": [
             deployment(group, mock_url, dep_id=f"{group}-1", model=f"openai/{group}-up")
-            for group in ("ctl", "var", "bad")
+            for group in ("ctl", "var", "bad", "failing")
         ],
         "router_settings": {
             "num_retries": 0,
@@ -190,7 +195,7 @@ def test_feedback_is_joined_to_the_variant_that_served(gw, mock):
 
 
 def test_guardrail_stops_an_experiment_whose_variant_fails(gw, mock):
-    mock.add_fault({"match": {"model": "bad-up"}, "status": 500})
+    mock.add_fault({"match": {"model": "failing-up"}, "status": 500})
     statuses = Counter()
     with sdk(gw) as client:
         for i in range(200):
@@ -205,8 +210,9 @@ def test_guardrail_stops_an_experiment_whose_variant_fails(gw, mock):
                 break
         assert rep["status"] == "stopped", rep
         v = variants(rep)
-        assert v["ctl"]["requests"] >= 15 and v["bad"]["requests"] >= 15 and v["bad"]["error_rate"] == 1.0
-        assert rep["status_reason"].startswith("guardrail: variant bad error rate 100.0%")
+        assert v["ctl"]["requests"] >= 15 and v["failing"]["requests"] >= 15
+        assert v["failing"]["error_rate"] == 1.0
+        assert rep["status_reason"].startswith("guardrail: variant failing error rate 100.0%")
         assert rep["verdict"].startswith("stopped by the guardrail")
         # the next requests are not enrolled: the ordinary route serves them
         for i in range(5):
@@ -249,15 +255,20 @@ def test_streaming_requests_are_enrolled_and_measured_after_the_last_byte(gw, mo
 def test_logs_metrics_and_report_carry_experiment_and_variant(gw, mock):
     with sdk(gw) as client:
         headers, _ = chat(client, "fast", user="log-user")
+        # both variants served here, whatever ran before (the report's intervals need requests)
+        served = {headers["x-grid-experiment"]}
+        for i in range(64):
+            if len(served) == 2:
+                break
+            served.add(chat(client, "fast", user=f"log-user-{i}")[0]["x-grid-experiment"])
+        assert served == {"split=ctl", "split=var"}
     variant = headers["x-grid-experiment"].split("=")[1]
     (line,) = [x for x in access_lines(gw) if x.get("request_id") == headers["x-request-id"]]
     assert line["experiment"] == "split" and line["variant"] == variant and line["model"] == "fast"
     text = httpx.get(f"{gw.url}/metrics").text
     samples = {
-        (s.labels["experiment"], s.labels["variant"]): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "grid_experiment_assignments_total"
+        (labels["experiment"], labels["variant"]): value
+        for labels, value in metric_samples(text, "grid_experiment_assignments_total")
     }
     assert samples[("split", variant)] >= 1
     listing = httpx.get(f"{gw.url}/admin/experiments", headers=ADMIN).json()
@@ -311,3 +322,24 @@ def test_model_selector_stats_summarise_the_running_experiments(gw, mock):
     listed = stats["experiments"]["experiments"]
     assert stats["experiments"]["running"] == len(listed) >= 1
     assert "split" in {e["id"] for e in listed}
+
+
+def test_the_admin_list_holds_every_experiment_report_in_config_order(gw, mock):
+    with sdk(gw) as client:
+        chat(client, "fast", user="listed-user")  # some traffic, so the reports have counts in them
+    listed = httpx.get(f"{gw.url}/admin/experiments", headers=ADMIN, timeout=15)
+    assert listed.status_code == 200 and listed.headers["content-type"].startswith("application/json")
+    reports = listed.json()["experiments"]
+    assert [r["id"] for r in reports] == [e["id"] for e in EXPERIMENTS]
+    for rep in reports:  # each entry is that experiment's own report, as GET /admin/experiments/{id} says
+        assert rep == report(gw, rep["id"])
+        assert {"status", "variants", "verdict"} <= set(rep)
+    split = next(r for r in reports if r["id"] == "split")
+    assert sum(v["assigned"] for v in split["variants"]) >= 1
+    # admin only: a user key is refused, no key is unauthenticated; both OpenAI-shaped
+    refused = httpx.get(
+        f"{gw.url}/admin/experiments", headers={"Authorization": f"Bearer {USER_KEY}"}, timeout=15
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["type"] == "permission_error"
+    anonymous = httpx.get(f"{gw.url}/admin/experiments", timeout=15)
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "invalid_api_key"

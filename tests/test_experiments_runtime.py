@@ -22,6 +22,7 @@ from gateway.experiments.guardrail import Counts, breach
 from gateway.experiments.middleware import ExperimentsMiddleware
 from gateway.experiments.registry import ExperimentRegistry
 from gateway.experiments.report import experiment_report, sample_ratio
+from gateway.json_limits import DEFAULT_MAX_DEPTH
 from gateway.middleware.body_limit import BodyLimitMiddleware
 
 BASE = "http://127.0.0.1:9/v1"
@@ -60,7 +61,7 @@ class Recorder:
     async def __call__(self, scope, receive, send) -> None:
         self.scope = scope
         try:
-            self.body = await json_body(Request(scope, receive))
+            self.body = await json_body(Request(scope, receive), DEFAULT_MAX_DEPTH)
         except Exception as exc:  # the endpoint would answer 400
             self.error = exc
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -234,15 +235,24 @@ def test_guardrail_stops_the_run_after_failures():
 def test_feedback_log_expires_and_is_bounded():
     now = [0.0]
     log = FeedbackLog(ttl_seconds=10, max_requests=3, clock=lambda: now[0])
-    log.remember("r1", "e", "a", None)
+    log.remember("r1", "e", "a", "")
     now[0] = 5
-    log.remember("r2", "e", "b", None)
-    assert log.lookup("r1").variant == "a"
+    log.remember("r2", "e", "b", "")
+    assert log.lookup("r1", "").variant == "a"
     now[0] = 10.5
-    assert log.lookup("r1") is None and log.lookup("r2").variant == "b"  # r1 is 10.5 s old
+    assert log.lookup("r1", "") is None and log.lookup("r2", "").variant == "b"  # r1 is 10.5 s old
     for rid in ("r3", "r4", "r5"):
-        log.remember(rid, "e", "a", None)
-    assert len(log) == 3 and log.lookup("r2") is None  # the oldest went first
+        log.remember(rid, "e", "a", "")
+    assert len(log) == 3 and log.lookup("r2", "") is None  # the oldest went first
+
+
+def test_feedback_log_keeps_each_clients_request_ids_apart():
+    log = FeedbackLog(ttl_seconds=10, max_requests=10)
+    log.remember("r1", "e", "a", "alice#1")
+    log.remember("r1", "e", "b", "mallory#2")  # the same id, sent by another key
+    assert log.lookup("r1", "alice#1").variant == "a"
+    assert log.lookup("r1", "mallory#2").variant == "b"
+    assert log.lookup("r1", "") is None
 
 
 def test_sample_ratio_mismatch_is_flagged_on_a_skewed_split():

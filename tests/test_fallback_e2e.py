@@ -7,7 +7,6 @@ name, so fault rules target one deployment and the mock's request log counts its
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 
 from tests.conftest import MASTER_KEY
 from tests.e2e import CHAT, HI, client, config, dep, hits, metric
-from tests.harness import GatewayProcess
+from tests.harness import GatewayProcess, wait_for
 
 CONTEXT_ERROR = "This model's maximum context length is 10 tokens"
 
@@ -155,15 +154,13 @@ def test_a_bad_request_does_not_fall_back(chained, mock):
         pytest.param({"status": 500}, id="status-500"),
         pytest.param({"cut_after": 0}, id="cut-before-first-event"),
         pytest.param({"error_event": True, "status": 503}, id="error-event-first"),
-        pytest.param({"stall": 5}, id="stall-before-first-byte"),
+        pytest.param({"stall": 30}, id="stall-before-first-byte"),
     ],
 )
 def test_stream_falls_back_before_the_first_byte(chained, mock, fault):
     mock.add_fault({"match": {"model": "fb-g", "stream": True}, **fault})
-    started = time.monotonic()
-    with client(chained) as sdk:
+    with client(chained) as sdk:  # its 20 s timeout is shorter than the 30 s stall: never waited out
         headers, chunks = stream(sdk)
-    elapsed = time.monotonic() - started
     assert headers["x-grid-model"] == "h" and headers["x-grid-deployment"] == "fb-h"
     assert headers["x-grid-attempts"] == "3" and headers["x-grid-fallbacks"] == "1"
     # one clean stream: one role chunk, the whole text once, one finish, the usage chunk
@@ -175,12 +172,8 @@ def test_stream_falls_back_before_the_first_byte(chained, mock, fault):
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
     assert len({c.id for c in chunks}) == 1
     assert hits(mock, "fb-g") == 2 and hits(mock, "fb-h") == 1
-    assert elapsed < 3.0  # two 0.5 s stalls at most, never the 5 s one
     if "stall" in fault:  # the stalled upstream streams were dropped, not left open
-        deadline = time.monotonic() + 2
-        while mock.stats()["open_streams"] and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert mock.stats()["open_streams"] == 0
+        assert wait_for(lambda: mock.stats()["open_streams"] == 0), mock.stats()
         assert mock.stats()["disconnected_streams"] >= 2
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 
 from tests.conftest import MASTER_KEY, deployment
+from tests.harness import wait_for as _wait_for
 
 
 def _state(gw, dep_id: str) -> str:
@@ -18,15 +17,6 @@ def _state(gw, dep_id: str) -> str:
             if dep["id"] == dep_id:
                 return dep["state"]
     raise AssertionError(f"{dep_id} not in stats")
-
-
-def _wait_for(predicate, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_health_checks_open_a_failing_deployment_and_close_it_once_it_recovers(mock, start_gateway):

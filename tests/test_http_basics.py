@@ -5,7 +5,6 @@ configuration reload, through a running gateway.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +12,7 @@ import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, deployment
-from tests.harness import GatewayProcess
+from tests.harness import GatewayProcess, metric_value, user
 
 CHAT = "/v1/chat/completions"
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
@@ -40,10 +39,6 @@ def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
 def http(gw: GatewayProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gw.url, timeout=10) as session:
         yield session
-
-
-def user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
 
 
 # -- health ---------------------------------------------------------------------------------------
@@ -82,16 +77,6 @@ def test_readiness_is_503_when_every_breaker_is_open(mock: MockUpstream) -> None
 
 
 # -- metrics --------------------------------------------------------------------------------------
-
-
-def metric_value(text: str, name: str, **labels: str) -> float | None:
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line[: line.index("}")]))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def test_metrics_are_prometheus_text_without_a_key(http: httpx.Client) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, PROVIDER_KEY, TOOLS
-from tests.harness import GatewayProcess
+from tests.harness import LITELLM_ENV, GatewayProcess, openai_client, user
 
 MESSAGES = "/v1/messages"
 
@@ -33,6 +33,15 @@ def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
                 },
                 "model_info": {"id": "claude-mock"},
             },
+            {  # its own group: the rate-limit test opens its breaker, and no other test uses it
+                "model_name": "claude-limited",
+                "litellm_params": {
+                    "model": "anthropic/claude-limited",
+                    "api_base": mock.url,
+                    "api_key": PROVIDER_KEY,
+                },
+                "model_info": {"id": "claude-limited-mock"},
+            },
             {
                 "model_name": "claude-echo",
                 "litellm_params": {
@@ -46,19 +55,15 @@ def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
         "router_settings": {"num_retries": 0},
         "general_settings": {"master_key": MASTER_KEY},
     }
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True"}
+    env = dict(LITELLM_ENV)
     with GatewayProcess(config, env=env) as process:
         yield process
 
 
 @pytest.fixture
 def client(gw: GatewayProcess) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0, timeout=20) as sdk:
+    with openai_client(gw) as sdk:
         yield sdk
-
-
-def user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
 
 
 def assert_sent_with_deployment_key(mock: MockUpstream, request_id: str | None = None) -> dict:
@@ -141,9 +146,9 @@ def test_tools_through_litellm(client: openai.OpenAI, mock: MockUpstream) -> Non
 
 
 def test_upstream_rate_limit_through_litellm(client: openai.OpenAI, mock: MockUpstream) -> None:
-    mock.add_fault({"match": {"path": MESSAGES}, "status": 429, "retry_after": "3", "times": 1})
+    mock.add_fault({"match": {"model": "claude-limited"}, "status": 429, "retry_after": "3", "times": 1})
     with pytest.raises(openai.RateLimitError) as info:
-        client.chat.completions.create(model="claude", messages=user("too fast"), max_tokens=16)
+        client.chat.completions.create(model="claude-limited", messages=user("too fast"), max_tokens=16)
     assert info.value.status_code == 429
     assert info.value.code == "rate_limit_exceeded"
     assert info.value.response.headers["retry-after"] == "3"

@@ -6,6 +6,7 @@ Clients are the real openai SDK, httpx and LiteLLM, pointed straight at a runnin
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import os
@@ -20,6 +21,7 @@ import openai
 import pytest
 
 from gateway.mock_upstream import MockUpstream
+from tests.harness import user, wait_for
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "True")
@@ -44,7 +46,7 @@ def clean(mock: MockUpstream) -> None:
 
 @pytest.fixture
 def client(mock: MockUpstream) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=mock.url + "/v1", api_key="sk-test", max_retries=0) as sdk:
+    with openai.OpenAI(base_url=mock.url + "/v1", api_key="sk-test", max_retries=0, timeout=20) as sdk:
         yield sdk
 
 
@@ -54,25 +56,12 @@ def http(mock: MockUpstream) -> Iterator[httpx.Client]:
         yield session
 
 
-def user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
-
-
 def sse_data(text: str) -> list[str]:
     return [line[len("data: ") :] for line in text.splitlines() if line.startswith("data: ")]
 
 
 def fault(**rule: object) -> dict[str, str]:
     return {"x-mock-fault": json.dumps(rule)}
-
-
-def wait_for(predicate, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 # -- OpenAI wire format ----------------------------------------------------------------------------
@@ -244,7 +233,13 @@ def test_embeddings_are_deterministic_and_honour_dimensions(http: httpx.Client) 
     )
     assert first["data"] == second["data"]
     raw = base64.b64decode(first["data"][0]["embedding"])
-    assert len(struct.unpack("<8f", raw)) == 8
+    got = struct.unpack("<8f", raw)
+    # the documented function of the text (SHAKE-128), computed here independently: the same vector
+    # in every process and on every machine, not merely twice in a row
+    halves = struct.unpack("<8H", hashlib.shake_128(b"same text").digest(16))
+    values = [v / 32767.5 - 1.0 for v in halves]
+    norm = math.sqrt(sum(v * v for v in values))
+    assert got == pytest.approx([v / norm for v in values], abs=1e-6)
     tokens = http.post("/v1/embeddings", json={"model": "e", "input": [[1, 2, 3], [4, 5]]}).json()
     assert len(tokens["data"]) == 2 and tokens["usage"]["prompt_tokens"] == 5
     assert http.post("/v1/embeddings", json={"model": "e", "input": []}).status_code == 400
@@ -282,11 +277,11 @@ def test_paths_without_v1_prefix_are_served(http: httpx.Client) -> None:
 
 def test_required_key_rejects_missing_or_wrong_key() -> None:
     with MockUpstream("locked", require_key="sk-right") as locked:
-        bad = openai.OpenAI(base_url=locked.url + "/v1", api_key="sk-wrong", max_retries=0)
+        bad = openai.OpenAI(base_url=locked.url + "/v1", api_key="sk-wrong", max_retries=0, timeout=20)
         with pytest.raises(openai.AuthenticationError) as info:
             bad.chat.completions.create(model="m", messages=user("hi"))
         assert info.value.body["code"] == "invalid_api_key"
-        good = openai.OpenAI(base_url=locked.url + "/v1", api_key="sk-right", max_retries=0)
+        good = openai.OpenAI(base_url=locked.url + "/v1", api_key="sk-right", max_retries=0, timeout=20)
         assert good.chat.completions.create(model="m", messages=user("hi")).choices[0].message.content
         anthropic_body = {"model": "c", "max_tokens": 10, "messages": user("hi")}
         r = httpx.post(locked.url + "/v1/messages", json=anthropic_body, headers={"x-api-key": "sk-right"})
@@ -358,12 +353,13 @@ def test_delay_fault_waits_before_answering(http: httpx.Client) -> None:
 
 def test_stall_fault_sends_headers_then_waits_for_first_byte(http: httpx.Client) -> None:
     body = {"model": "m", "messages": user("x"), "stream": True}
-    started = time.monotonic()
-    with http.stream("POST", CHAT, json=body, headers=fault(stall=0.3)) as r:
+    with http.stream("POST", CHAT, json=body, headers=fault(stall=2.0)) as r:
+        headers_at = time.monotonic()
         assert r.status_code == 200
-        assert time.monotonic() - started < 0.25
         first = next(r.iter_lines())
-        assert time.monotonic() - started >= 0.3
+        # the headers came a stall before the first event (had they waited with the body, they would
+        # arrive together); lower bounds only, half the stall, so a slow machine cannot fail it
+        assert time.monotonic() - headers_at >= 1.0
     assert first.startswith("data: ")
 
 

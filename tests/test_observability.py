@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from tests.conftest import MASTER_KEY, PROVIDER_KEY, deployment
-from tests.harness import GatewayProcess
+from tests.harness import CLIENT_TIMEOUT, GatewayProcess, metric_map
 
 ACCESS_FIELDS = {
     "timestamp", "level", "logger", "message", "request_id", "model", "model_served", "deployment",
@@ -47,7 +47,7 @@ def gw(mock):
 
 
 def _client(gw) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0)
+    return openai.OpenAI(base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0, timeout=20)
 
 
 def _lines(gw) -> list[dict]:
@@ -116,7 +116,9 @@ def test_secrets_and_bodies_stay_out_of_the_logs(gw):
         model="solo", messages=[{"role": "user", "content": "very-private-prompt"}]
     )
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=gw.base_url, api_key="sk-wrong-key-xyz", max_retries=0).models.list()
+        openai.OpenAI(
+            base_url=gw.base_url, api_key="sk-wrong-key-xyz", max_retries=0, timeout=20
+        ).models.list()
     text = gw.logs()
     for secret in (PROVIDER_KEY, MASTER_KEY, "sk-wrong-key-xyz", "Bearer", "very-private-prompt"):
         assert secret not in text
@@ -139,16 +141,14 @@ def test_text_format_for_humans(mock, start_gateway):
     while "grid.access" not in gw.logs() and time.monotonic() < deadline:
         time.sleep(0.02)
     lines = [line for line in gw.logs().splitlines() if "grid.access" in line]
-    assert lines and not lines[-1].startswith("{")
+    # the text format's own layout: time, level, logger, then the access line's words (not JSON)
+    pattern = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO grid\.access: POST /v1/chat/completions 200"
+    assert lines and re.fullmatch(pattern, lines[-1]), lines
+    assert not any(line.lstrip().startswith("{") for line in gw.logs().splitlines())
 
 
 def _samples(url: str) -> dict[str, float]:
-    out = {}
-    for line in httpx.get(f"{url}/metrics").text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
+    return metric_map(httpx.get(f"{url}/metrics", timeout=CLIENT_TIMEOUT).text)
 
 
 def test_metrics_after_a_scripted_mix(mock, start_gateway):

@@ -154,15 +154,16 @@ async def test_least_busy_spreads_concurrent_requests_by_in_flight(start_gateway
             routing_strategy="least-busy",
         )
     )
-    mock.add_fault({"match": {"path": CHAT}, "delay": 1.0})
-    async with openai.AsyncOpenAI(base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0) as sdk:
+    # long enough that all nine are upstream at once even on a busy machine
+    mock.add_fault({"match": {"path": CHAT}, "delay": 5.0})
+    async with openai.AsyncOpenAI(base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0, timeout=20) as sdk:
 
         async def one() -> str:
             raw = await sdk.chat.completions.with_raw_response.create(model="g", messages=HI)
             return raw.headers["x-grid-deployment"]
 
         tasks = [asyncio.create_task(one()) for _ in range(9)]
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while mock.stats()["open_requests"] < 9 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         in_flight = {

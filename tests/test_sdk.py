@@ -20,7 +20,7 @@ import pytest_asyncio
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, PROVIDER_KEY, TOOLS, deployment
-from tests.harness import GatewayProcess
+from tests.harness import GatewayProcess, user
 
 CHAT = "/v1/chat/completions"
 
@@ -70,10 +70,6 @@ async def collect(stream: Any) -> list[Any]:
     if hasattr(stream, "__aiter__"):
         return [chunk async for chunk in stream]
     return list(stream)
-
-
-def user(text: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": text}]
 
 
 # -- chat completions ------------------------------------------------------------------------------

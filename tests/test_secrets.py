@@ -17,7 +17,7 @@ import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, PROVIDER_KEY, deployment
-from tests.harness import GatewayProcess
+from tests.harness import GatewayProcess, auth, user
 
 CHAT = "/v1/chat/completions"
 TEAM_KEY = "sk-grid-test-team-key"
@@ -47,14 +47,6 @@ def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
 def http(gw: GatewayProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gw.url, timeout=10) as session:
         yield session
-
-
-def user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
-
-
-def auth(key: str = MASTER_KEY) -> dict[str, str]:
-    return {"authorization": f"Bearer {key}"}
 
 
 def no_secret_in(response: httpx.Response, *secrets: str) -> None:
@@ -216,7 +208,7 @@ def test_provider_key_appears_nowhere_after_mixed_traffic(
     assert chat("chat", key="sk-wrong").status_code == 401
     cut = chat("cut", stream=True)
     assert cut.status_code == 200 and '"error"' in cut.text
-    with openai.OpenAI(base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0) as sdk:
+    with openai.OpenAI(base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0, timeout=20) as sdk:
         with pytest.raises(openai.InternalServerError):
             sdk.chat.completions.create(model="rejected", messages=user("sdk"))
         assert sdk.chat.completions.create(model="chat", messages=user("sdk")).choices[0].message.content

@@ -4,6 +4,8 @@ stickiness, capabilities config. No gateway process, no network."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import pickle
 import subprocess
 import sys
 from dataclasses import replace
@@ -108,9 +110,30 @@ def test_complexity_grows_with_difficulty_and_stays_in_bounds():
     assert hard < huge <= 1.0
 
 
-def test_the_analysis_of_a_body_is_deterministic():
-    body = chat("Write a Python function that merges two sorted lists.")
-    assert analyse(body) == analyse(body)
+ANALYSE_IN_A_CHILD = (
+    "import pickle, sys\n"
+    "from gateway.selector.analysis import analyse\n"
+    "body = {'model': 'auto', 'messages': [{'role': 'user', 'content': sys.argv[1]}]}\n"
+    "sys.stdout.buffer.write(pickle.dumps(analyse(body)))\n"
+)
+
+
+@pytest.mark.parametrize(
+    "text", ["Write a Python function that merges two sorted lists.", "Translate 'hi' to French"]
+)
+def test_the_analysis_of_a_body_is_the_same_in_every_process(text):
+    """Processes differ in their string-hash seed (set and dict orders): the decision must not."""
+    here = analyse(chat(text))
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        child = subprocess.run(
+            [sys.executable, "-c", ANALYSE_IN_A_CHILD, text],
+            capture_output=True,
+            env=env,
+            timeout=60,
+            check=True,
+        )
+        assert pickle.loads(child.stdout) == here  # noqa: S301 - our own child's output
 
 
 # -- tokens ---------------------------------------------------------------------------------------
@@ -151,8 +174,23 @@ def test_long_prompts_are_estimated_from_samples_close_to_the_exact_count():
     assert COUNTER.estimate("short text") == (heuristic("short text"), False)  # by length: nothing near
 
 
-def test_tiktoken_is_only_reached_through_importlib_find_spec():
+def test_tiktoken_and_litellm_are_not_imported_until_an_encoding_is_loaded():
+    """LiteLLM's files are found with importlib.util.find_spec (importing it costs seconds); tiktoken is
+    imported only by load_encoding, in the warm-up thread, never by importing the gateway."""
     assert importlib.util.find_spec("tiktoken") is not None  # the installed LiteLLM depends on it
+    code = (
+        "import sys\n"
+        "import gateway.app, gateway.selector.tokens as tokens\n"
+        "assert 'tiktoken' not in sys.modules, 'importing the gateway imported tiktoken'\n"
+        "directory = tokens.tokenizer_dir()\n"
+        "assert directory is not None and directory.is_dir(), directory\n"
+        "assert 'litellm' not in sys.modules, 'finding the tokenizer files imported litellm'\n"
+        "assert 'tiktoken' not in sys.modules\n"
+        "assert tokens.load_encoding() is not None and 'tiktoken' in sys.modules\n"
+        "assert 'litellm' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
 
 
 # -- scoring: hard filters ------------------------------------------------------------------------

@@ -76,7 +76,13 @@ def test_smooth_wrr_distribution_follows_weights():
 
 
 def test_smooth_wrr_is_pure():
-    assert smooth_weighted([3, 1], (0.0, 0.0)) == smooth_weighted([3, 1], (0.0, 0.0))
+    """A function of its arguments only: it leaves them untouched and returns the next state."""
+    weights, current = [3, 1], [0.0, 0.0]
+    assert smooth_weighted(weights, current) == (0, (-1.0, 1.0))  # 3 and 1 grow; a wins and pays 4
+    assert weights == [3, 1] and current == [0.0, 0.0]
+    assert smooth_weighted(weights, (-1.0, 1.0)) == (0, (-2.0, 2.0))
+    assert smooth_weighted(weights, (-2.0, 2.0)) == (1, (1.0, -1.0))  # b's turn
+    assert smooth_weighted(weights, (1.0, -1.0)) == (0, (0.0, 0.0))  # a, a, b, a: back to the start
 
 
 def test_smooth_wrr_never_chooses_weight_zero():

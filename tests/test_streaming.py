@@ -7,19 +7,14 @@ upstream connection" is observed on the upstream itself, not inferred.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
-import openai
 import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, deployment
-from tests.harness import GatewayProcess
-
-CHAT = "/v1/chat/completions"
-AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
+from tests.harness import CHAT, GatewayProcess, http_client, openai_client, user, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -37,22 +32,12 @@ def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
 
 
 @pytest.fixture
-def http(gw: GatewayProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gw.url, headers=AUTH, timeout=10) as session:
+def http(gw: GatewayProcess, mock: MockUpstream) -> Iterator[httpx.Client]:
+    # the mock is shared by the session: a stream a previous test left is closed before this one counts
+    assert wait_for(lambda: mock.stats()["open_streams"] == 0 and mock.stats()["open_requests"] == 0)
+    mock.reset()
+    with http_client(gw) as session:
         yield session
-
-
-def user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def deployment_stats(http: httpx.Client, group: str) -> dict:
@@ -60,23 +45,24 @@ def deployment_stats(http: httpx.Client, group: str) -> dict:
 
 
 def test_events_are_relayed_as_they_arrive(http: httpx.Client, mock: MockUpstream) -> None:
-    mock.add_fault({"match": {"model": "chat", "stream": True}, "chunks": 10, "chunk_delay": 0.05})
+    mock.add_fault({"match": {"model": "chat", "stream": True}, "chunks": 10, "chunk_delay": 0.3})
     body = {"model": "chat", "messages": user("abcdefghijklmnopqrst"), "stream": True}
-    started = time.monotonic()
-    arrivals: list[float] = []
     pieces: list[str] = []
+    upstream_done_at_first_event: list[int] = []
     with http.stream("POST", CHAT, json=body) as response:
         assert response.status_code == 200
         for line in response.iter_lines():
             if line.startswith("data: {"):
-                arrivals.append(time.monotonic() - started)
                 event = json.loads(line[6:])
+                if not upstream_done_at_first_event:
+                    upstream_done_at_first_event.append(mock.stats()["streams_completed"])
                 if event["choices"]:
                     pieces.append(event["choices"][0]["delta"].get("content") or "")
     assert "".join(pieces) == "mock reply: abcdefghijklmnopqrst"
-    total = arrivals[-1]
-    assert total >= 0.45  # eleven gaps of 0.05 s upstream
-    assert arrivals[1] < total / 2  # the first content came long before the last: not buffered
+    # not buffered: the first event reached the client while the upstream was still sending the rest
+    # (eleven gaps of 0.3 s); a gateway that buffered the stream would deliver it after streams_completed
+    assert upstream_done_at_first_event == [0]
+    assert mock.stats()["streams_completed"] == 1
 
 
 def test_client_disconnect_closes_the_upstream_stream(http: httpx.Client, mock: MockUpstream) -> None:
@@ -86,16 +72,18 @@ def test_client_disconnect_closes_the_upstream_stream(http: httpx.Client, mock: 
     with http.stream("POST", CHAT, json=body) as response:
         assert response.status_code == 200
         received: list[str] = []
-        for line in response.iter_lines():
+        lines = response.iter_lines()
+        for line in lines:
             if line.startswith("data: "):
                 received.append(line)
             if len(received) == 3:
+                # checked before leaving the loop: dropping the line iterator may close the connection
+                assert mock.stats()["open_streams"] == 1
                 break
-        assert mock.stats()["open_streams"] == 1
     # leaving the `with` closed the connection after three events, long before the 200th
     assert wait_for(
         lambda: mock.stats()["open_streams"] == 0 and mock.stats()["disconnected_streams"] > before
-    ), mock.stats()
+    ), str(mock.stats())
     stats = mock.stats()
     assert stats["streams_completed"] == 0
     assert stats["disconnected_streams"] == before + 1
@@ -108,14 +96,18 @@ def test_client_disconnect_closes_the_upstream_stream(http: httpx.Client, mock: 
 
 
 def test_sdk_stream_closed_early_closes_the_upstream(gw: GatewayProcess, mock: MockUpstream) -> None:
+    assert wait_for(lambda: mock.stats()["open_streams"] == 0)  # none left by an earlier test
+    mock.reset()
     mock.add_fault({"match": {"model": "chat", "stream": True}, "chunks": 200, "chunk_delay": 0.05})
-    with openai.OpenAI(base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0) as sdk:
+    with openai_client(gw) as sdk:
         stream = sdk.chat.completions.create(model="chat", messages=user("x " * 300), stream=True)
         for i, _chunk in enumerate(stream):
             if i == 2:
                 break
         stream.close()
-    assert wait_for(lambda: mock.stats()["open_streams"] == 0 and mock.stats()["disconnected_streams"] == 1)
+    assert wait_for(
+        lambda: mock.stats()["open_streams"] == 0 and mock.stats()["disconnected_streams"] == 1
+    ), str(mock.stats())
     assert mock.stats()["streams_completed"] == 0
 
 
@@ -130,7 +122,7 @@ def test_client_disconnect_before_the_first_byte_closes_the_upstream(
     # the request reached the upstream and stalled there (whether it is still open at this instant
     # is a race with the gateway noticing the client left, which it may already have)
     assert mock.stats()["max_open_requests"] == 1
-    assert wait_for(lambda: mock.stats()["open_requests"] == 0, timeout=2.0), mock.stats()
+    assert wait_for(lambda: mock.stats()["open_requests"] == 0), mock.stats()
     assert mock.stats()["streams_completed"] == 0
     assert wait_for(lambda: deployment_stats(http, "stalled")["in_flight"] == 0)
     after = http.post(CHAT, json={"model": "chat", "messages": user("next")})
@@ -146,7 +138,7 @@ def test_client_disconnect_during_a_slow_answer_closes_the_upstream(
         http.post(
             CHAT, json={"model": "stalled", "messages": user("hi")}, timeout=httpx.Timeout(10, read=0.5)
         )
-    assert wait_for(lambda: mock.stats()["open_requests"] == 0, timeout=2.0), mock.stats()
+    assert wait_for(lambda: mock.stats()["open_requests"] == 0), mock.stats()
     assert mock.stats()["disconnected_requests"] == 1
     assert mock.stats()["requests_total"] == 1
     assert wait_for(lambda: deployment_stats(http, "stalled")["in_flight"] == 0)

@@ -1,12 +1,14 @@
-"""`general_settings`: client keys (master, admin, per-team keys with model lists) and the body limit."""
+"""`general_settings`: client keys (master, admin, per-team keys with model lists) and the body limits."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from gateway.config.connection import connection_limits
 from gateway.config.model import ApiKey, GeneralSettings
 from gateway.config.problems import Problems
-from gateway.config.values import Missing, number
+from gateway.config.values import Missing, integer, number
+from gateway.json_limits import DEFAULT_MAX_DEPTH, MAX_MAX_DEPTH
 
 
 def general_settings(gs: dict[str, Any], problems: Problems) -> GeneralSettings:
@@ -57,4 +59,19 @@ def general_settings(gs: dict[str, Any], problems: Problems) -> GeneralSettings:
     if limit_mb is not None and limit_mb <= 0:
         problems.error(f"{w}.max_request_size_mb", "must be positive")
         limit_mb = 32.0
-    return GeneralSettings(keys=tuple(keys), max_body_bytes=int((limit_mb or 32.0) * 1024 * 1024))
+    return GeneralSettings(
+        keys=tuple(keys),
+        max_body_bytes=int((limit_mb or 32.0) * 1024 * 1024),
+        max_json_depth=_json_depth(gs.get("max_json_depth"), f"{w}.max_json_depth", problems),
+        connection=connection_limits(gs, problems),
+    )
+
+
+def _json_depth(value: Any, where: str, problems: Problems) -> int:
+    depth = integer(value, where, problems, DEFAULT_MAX_DEPTH)
+    if depth is None:
+        return DEFAULT_MAX_DEPTH
+    if not 2 <= depth <= MAX_MAX_DEPTH:
+        problems.error(where, f"must be between 2 and {MAX_MAX_DEPTH}")
+        return DEFAULT_MAX_DEPTH
+    return depth

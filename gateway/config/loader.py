@@ -16,6 +16,7 @@ import orjson
 import yaml
 
 from gateway.config.general import general_settings
+from gateway.config.kinds import group_kind
 from gateway.config.model import Deployment, ModelGroup, RouterSettings, Snapshot
 from gateway.config.problems import Problems
 from gateway.config.providers import default_api_base, default_path, split_model
@@ -170,6 +171,9 @@ def _router_settings(rs: dict[str, Any], env: Mapping[str, str], problems: Probl
         or 0.0,
         timeout=number(rs.get("timeout"), f"{w}.timeout", problems, None),
         stream_timeout=number(rs.get("stream_timeout"), f"{w}.stream_timeout", problems, None),
+        request_timeout=number(
+            rs.get("request_timeout"), f"{w}.request_timeout", problems, defaults.request_timeout
+        ),
         fallbacks=MappingProxyType(_fallback_map(rs.get("fallbacks"), f"{w}.fallbacks", problems)),
         context_window_fallbacks=MappingProxyType(
             _fallback_map(rs.get("context_window_fallbacks"), f"{w}.context_window_fallbacks", problems)
@@ -235,7 +239,7 @@ def _model_list(
     for name, deps in by_group.items():
         live = [d for d in deps if not d.standby] or deps
         skipped += [(d.id, "standby: the group has a live deployment") for d in deps if d not in live]
-        groups[name] = ModelGroup(name, tuple(live), group_window(live))
+        groups[name] = ModelGroup(name, tuple(live), group_window(live), group_kind(deps))
     return groups, skipped, skipped_groups
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from gateway.config.connection import ConnectionLimits
+
 UpstreamPath = Literal["passthrough", "litellm"]
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -52,6 +54,9 @@ class ModelGroup:
     deployments: tuple[Deployment, ...]
     # the most prompt tokens some deployment takes (gateway.tokens.group_window); None: unknown
     context_window: int | None = None
+    # what the group serves: "chat" (chat and text completions), "embedding", or another LiteLLM
+    # `mode` (image_generation, ...); from model_info.mode, else LiteLLM's model map (gateway.config.kinds)
+    kind: str = "chat"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -63,6 +68,7 @@ class RouterSettings:
     cooldown_time: float = 5.0
     timeout: float | None = None
     stream_timeout: float | None = None
+    request_timeout: float = 600.0  # one deadline per request, across retries, fallbacks and streaming
     fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: EMPTY)
     context_window_fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: EMPTY)
     model_group_alias: Mapping[str, str] = field(default_factory=lambda: EMPTY)
@@ -86,6 +92,8 @@ class ApiKey:
 class GeneralSettings:
     keys: tuple[ApiKey, ...] = ()  # master key first when set
     max_body_bytes: int = 32 * 1024 * 1024
+    max_json_depth: int = 64  # deeper request bodies are a 400 (gateway.json_limits)
+    connection: ConnectionLimits = field(default_factory=ConnectionLimits)
 
     @property
     def auth_enabled(self) -> bool:

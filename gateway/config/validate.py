@@ -9,18 +9,14 @@ include a key or the secret parts of a URL.
 
 from __future__ import annotations
 
-import asyncio
 import string
-from collections.abc import Callable, Coroutine, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
-
-import httpx
 
 from gateway import model_map
+from gateway.config import probe
 from gateway.config.model import Deployment, Snapshot
+from gateway.config.probe import is_http_url, redact_url
 from gateway.config.problems import Problems
 from gateway.experiments.config import check as check_experiments
 from gateway.routing.strategies import NAMES as STRATEGY_NAMES
@@ -32,10 +28,7 @@ NAME_CHARS = frozenset(string.ascii_letters + string.digits + "-_.:/")
 NAME_CHARS_TEXT = "a-z A-Z 0-9 - _ . : /"
 AUTO_MODEL = "auto"  # `model="auto"` asks for automatic selection; always a valid name
 GENERIC_FALLBACK = "*"  # LiteLLM's fallback chain for any group without its own
-PROBE_TIMEOUT = 5.0
 _MAX_LISTED = 10
-
-T = TypeVar("T")
 
 
 def validate(snapshot: Snapshot, problems: Problems, *, probe: bool = False) -> None:
@@ -152,16 +145,8 @@ def _check_deployment_numbers(dep: Deployment, problems: Problems) -> None:
             problems.error(_where(dep, f"litellm_params.{key}"), f"must be positive, got {value:g}")
 
 
-def _is_http_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-    except ValueError:  # a malformed IPv6 host or port
-        return False
-
-
 def _check_api_base(dep: Deployment, problems: Problems) -> None:
-    if dep.api_base and not _is_http_url(dep.api_base):
+    if dep.api_base and not is_http_url(dep.api_base):
         problems.error(
             _where(dep, "litellm_params.api_base"), f"{redact_url(dep.api_base)!r} is not an http(s) URL"
         )
@@ -247,8 +232,28 @@ def _check_fallbacks(snapshot: Snapshot, names: _Names, problems: Problems) -> N
                 _check_reference(source, where, "fallback source", names, problems)
             for target in targets:
                 _check_reference(target, where, "fallback target", names, problems)
+                _check_kinds(snapshot, names, source, target, where, problems)
     for i, name in enumerate(router.fallback_chain):
         _check_reference(name, f"GRID_MODEL_FALLBACK_CHAIN[{i}]", "fallback", names, problems)
+
+
+def _check_kinds(
+    snapshot: Snapshot, names: _Names, source: str, target: str, where: str, problems: Problems
+) -> None:
+    """A group's own fallback to a group of another kind (embedding -> chat, say) is kept as written,
+    but it is surely a mistake: the shared chains (`"*"`, GRID_MODEL_FALLBACK_CHAIN) skip such groups."""
+    if source == GENERIC_FALLBACK:
+        return
+    own, other = (
+        snapshot.groups.get(names.resolve(source) or ""),
+        snapshot.groups.get(names.resolve(target) or ""),
+    )
+    if own is not None and other is not None and own.kind != other.kind:
+        problems.warning(
+            where,
+            f"fallback target {target!r} serves {other.kind} requests, {source!r} serves {own.kind}: "
+            "its requests would reach a model of another kind",
+        )
 
 
 def _check_default_model(snapshot: Snapshot, names: _Names, problems: Problems) -> None:
@@ -284,10 +289,11 @@ def _check_router_numbers(snapshot: Snapshot, problems: Problems) -> None:
     positive = {
         "timeout": router.timeout,
         "stream_timeout": router.stream_timeout,
+        "request_timeout": router.request_timeout,
         "health_check_interval": router.health_check_interval,
     }
     for key, value in positive.items():
-        if value is not None and value <= 0:
+        if value is not None and not value > 0:  # NaN too
             problems.error(f"{w}.{key}", f"must be positive, got {value:g}")
 
 
@@ -304,78 +310,19 @@ def _check_api_keys(snapshot: Snapshot, names: _Names, problems: Problems) -> No
                 problems.warning(w, f"key {key.name!r} allows {model!r}, which is not a model group or alias")
 
 
-# --- api_base probe -------------------------------------------------------------------------------
-
-
-def redact_url(url: str) -> str:
-    """`url` without user info, query or fragment: the places secrets hide in base URLs."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-    except ValueError:
-        return "<invalid URL>"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+# --- api_base probe ---------------------------------------------------------------------------------
 
 
 def probe_api_bases(deployments: Iterable[Deployment], problems: Problems) -> None:
-    """Warn about each distinct api_base that gives no HTTP answer at all within PROBE_TIMEOUT.
-
-    Any status (401, 404, ...) proves the host is there; only connection errors and timeouts count.
-    No key is sent: reachability needs none. All bases are tried at once, so the check takes at most
-    about PROBE_TIMEOUT however many are down.
-    """
+    """Warn about each distinct api_base that gives no HTTP answer at all (see `probe.unreachable`)."""
     first: dict[str, Deployment] = {}
     for dep in deployments:
         base = dep.api_base
-        if base and _is_http_url(base):
+        if base and is_http_url(base):
             first.setdefault(base.rstrip("/"), dep)
-    if not first:
-        return
-    reasons = run_sync(lambda: _probe_all(list(first)))
-    for base, reason in zip(first, reasons, strict=True):
-        if reason is not None:
-            url = redact_url(base)
-            problems.warning(
-                _where(first[base], "litellm_params.api_base"),
-                f"api_base {url} unreachable: {reason.replace(base, url)}",
-            )
-
-
-async def _probe_all(bases: list[str]) -> list[str | None]:
-    limits = httpx.Limits(max_connections=max(10, len(bases)), max_keepalive_connections=0)
-    async with httpx.AsyncClient(timeout=PROBE_TIMEOUT, limits=limits, trust_env=False) as client:
-        return list(await asyncio.gather(*(_probe_one(client, base) for base in bases)))
-
-
-async def _probe_one(client: httpx.AsyncClient, base: str) -> str | None:
-    """None when `base` answered anything, else why not."""
-    try:
-        async with asyncio.timeout(PROBE_TIMEOUT):
-            await client.get(_models_url(base))
-    except (TimeoutError, httpx.TimeoutException):
-        return f"no answer within {PROBE_TIMEOUT:g} s"
-    except Exception as exc:  # any failure is a finding to report, never a crash of the check
-        return str(exc) or type(exc).__name__
-    return None
-
-
-def _models_url(base: str) -> str:
-    """`<api_base>/models`, keeping a query string (Azure's `?api-version=`) where it belongs."""
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/models"))
-
-
-def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine to completion from sync code, even when an event loop is already running.
-
-    `load_config` is called both from the CLI (no loop) and from a reload endpoint (inside the
-    server's loop, where `asyncio.run` refuses to nest), so the latter gets its own thread and loop.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="grid-config-probe") as pool:
-        return pool.submit(lambda: asyncio.run(make())).result()
+    for base, reason in probe.unreachable(list(first)):
+        url = redact_url(base)
+        problems.warning(
+            _where(first[base], "litellm_params.api_base"),
+            f"api_base {url} unreachable: {reason.replace(base, url)}",
+        )

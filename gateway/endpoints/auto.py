@@ -13,6 +13,7 @@ log middleware calls it through `scope["grid.feedback"]`, set here for every cha
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import lru_cache, partial
 from typing import Any
 
@@ -25,6 +26,7 @@ from gateway.endpoints.common import client_key, key_allows
 from gateway.errors import InvalidRequest, ModelNotFound, NoHealthyDeployment, PermissionDenied
 from gateway.routing.balancer import Balancer
 from gateway.routing.breaker import BreakerState
+from gateway.routing.permissions import group_permitted, names_of
 from gateway.routing.resolve import Resolution, resolve, resolver_for
 from gateway.selector import Decision, Selector, Unservable
 from gateway.state import GatewayState
@@ -69,7 +71,18 @@ def auto_route(
     session = _session(request, body, key)
     decision = _decide(selector, state, body, allowed, session)
     _publish(request, decision)
-    return _resolution(state.snapshot, asked_as, decision, override is not None)
+    resolution = _resolution(state.snapshot, asked_as, decision, override is not None)
+    if allowed is not None:  # a restricted key: its list bounds the fallbacks too
+        resolution = _bounded(resolution, allowed, key, state.snapshot, selector.candidates)
+    return resolution
+
+
+def _bounded(resolution: Resolution, allowed, key: ApiKey, snapshot: Snapshot, candidates) -> Resolution:
+    """The chain less the groups `key` may not be served by: a candidate the selector may pick for it
+    (`allowed`), or any other group (a configured fallback) the key lists by name or alias."""
+    chain = resolution.chain
+    kept = tuple(g for g in chain if (allowed(g) if g in candidates else group_permitted(key, snapshot, g)))
+    return resolution if len(kept) == len(chain) else replace(resolution, chain=kept)
 
 
 def _permitted(snapshot: Snapshot, key: ApiKey | None, asked_as: str) -> Callable[[str], bool] | None:
@@ -77,7 +90,7 @@ def _permitted(snapshot: Snapshot, key: ApiKey | None, asked_as: str) -> Callabl
     aliases; None when it may use every candidate (the common case: no model list on the key)."""
     if key is None or not key.models:
         return None
-    names = _names_for(snapshot)
+    names = names_of(snapshot)
 
     def allowed(group: str) -> bool:
         return key_allows(key, asked_as, *names.get(group, (group,)))
@@ -169,16 +182,6 @@ def _chain(
 
 def group_of(snapshot: Snapshot, name: str) -> str | None:
     return resolver_for(snapshot).group_of(name)
-
-
-@lru_cache(maxsize=4)
-def _names_for(snapshot: Snapshot) -> Mapping[str, tuple[str, ...]]:
-    names: dict[str, list[str]] = {g: [g] for g in snapshot.groups}
-    for alias in snapshot.router.model_group_alias:
-        group = group_of(snapshot, alias)
-        if group is not None:
-            names.setdefault(group, [group]).append(alias)
-    return {g: tuple(n) for g, n in names.items()}
 
 
 def _session(request: Request, body: Mapping[str, Any], key) -> tuple[str, str] | None:

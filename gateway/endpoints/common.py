@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.config.model import ApiKey
-from gateway.errors import InvalidRequest, PermissionDenied
+from gateway.errors import PermissionDenied
+from gateway.json_limits import parse_object
 from gateway.state import GatewayState
 
 
@@ -21,22 +22,17 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(data), status_code=status, headers=headers, media_type="application/json")
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object. Parsed once: middleware that parsed it already left it in the scope."""
+async def json_body(request: Request, max_depth: int | None = None) -> dict[str, Any]:
+    """The request's JSON object. Parsed once: middleware that parsed it already left it in the scope.
+    Nested deeper than `max_depth` (default: `general_settings.max_json_depth`) it is a 400."""
     parsed = request.scope.get("grid.body")
     if parsed is not None:
         return parsed
     raw = await request.body()
     request.scope["grid.raw_body"] = raw  # for the access log when GRID_LOG_BODIES=true
-    if not raw:
-        raise InvalidRequest("The request body is empty: send a JSON object.")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return body
+    if max_depth is None:
+        max_depth = state_of(request).snapshot.general.max_json_depth
+    return parse_object(raw, max_depth)
 
 
 def client_key(request: Request) -> ApiKey | None:

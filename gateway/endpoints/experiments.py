@@ -20,6 +20,7 @@ from starlette.responses import Response
 from gateway.endpoints.common import client_key, json_body, json_response, require_admin, state_of
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.experiments.config import PAUSED, RUNNING, STOPPED
+from gateway.experiments.feedback import owner_of
 from gateway.experiments.registry import ExperimentRun
 from gateway.experiments.report import experiment_report
 
@@ -44,10 +45,9 @@ async def feedback(request: Request) -> Response:
         raise InvalidRequest("'value' must be a number or a boolean.", param="value")
     value = float(value)
     registry = state_of(request).experiments
-    served = registry.feedback.lookup(request_id)
-    key = client_key(request)
-    if served is not None and key is not None and not key.admin and served.key != key.name:
-        served = None  # another client's request: as unknown as any other id
+    # only the key that made the request may rate it (admin keys included): another client's id is as
+    # unknown as any other
+    served = registry.feedback.lookup(request_id, owner_of(client_key(request)))
     run = registry.get(served.experiment) if served is not None else None
     if served is None or run is None or served.variant not in run.spec.models:
         ttl = registry.feedback.ttl

@@ -1,7 +1,7 @@
 """The OpenAI-compatible endpoints that go upstream: chat completions, completions, embeddings.
 
-One straight line: parse -> resolve (override, alias, group chain) -> permission -> fallback chain
-over the balancer -> relay the upstream answer with the gateway's headers.
+One straight line: parse -> validate -> resolve (override, alias, group chain) -> permission ->
+fallback chain over the balancer -> relay the upstream answer with the gateway's headers.
 """
 
 from __future__ import annotations
@@ -13,16 +13,21 @@ from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
-from gateway import metrics
+from gateway import deadline, metrics
 from gateway.config.model import Deployment
+from gateway.deadline import request_timeout
 from gateway.endpoints.batched import Batcher
 from gateway.endpoints.common import json_body, state_of
 from gateway.endpoints.route import choose
+from gateway.endpoints.validate import check_request
 from gateway.errors import GatewayError
 from gateway.fallback import Trace, run_chain
+from gateway.routing.permissions import permitted_groups
 from gateway.routing.resolve import context_window_chain
 from gateway.tokens import estimate_prompt_tokens, too_long_for
+from gateway.upstream.failures import is_upstream_fault
 from gateway.upstream.relay import StreamRelay
 from gateway.upstream.usage_tap import UsageTap
 
@@ -81,11 +86,39 @@ def _grid_headers(request: Request, dep: Deployment, trace: Trace, started: floa
     return headers
 
 
+def error_headers(scope: Scope) -> dict[str, str]:
+    """The gateway's headers on an error answer of a proxied endpoint, as far as they are known: what
+    the chain tried (the group and deployment it tried last) when it ran, else the resolved group.
+    Added by `HotRoutesMiddleware` to the error response (no cost on the way to a success)."""
+    trace = scope.get("grid.trace")
+    resolution = scope.get("grid.resolution")
+    headers: dict[str, str] = {}
+    group = trace.group if trace is not None and trace.group else resolution.group if resolution else None
+    if group is not None:
+        headers["x-grid-model"] = group
+    if trace is not None and trace.deployment is not None:
+        headers["x-grid-deployment"] = trace.deployment.id
+    headers["x-grid-attempts"] = str(trace.attempts if trace is not None else 0)
+    headers["x-grid-fallbacks"] = str(trace.fallbacks if trace is not None else 0)
+    started = scope.get("grid.started")
+    if started is not None:
+        upstream = trace.upstream_seconds if trace is not None else 0.0
+        headers["x-grid-overhead-ms"] = f"{max((time.monotonic() - started - upstream) * 1000, 0.0):.3f}"
+    extra = scope.get("grid.headers")
+    if extra:
+        headers.update(extra)
+    return headers
+
+
 async def _proxy(request: Request, endpoint: str) -> Any:
     started = time.monotonic()
+    request.scope["grid.started"] = started
     state = state_of(request)
     snapshot = state.snapshot
-    body = await json_body(request)
+    body = await json_body(request, snapshot.general.max_json_depth)
+    check_request(endpoint, body)  # a request that cannot be valid never reaches routing
+    seconds, what = request_timeout(snapshot.router.request_timeout, request.scope["headers"], body)
+    deadline.start(started, seconds, what)
     if state.selector.enabled:
         resolution = await DECISIONS.run(choose, request, state, body)
     else:
@@ -98,8 +131,10 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     request.scope["grid.stream"] = stream
     balancer = state.balancer
 
+    key = request.scope.get("grid.key")
+
     def context_fallbacks(group: str):
-        return context_window_chain(snapshot, group)
+        return permitted_groups(key, snapshot, context_window_chain(snapshot, group))
 
     prompt_tokens = estimate_prompt_tokens(body)
 
@@ -117,19 +152,17 @@ async def _proxy(request: Request, endpoint: str) -> Any:
         if not stream:  # a stream is judged when it ends (on_end below)
             balancer.succeeded(dep, seconds, tokens=_total_tokens(result[1].get("usage")))
 
-    outcome = await _unless_disconnected(
-        request,
-        run_chain(
-            resolution.chain,
-            snapshot.router,
-            balancer,
-            attempt,
-            trace,
-            context_fallbacks=context_fallbacks,
-            context_check=context_check,
-            on_success=judged,
-        ),
+    chain = run_chain(
+        resolution.chain,
+        snapshot.router,
+        balancer,
+        attempt,
+        trace,
+        context_fallbacks=context_fallbacks,
+        context_check=context_check,
+        on_success=judged,
     )
+    outcome = await _unless_disconnected(request, chain)
     if outcome is None:
         return Response(status_code=CLIENT_CLOSED)
     if not stream:
@@ -151,8 +184,8 @@ async def _proxy(request: Request, endpoint: str) -> Any:
         request.scope["grid.stream_end"] = "ok" if ok else "disconnected" if disconnected else "error"
         if ok:
             balancer.succeeded(dep, elapsed, ttft=first_byte, tokens=_total_tokens(tap.usage))
-        elif disconnected:
-            balancer.released(dep)
+        elif disconnected or not is_upstream_fault(error):
+            balancer.released(dep)  # the client went away, or the failure was not the upstream's
         else:
             balancer.failed(
                 dep,

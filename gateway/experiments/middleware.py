@@ -7,17 +7,22 @@ hash falls under the experiment's traffic share; the variant comes from a second
 goes into `scope["grid.experiment"]` (the route step serves the variant's model), the response header
 `x-grid-experiment: id=variant` into `scope["grid.headers"]`, and the request id into the feedback log.
 
-A body that is not a JSON object enrols nothing: the endpoint answers its 400 as always.
+A body that is not a JSON object, or nests deeper than `general_settings.max_json_depth`, enrols
+nothing and is not left in the scope: the endpoint parses it again and answers its 400 as always.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import GatewayError
 from gateway.experiments.config import SESSION_HEADER
+from gateway.experiments.feedback import owner_of
 from gateway.experiments.registry import Assignment, ExperimentRegistry, ExperimentRun
+from gateway.json_limits import DEFAULT_MAX_DEPTH, too_deep
 from gateway.middleware.respond import send_error
 from gateway.override import requested_override
 
@@ -35,9 +40,15 @@ ELIGIBLE_PATHS = frozenset(
 
 
 class ExperimentsMiddleware:
-    def __init__(self, app: ASGIApp, registry: ExperimentRegistry) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        registry: ExperimentRegistry,
+        max_depth: Callable[[], int] = lambda: DEFAULT_MAX_DEPTH,
+    ) -> None:
         self.app = app
         self.registry = registry
+        self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -55,7 +66,7 @@ class ExperimentsMiddleware:
             return
         scope["grid.raw_body"] = raw
         if pending is None:
-            body = _parse(raw)
+            body = _parse(raw, self.max_depth())
             if body is not None:
                 scope["grid.body"] = body
                 self.enrol(scope, body)
@@ -71,11 +82,14 @@ class ExperimentsMiddleware:
             return
         group, runs = found
         key = scope.get("grid.key")
-        if key is not None and key.models and asked not in key.models and group not in key.models:
+        models = key.models if key is not None else None
+        if models and asked not in models and group not in models:
             return  # the route step answers 403; nothing to learn from it
         for run in runs:
             if not run.enrolling:
                 continue
+            if models and not self.registry.permits(run, models, group):
+                continue  # a variant outside the key's model list: never enrolled in this experiment
             unit = unit_of(run, scope, body)
             if unit is None:
                 continue
@@ -83,11 +97,11 @@ class ExperimentsMiddleware:
             if index is None:
                 continue
             assignment = Assignment(run, index)
-            _apply(scope, assignment, self.registry, key.name if key is not None else None)
+            _apply(scope, assignment, self.registry, owner_of(key))
             return
 
 
-def _apply(scope: Scope, assignment: Assignment, registry: ExperimentRegistry, key_name: str | None) -> None:
+def _apply(scope: Scope, assignment: Assignment, registry: ExperimentRegistry, owner: str) -> None:
     experiment, variant = assignment.experiment, assignment.variant
     scope["grid.experiment"] = assignment
     headers = scope.get("grid.headers")
@@ -98,7 +112,7 @@ def _apply(scope: Scope, assignment: Assignment, registry: ExperimentRegistry, k
     assignment.run.assignments[assignment.index].inc()
     request_id = scope.get("grid.request_id")
     if request_id:
-        registry.feedback.remember(request_id, experiment, variant, key_name)
+        registry.feedback.remember(request_id, experiment, variant, owner)
 
 
 def unit_of(run: ExperimentRun, scope: Scope, body: dict) -> str | None:
@@ -123,12 +137,14 @@ def unit_of(run: ExperimentRun, scope: Scope, body: dict) -> str | None:
     return "request:" + request_id if request_id else None
 
 
-def _parse(raw: bytes) -> dict | None:
+def _parse(raw: bytes, max_depth: int) -> dict | None:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-    return body if isinstance(body, dict) else None
+    if not isinstance(body, dict) or too_deep(raw, body, max_depth):
+        return None
+    return body
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, Message | None]:

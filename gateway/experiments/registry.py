@@ -20,6 +20,7 @@ from gateway.experiments.config import RUNNING, STATUSES, ExperimentSpec, experi
 from gateway.experiments.feedback import FeedbackLog
 from gateway.experiments.guardrail import Counts, breach
 from gateway.experiments.stats import VariantStats
+from gateway.routing.permissions import names_of
 from gateway.routing.resolve import resolver_for
 
 log = logging.getLogger("grid.experiments")
@@ -157,6 +158,8 @@ class ExperimentRegistry:
         # eligible model name -> (the group it resolves to, experiments it is eligible for, in order)
         self.routes: dict[str, tuple[str, tuple[ExperimentRun, ...]]] = {}
         self.default_model: str | None = None
+        # experiment id -> for each variant, the names that lead to its group (the group, its aliases)
+        self.variant_names: dict[str, tuple[frozenset[str], ...]] = {}
         self.active = False  # any experiment enrolling: the middleware's one-attribute fast path
         self.feedback = FeedbackLog(3600.0, 100_000)
 
@@ -194,6 +197,11 @@ class ExperimentRegistry:
             name: (group, tuple(sorted(found, key=lambda r: r.spec.index)))
             for name, (group, found) in routes.items()
         }
+        names = names_of(snapshot)
+        self.variant_names = {
+            run.id: tuple(names.get(resolver.group_of(m) or m, frozenset((m,))) for m in run.spec.models)
+            for run in runs.values()
+        }
         self.runs = runs
         self.default_model = snapshot.default_model
         self.feedback.configure(config.feedback.ttl_seconds, config.feedback.max_requests)
@@ -212,6 +220,15 @@ class ExperimentRegistry:
             "experiment %s is now %s (%s)", experiment_id, status, reason, extra={"experiment": experiment_id}
         )
         return run
+
+    def permits(self, run: ExperimentRun, models: frozenset[str], group: str) -> bool:
+        """Whether a key with the model list `models`, asking for a name that resolves to `group`, may
+        be served by every variant of `run` (its own group, or one the list names by group or alias).
+        A key that may not is not enrolled: enrolling it and then serving the control would skew the
+        split, serving the variant would reach a model outside its list."""
+        return all(
+            group in names or not models.isdisjoint(names) for names in self.variant_names.get(run.id, ())
+        )
 
     def candidates(self, model: str | None) -> tuple[str, tuple[ExperimentRun, ...]] | None:
         """The group and experiments a request for `model` is eligible for (None: not eligible)."""

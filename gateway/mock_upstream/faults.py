@@ -21,6 +21,8 @@ _RULE_FIELDS = frozenset(
         "delay",
         "stall",
         "cut_after",
+        "end_after",
+        "garbage_after",
         "error_event",
         "malformed",
         "chunks",
@@ -45,6 +47,8 @@ class FaultRule:
     delay: float = 0.0
     stall: float = 0.0
     cut_after: int | None = None
+    end_after: int | None = None
+    garbage_after: int | None = None
     error_event: bool = False
     malformed: bool = False
     chunks: int | None = None
@@ -138,6 +142,9 @@ def parse_rule(data: Any) -> FaultRule:
             setattr(rule, name, float(_number(data, name)))
     if "cut_after" in data:
         rule.cut_after = _number(data, "cut_after", integer=True)
+    for name in ("end_after", "garbage_after"):
+        if name in data:
+            setattr(rule, name, _number(data, name, integer=True, minimum=1))
     if "chunks" in data:
         rule.chunks = _number(data, "chunks", integer=True, minimum=1)
     for name in ("error_event", "malformed"):

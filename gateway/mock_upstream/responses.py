@@ -63,7 +63,8 @@ async def send_json(call: Call, obj: Any) -> web.StreamResponse:
 
 
 async def stream_events(call: Call, events: Iterable[bytes]) -> web.StreamResponse:
-    """Write `events` as an SSE stream, applying `stall`, `chunk_delay` and `cut_after`.
+    """Write `events` as an SSE stream, applying `stall`, `chunk_delay`, `cut_after`, `end_after` and
+    `garbage_after` (the last two end the body cleanly, without `[DONE]`).
 
     A client that goes away shows up as ConnectionResetError on a write, or as CancelledError when
     the server runs with handler_cancellation (ours do, so a stalled stream notices at once). Either
@@ -73,6 +74,8 @@ async def stream_events(call: Call, events: Iterable[bytes]) -> web.StreamRespon
     stall = fault.stall if fault else 0.0
     delay = fault.chunk_delay if fault else 0.0
     cut_after = fault.cut_after if fault else None
+    end_after = fault.end_after if fault else None
+    garbage_after = fault.garbage_after if fault else None
     response = web.StreamResponse(headers=SSE_HEADERS)
     call.streamed = True
     state.streams_started += 1
@@ -89,6 +92,11 @@ async def stream_events(call: Call, events: Iterable[bytes]) -> web.StreamRespon
             await response.write(event)
             if cut_after is not None and sent >= cut_after:
                 return _cut(call, response)
+            if garbage_after is not None and sent >= garbage_after:
+                await response.write(GARBAGE)
+                break
+            if end_after is not None and sent >= end_after:
+                break
         await response.write_eof()
         state.streams_completed += 1
     except ConnectionResetError:
@@ -110,6 +118,7 @@ def _cut(call: Call, response: web.StreamResponse) -> web.StreamResponse:
     return response
 
 
+GARBAGE = b"<html><body>502 Bad Gateway</body></html>\n\n"  # not SSE, as a broken proxy might send
 MALFORMED_JSON = b'{"id": "mock-malformed", "choices": [{"message": {"content": "oops'
 MALFORMED_SSE = (
     b'data: {"id": "mock-malformed", "choices": [{"delta": {"content": "oops\n\ndata: ]]not json[[\n\n'

@@ -4,6 +4,8 @@
     -> model_group_alias, followed alias to alias up to MAX_ALIAS_DEPTH
     -> the model group
     -> chain: the group, its `fallbacks` entries, the `"*"` entries, then GRID_MODEL_FALLBACK_CHAIN
+       (those last two shared by every group, so only the groups of the same kind: no embedding
+       request falls back to a chat model)
 
 This runs on every request, so a `Resolver` resolves every name the snapshot knows once, when it is
 first asked about a snapshot, and a request is then one dict lookup. The snapshot is immutable, so
@@ -49,6 +51,12 @@ class Resolver:
 
         wildcard = to_groups(router.fallbacks.get(WILDCARD, ()))
         tail = to_groups(router.fallback_chain)
+
+        def same_kind(names: list[str], group: str) -> list[str]:
+            """The chains every group shares hold only groups serving the same kind of endpoint."""
+            kind = groups[group].kind
+            return [g for g in names if groups[g].kind == kind]
+
         self._plain: dict[str, Resolution] = {}
         self._overridden: dict[str, Resolution] = {}
         for name, path in paths.items():
@@ -57,7 +65,7 @@ class Resolver:
             group = path[-1]
             # Fallbacks may be keyed on the name asked, any alias on the way, or the group itself.
             own = [g for key in path for g in to_groups(router.fallbacks.get(key, ()))]
-            chain = _unique([group, *own, *wildcard, *tail])
+            chain = _unique([group, *own, *same_kind(wildcard, group), *same_kind(tail, group)])
             self._plain[name] = Resolution(name, group, chain, False)
             self._overridden[name] = Resolution(name, group, chain, True)
         cw = router.context_window_fallbacks

@@ -14,9 +14,11 @@ from typing import Any
 
 import orjson
 
+from gateway import deadline
 from gateway.config.model import Deployment
-from gateway.errors import GatewayError
 from gateway.upstream import failures
+from gateway.upstream.litellm_errors import translate
+from gateway.upstream.params import LITELLM, allowed
 from gateway.upstream.stream import DONE, OpenStream
 
 # litellm_params we do not hand to LiteLLM (ours, or routing knobs LiteLLM's Router reads, not acompletion)
@@ -50,47 +52,20 @@ def preload(deployments: tuple[Deployment, ...] = ()) -> None:
             log.debug("warming LiteLLM for %s failed", dep.id, exc_info=True)
 
 
-def _kwargs(dep: Deployment, body: dict[str, Any], request_id: str) -> dict[str, Any]:
+def _kwargs(dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str) -> dict[str, Any]:
+    """The deployment's own settings, then the body's allow-listed OpenAI parameters (never
+    connection, credential, header or provider options: those come from the deployment alone)."""
     kwargs = {k: v for k, v in dep.litellm_params.items() if k not in _ROUTER_ONLY}
-    kwargs.update(body)
+    kwargs.update(allowed(body, LITELLM[endpoint]))
     kwargs["model"] = dep.model
-    kwargs["timeout"] = dep.timeout
+    kwargs["timeout"] = deadline.bound(dep.timeout)
     kwargs["num_retries"] = 0  # the gateway's own chain retries
     # LiteLLM tries to import its optional MCP support when tools are present; GRID never uses it
     kwargs["_skip_mcp_handler"] = True
-    headers = dict(kwargs.get("extra_headers") or {})
+    headers = dict(dep.litellm_params.get("extra_headers") or {})
     headers["x-request-id"] = request_id
     kwargs["extra_headers"] = headers
     return kwargs
-
-
-def _translate(exc: Exception, dep: Deployment) -> GatewayError:
-    if isinstance(exc, GatewayError):
-        return exc
-    if isinstance(exc, asyncio.TimeoutError):
-        return failures.timed_out(dep.id)
-    status = getattr(exc, "status_code", None)
-    name = type(exc).__name__
-    if name == "APIConnectionError":
-        return failures.connect_failed(dep.id, "connection failed")
-    if name == "Timeout":
-        return failures.timed_out(dep.id)
-    message = str(getattr(exc, "message", "") or exc)
-    if name == "ContextWindowExceededError":
-        return failures.mark(failures.ContextWindowExceeded(400, message), 400, False)
-    if isinstance(status, int):
-        retry_after = None
-        # LiteLLM keeps the provider's headers in `litellm_response_headers`; its `response` is often
-        # a stand-in with no headers at all
-        for headers in (
-            getattr(exc, "litellm_response_headers", None),
-            getattr(getattr(exc, "response", None), "headers", None),
-        ):
-            if headers is not None and retry_after is None:
-                retry_after = headers.get("retry-after")
-        body = orjson.dumps({"error": {"message": message}})
-        return failures.from_status(status, body, retry_after, dep.id)
-    return failures.connect_failed(dep.id, name)
 
 
 def _dump(obj: Any) -> bytes:
@@ -112,9 +87,9 @@ class LiteLLMClient:
         litellm = _load()
         fn = getattr(litellm, self.ENDPOINTS[endpoint])
         try:
-            result = await fn(**_kwargs(dep, body, request_id))
+            result = await fn(**_kwargs(dep, endpoint, body, request_id))
         except Exception as exc:  # LiteLLM raises its own hierarchy; map it
-            raise _translate(exc, dep) from exc
+            raise translate(exc, dep) from exc
         raw = _dump(result)
         return raw, orjson.loads(raw)
 
@@ -123,15 +98,15 @@ class LiteLLMClient:
     ) -> OpenStream:
         litellm = _load()
         fn = getattr(litellm, self.ENDPOINTS[endpoint])
-        kwargs = _kwargs(dep, body, request_id)
+        kwargs = _kwargs(dep, endpoint, body, request_id)
         try:
-            stream = await asyncio.wait_for(fn(**kwargs), dep.first_byte_timeout)
+            stream = await asyncio.wait_for(fn(**kwargs), deadline.bound(dep.first_byte_timeout))
             iterator = stream.__aiter__()
-            first = await asyncio.wait_for(iterator.__anext__(), dep.first_byte_timeout)
+            first = await asyncio.wait_for(iterator.__anext__(), deadline.bound(dep.first_byte_timeout))
         except StopAsyncIteration as exc:
             raise failures.malformed(dep.id, "the stream ended before its first event") from exc
         except Exception as exc:
-            raise _translate(exc, dep) from exc
+            raise translate(exc, dep) from exc
         return OpenStream(first=_event(first), rest=_events(iterator, dep), close=lambda: None)
 
 
@@ -140,10 +115,18 @@ def _event(chunk: Any) -> bytes:
 
 
 async def _events(iterator: AsyncIterator[Any], dep: Deployment) -> AsyncIterator[bytes]:
+    idle = dep.first_byte_timeout  # between chunks: `stream_timeout`, else `timeout`
     try:
-        async for chunk in iterator:
+        while True:
+            try:
+                async with asyncio.timeout(deadline.bound(idle)):  # and no later than the deadline
+                    chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            except TimeoutError as exc:
+                raise failures.timed_out(dep.id, "next event") from exc
             yield _event(chunk)
     except Exception as exc:
         # after the first byte the chain never sees this error: redact the deployment's secrets here
-        raise failures.redact(_translate(exc, dep), dep) from exc
+        raise failures.redact(translate(exc, dep), dep) from exc
     yield DONE

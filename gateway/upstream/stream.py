@@ -28,3 +28,14 @@ def starts_with_error(first: bytes) -> bool:
     """An error event before any content means the attempt failed (and may fall back)."""
     head = first.lstrip()[:64]
     return head.startswith(b'data: {"error"') or head.startswith(b"event: error")
+
+
+def complete_events(carry: bytes, chunk: bytes) -> tuple[bytes, bytes]:
+    """(the complete events of `carry + chunk`, the start of a partial one to carry to the next chunk):
+    an event ends at a blank line, and a chunk may end anywhere."""
+    data = carry + chunk if carry else chunk
+    cut = data.rfind(b"\n\n")
+    if cut < 0:
+        return b"", data
+    end = cut + 2
+    return (data, b"") if end == len(data) else (data[:end], data[end:])

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from gateway.upstream.stream import complete_events
+
 USAGE = b'"usage"'
 
 
@@ -26,13 +28,9 @@ class UsageTap:
         self.usage: dict[str, Any] | None = None
 
     def feed(self, chunk: bytes) -> bytes:
-        data = self.carry + chunk if self.carry else chunk
-        cut = data.rfind(b"\n\n")
-        if cut < 0:
-            self.carry = data
+        complete, self.carry = complete_events(self.carry, chunk)
+        if not complete:
             return b""
-        end = cut + 2
-        complete, self.carry = (data, b"") if end == len(data) else (data[:end], data[end:])
         if USAGE in complete:
             complete = self._scan(complete)
         return complete
