@@ -13,7 +13,6 @@ from gateway import connection_guard, metrics
 from gateway.config.model import Deployment, Snapshot
 from gateway.experiments.registry import ExperimentRegistry
 from gateway.health_checks import HealthChecker
-from gateway.router_model.model import warm as warm_classifier
 from gateway.routing.balancer import Balancer
 from gateway.routing.resolve import resolve
 from gateway.selector import Selector
@@ -61,7 +60,6 @@ class GatewayState:
             preload(self.snapshot.deployments)
         if self.selector.enabled:
             COUNTER.warm_up()  # the tokenizer loads in the background (~0.5 s); estimates until then
-            warm_classifier()  # the task model's weights (~6 MB), read once before the first request
         self.health = HealthChecker(self)
         self.health.start()
 

@@ -407,11 +407,13 @@ def test_auto_select_routes_named_models_unless_overridden(start_gateway, mock):
     assert raw.headers["x-grid-model"] == "strong" and REASON not in raw.headers
 
 
-def test_an_unsure_request_goes_to_the_default_group_and_says_so(start_gateway, mock):
+@pytest.mark.parametrize("classifier", ["lexicon", "learned"])
+def test_an_unsure_request_goes_to_the_default_group_and_says_so(start_gateway, mock, classifier):
     """Issue 18: `model_routing.min_confidence` sends requests the classifier is unsure about to
-    `model_routing.default`; sure ones are ranked as usual (tradeoff 10: cheap)."""
+    `model_routing.default`; sure ones are ranked as usual (tradeoff 10: cheap). Whichever
+    classifier is configured."""
     cfg = config(mock.url, tradeoff=10)
-    cfg["model_routing"].update({"min_confidence": 0.8, "default": "strong"})
+    cfg["model_routing"].update({"min_confidence": 0.8, "default": "strong", "classifier": classifier})
     gw = start_gateway(cfg)
     sure, _ = ask(gw, "hi")
     assert sure["x-grid-model"] == "cheap" and "low_confidence" not in sure[REASON]
@@ -420,3 +422,23 @@ def test_an_unsure_request_goes_to_the_default_group_and_says_so(start_gateway, 
     assert unsure["x-grid-model"] == "strong" and fields["chosen"] == "strong"
     assert float(fields["low_confidence"]) < 0.8
     assert float(fields["tasks"].split(",")[0].split(":")[1]) == float(fields["low_confidence"])
+
+
+def test_the_classifier_is_chosen_by_config_and_recommend_shows_its_probabilities(start_gateway, mock):
+    """`model_routing.classifier: learned` swaps the lexicon (the default) for the learned model: the
+    same request gets that model's probabilities in /models/recommend and in the reason header."""
+    body = {"messages": [{"role": "user", "content": "Translate 'good night' into German"}]}
+    seen = {}
+    for name in ("lexicon", "learned"):
+        cfg = config(mock.url, tradeoff=10)
+        if name == "learned":
+            cfg["model_routing"]["classifier"] = "learned"
+        gw = start_gateway(cfg)
+        answer = httpx.post(f"{gw.url}/models/recommend", json=body, headers=ADMIN, timeout=10).json()
+        headers, _ = ask(gw, body["messages"][0]["content"])
+        assert answer["task"] == "translation", name
+        tasks = dict(part.split("=", 1) for part in headers[REASON].split("; "))["tasks"]
+        top, p = tasks.split(",")[0].split(":")
+        assert top == "translation" and abs(float(p) - answer["task_probabilities"]["translation"]) < 0.006
+        seen[name] = answer["task_probabilities"]
+    assert seen["lexicon"] != seen["learned"]

@@ -618,6 +618,7 @@ def problems_of(routing: dict[str, Any]) -> list[str]:
             "warning: model_routing.capabilities.cheap.colour: unknown key, ignored",
         ),
         ({"auto_selct": True}, "warning: model_routing.auto_selct: unknown key, ignored"),
+        ({"classifier": "bayes"}, "error: model_routing.classifier: 'bayes' is not one of lexicon, learned"),
         ({"experiments": [], "experiment_feedback": {}}, None),  # the experiments module's keys
     ],
 )
@@ -739,3 +740,30 @@ def test_n_above_one_skips_a_group_that_cannot_honour_it_unless_params_are_dropp
     assert Selector(dropping).decide({**body, "n": 2}).chosen == "claude"
     _, problems = _claude_and_gpt({"drop_params": "yes"})
     assert [p.field for p in problems.errors] == ["litellm_settings.drop_params"]
+
+
+def test_the_default_classifier_is_the_lexicon_and_the_learned_one_loads_only_when_configured():
+    """An unused classifier costs nothing: with the default (lexicon) neither numpy nor the learned
+    model's module is imported, even after a decision; `classifier: learned` loads them at start."""
+    script = (
+        "import sys, yaml\n"
+        "from gateway.config.loader import build_from_dict\n"
+        "from gateway.config.problems import Problems\n"
+        "from gateway.selector import Selector\n"
+        "cfg = yaml.safe_load(sys.argv[1])\n"
+        "selector = Selector(build_from_dict(cfg, {}, Problems()))\n"
+        "d = selector.decide({'messages': [{'role': 'user', 'content': 'Summarize: the cat sat.'}]},"
+        " allowed=None, available=None)\n"
+        "print(d.analysis.task, 'numpy' in sys.modules, 'gateway.router_model.model' in sys.modules)\n"
+    )
+    model_list = [{"model_name": "cheap", "litellm_params": {"model": "openai/x", "api_key": "k"}}]
+    outputs = {}
+    for name in ("lexicon", "learned"):
+        routing = {"auto_models": ["cheap"], **({"classifier": name} if name == "learned" else {})}
+        cfg = yaml.safe_dump({"model_list": model_list, "model_routing": routing})
+        done = subprocess.run(
+            [sys.executable, "-c", script, cfg], capture_output=True, text=True, timeout=60, check=True
+        )
+        outputs[name] = done.stdout.split()
+    assert outputs["lexicon"] == ["summarization", "False", "False"]
+    assert outputs["learned"] == ["summarization", "True", "True"]

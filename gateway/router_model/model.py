@@ -15,24 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from gateway.router_model.features import DIM, features
+from gateway.router_model.tasks import TASKS
 
 HERE = Path(__file__).parent
 WEIGHTS = HERE / "router.npy"
 META = HERE / "router.json"
-TASKS = (
-    "code_generation",
-    "code_review",
-    "math",
-    "reasoning",
-    "creative_writing",
-    "roleplay",
-    "extraction",
-    "summarization",
-    "translation",
-    "analysis",
-    "question_answering",
-    "general_chat",
-)
 
 
 class Model:

@@ -1,8 +1,8 @@
 """What a chat request asks for: a pure function of its body.
 
 `analyse(body)` reads the messages once and returns the task and the probability of every task
-(the learned classifier of `gateway.router_model` over the last user turn, the system prompt, the
-previous turn and the conversation's shape), a complexity score in [0, 1], an estimate of
+(the configured classifier of `gateway.router_model.choice` over the last user turn, the system
+prompt, the earlier turns and the conversation's shape), a complexity score in [0, 1], an estimate of
 the prompt's tokens, and the requirements any model serving it must meet: tools, vision (image
 parts), JSON output (`response_format`) and `max_tokens`. Legacy completions (`prompt`) are read as
 one user turn.
@@ -20,8 +20,10 @@ from typing import Any
 
 import orjson
 
-from gateway.router_model.model import TASKS, classify
-from gateway.selector.complexity_cues import EASY_CUES, HARD_CUES
+from gateway.router_model.choice import Classify
+from gateway.router_model.choice import lexicon as lexicon_classifier
+from gateway.router_model.complexity_cues import EASY_CUES, HARD_CUES
+from gateway.router_model.tasks import TASKS
 from gateway.selector.tokens import COUNTER, TokenCounter
 
 MESSAGE_OVERHEAD = 4  # tokens the chat format adds per message (role, separators), as OpenAI counts
@@ -186,31 +188,32 @@ _Conversation = tuple[str, str, list[str], bool, list[str], int, int, bool, int]
 
 
 # Every auto-routed request is read here: one pass, in locals, few calls (each costs).
-def analyse(body: Mapping[str, Any], counter: TokenCounter = COUNTER) -> Analysis:
+def analyse(
+    body: Mapping[str, Any], counter: TokenCounter = COUNTER, classify: Classify = lexicon_classifier
+) -> Analysis:
     """Task, complexity, token estimate and requirements of a chat (or legacy completion) request."""
     last_user, system, earlier, prior_code, texts, images, low_images, tool_traffic, turns = _read(body)
     get = body.get
     tools = _tools(body)
     fmt = get("response_format")
     kind = fmt.get("type") if isinstance(fmt, dict) else None
-    probabilities, dense = classify(
+    probabilities, code, notation = classify(
         last_user,
         system,
-        earlier[-1] if earlier else "",
-        earlier=len(earlier),
-        prior_code=prior_code,
-        turns=turns,
-        tools=tools is not None or tool_traffic,
-        images=images > 0,
-        json=kind == "json_object" or kind == "json_schema",
+        earlier,
+        prior_code,
+        turns,
+        tools is not None or tool_traffic,
+        images > 0,
+        kind == "json_object" or kind == "json_schema",
     )
     task = TASKS[probabilities.index(max(probabilities))]
     head = last_user[:CUE_CHARS].lower()
     words = head.split()
     signals = Signals(
         probabilities,
-        max(dense[0], dense[1]),
-        dense[3],
+        code,
+        notation,
         _HARD.count(head, words),
         _EASY.count(head, words),
     )

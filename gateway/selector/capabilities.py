@@ -10,6 +10,9 @@ selector (which reads a config that already passed, and so can take defaults for
       session_ttl: 1800           # seconds a session keeps its model (0: no stickiness)
       session_max: 10000          # sessions remembered at most (least recently used go first)
       history_half_life: 300      # seconds for performance history to lose half its weight
+      classifier: lexicon         # the task classifier: lexicon (default) or learned
+      min_confidence: 0.4         # optional: a likeliest task less probable than this goes to `default`
+      default: a-group            # the group unsure requests go to (needed with min_confidence)
       capabilities:
         <group>:                  # or the ChatVault short form `<group>: [task, ...]`
           tasks: [task, ...]      # or {task: quality 0..1}; omitted = a generalist
@@ -36,7 +39,8 @@ from typing import Any
 from gateway import model_map
 from gateway.config.model import Deployment, Snapshot
 from gateway.config.problems import Problems
-from gateway.router_model.model import TASKS
+from gateway.router_model.choice import CLASSIFIERS
+from gateway.router_model.tasks import TASKS
 
 W = "model_routing"
 AUTO_MODEL = "auto"
@@ -56,6 +60,7 @@ ROUTING_KEYS = frozenset(
         "capabilities",
         "min_confidence",
         "default",
+        "classifier",
     }
 )
 OTHER_OWNERS = ("experiment",)  # `experiments`, `experiment_feedback`: checked by gateway.experiments
@@ -114,6 +119,7 @@ class RoutingConfig:
     profiles: Mapping[str, Profile] = field(default_factory=lambda: MappingProxyType({}))
     min_confidence: float = 0.0  # below this task probability the request goes to `default`
     default: str | None = None  # a model group
+    classifier: str = "lexicon"  # `choice.CLASSIFIERS`
 
     @property
     def enabled(self) -> bool:
@@ -204,6 +210,10 @@ def parse(
     if min_confidence and default is None and raw.get("default") is None:
         read.error(f"{W}.min_confidence", "needs model_routing.default: the group unsure requests go to")
         min_confidence = 0.0
+    classifier = raw.get("classifier", "lexicon")
+    if classifier not in CLASSIFIERS:
+        read.error(f"{W}.classifier", f"{classifier!r} is not one of {', '.join(CLASSIFIERS)}")
+        classifier = "lexicon"
     profiles: dict[str, Profile] = {}
     caps = raw.get("capabilities")
     if caps is not None and not isinstance(caps, Mapping):
@@ -239,6 +249,7 @@ def parse(
         profiles=MappingProxyType({g: profiles[g] for g in live}),
         min_confidence=min_confidence or 0.0,
         default=default if default in snapshot.groups else None,
+        classifier=classifier,
     )
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.config.model import Snapshot
-from gateway.router_model.model import TASKS
+from gateway.router_model.choice import classifier
+from gateway.router_model.tasks import TASKS
 from gateway.selector.analysis import Analysis, analyse, exact_tokens
 from gateway.selector.capabilities import RoutingConfig, parse
 from gateway.selector.history import History
@@ -124,6 +125,7 @@ class Selector:
         self.history.half_life = config.history_half_life
         self.sessions.configure(config.session_ttl, config.session_max)
         self._profiles = tuple(config.profiles[g] for g in config.candidates)
+        self._classify = classifier(config.classifier)  # the learned one's weights load here, once
         self._rows = {task: rows(self._profiles, task) for task in TASKS}  # what `rank` reads, per task
         windows = [p.context_window for p in self._profiles if p.context_window is not None]
         # below this many tokens (prompt + max_tokens) no window is near: most requests skip the check
@@ -134,7 +136,7 @@ class Selector:
 
     def analyse(self, body: Mapping[str, Any]) -> Analysis:
         """The request's analysis; a token estimate close to a candidate's window is made exact."""
-        analysis = analyse(body, self._counter)
+        analysis = analyse(body, self._counter, self._classify)
         wanted = analysis.prompt_tokens + (analysis.requires.max_tokens or 0)
         # below `_near_from` no window is near (most requests): the profiles are not looked at
         if not analysis.exact_tokens and wanted >= self._near_from and self._near_a_window(wanted):
