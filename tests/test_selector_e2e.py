@@ -197,7 +197,9 @@ def test_concurrent_requests_each_get_their_own_decision(cheapest, mock):
         "The committee met on Tuesday to review the {n}th draft of the budget. Spending on parks rises by "
         "4%, road repairs are deferred to spring, and the library keeps its weekend hours. "
     )
-    long_text = "Summarize this memo in three bullet points:\n\n" + "".join(memo.format(n=n) for n in range(90))
+    long_text = "Summarize this memo in three bullet points:\n\n" + "".join(
+        memo.format(n=n) for n in range(90)
+    )
     asks = [
         ("Translate 'good night' into German", MASTER_KEY, {}, ("cheap", "translation")),
         ("What's the weather in Oslo?", MASTER_KEY, {"tools": TOOLS}, ("strong", "question_answering")),
