@@ -5,7 +5,7 @@ Calls `Selector.decide` directly (no server, no network) on chat bodies of 100 t
 and prints p50/p99/max per prompt size. Budget: p99 under 1 ms up to 8,000 characters.
 
 `--edge` measures instead what model="auto" adds to a whole request at the HTTP edge, in-process: the
-routing step (`route.choose`) and the access log's record of the request (which carries the route's
+routing step (`routing.plan.plan`) and the access log's record of the request (which carries the route's
 fields and feeds the outcome back to the selector), for the `make bench` request with the `auto`
 scenario's config, against the same request to a fixed model (the `gateway` scenario).
 
@@ -115,7 +115,6 @@ def edge(rounds: int, flush_kb: int = 0) -> int:
     back, the routing code stays cached and `auto` looks several times cheaper than in a server; with
     3 MB flushed on this VM (2 MB of L2 a core) the difference matched the server's (2026-12-06)."""
     import orjson
-    from starlette.requests import Request
 
     from bench import payloads, scenarios
     from bench.grid import MASTER_KEY
@@ -123,11 +122,11 @@ def edge(rounds: int, flush_kb: int = 0) -> int:
     from gateway.config.loader import build_from_dict
     from gateway.config.problems import Problems
     from gateway.config.validate import validate
-    from gateway.endpoints.route import choose
     from gateway.fallback import Trace
     from gateway.logs import setup_logging
     from gateway.middleware.auth import match_key
     from gateway.middleware.observe import record
+    from gateway.routing.plan import plan
     from gateway.state import GatewayState
 
     setup_logging()  # JSON lines at INFO, as served; written to /dev/null
@@ -149,7 +148,7 @@ def edge(rounds: int, flush_kb: int = 0) -> int:
         key = match_key(state.snapshot.general.keys, MASTER_KEY)
         scope.update({"grid.key": key, "grid.raw_body": raw, "grid.request_id": "r"})
         start = time.perf_counter()
-        resolution = choose(Request(scope), state, body)
+        resolution = plan(scope, state, body)
         routed = time.perf_counter()
         dep = state.snapshot.groups[resolution.group].deployments[0]
         scope["grid.resolution"] = resolution

@@ -20,11 +20,11 @@ from gateway.config.model import Deployment
 from gateway.deadline import request_timeout
 from gateway.endpoints.batched import Batcher
 from gateway.endpoints.common import json_body, state_of
-from gateway.endpoints.route import choose
 from gateway.endpoints.validate import check_request
 from gateway.errors import GatewayError
 from gateway.fallback import Trace, run_chain
 from gateway.routing.permissions import permitted_groups
+from gateway.routing.plan import plan
 from gateway.routing.resolve import context_window_chain
 from gateway.tokens import estimate_prompt_tokens, too_long_for
 from gateway.upstream.failures import is_upstream_fault
@@ -120,9 +120,9 @@ async def _proxy(request: Request, endpoint: str) -> Any:
     seconds, what = request_timeout(snapshot.router.request_timeout, request.scope["headers"], body)
     deadline.start(started, seconds, what)
     if state.selector.enabled:
-        resolution = await DECISIONS.run(choose, request, state, body)
+        resolution = await DECISIONS.run(plan, request.scope, state, body)
     else:
-        resolution = choose(request, state, body)
+        resolution = plan(request.scope, state, body)
     request_id = request.scope["grid.request_id"]
     trace = Trace()
     request.scope["grid.trace"] = trace
