@@ -9,13 +9,14 @@ routing step (`routing.plan.plan`) and the access log's record of the request (w
 fields and feeds the outcome back to the selector), for the `make bench` request with the `auto`
 scenario's config, against the same request to a fixed model (the `gateway` scenario).
 
-    python -m bench.selector [--rounds 3000] [--passes 3] [--config config.yaml]
+    python -m bench.selector [--rounds 3000] [--passes 3] [--config config.yaml] [--classifier learned]
     python -m bench.selector --edge [--rounds 20000] [--cold [KB]]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import logging
 import os
@@ -23,6 +24,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from gateway.config.loader import load_config
@@ -204,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         "--passes", type=int, default=3, help="passes per size; the one with the lowest p99 counts"
     )
     parser.add_argument("--config", default="config.yaml", help="whose model_routing to use")
+    parser.add_argument(
+        "--classifier", choices=("lexicon", "learned"), help="override the config's model_routing.classifier"
+    )
     parser.add_argument("--edge", action="store_true", help="what auto adds per request at the HTTP edge")
     parser.add_argument(
         "--cold",
@@ -219,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         return edge(args.rounds or (3000 if args.cold else 20000), args.cold)
     args.rounds = args.rounds or 3000
     snapshot, _ = load_config(args.config, MOCK_ENV)
+    if args.classifier:
+        routing = {**snapshot.model_routing, "classifier": args.classifier}
+        snapshot = dataclasses.replace(snapshot, model_routing=MappingProxyType(routing))
     selector = Selector(snapshot)
     if not selector.enabled:
         print(f"{args.config} configures no auto candidates (model_routing.capabilities)", file=sys.stderr)
@@ -226,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     COUNTER.warm_up(wait=True)
     print(f"model=auto decision time: analysis + selection of {args.rounds} different requests per size")
     print(f"(best of {args.passes} passes: the others add whatever else the machine was doing)")
-    print(f"candidates {', '.join(selector.candidates)}; tokenizer {COUNTER.name}\n")
+    print(
+        f"candidates {', '.join(selector.candidates)}; classifier {selector.config.classifier}; "
+        f"tokenizer {COUNTER.name}\n"
+    )
     print(f"{'chars':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'mean ms':>8}")
     worst = 0.0
     everything: list[float] = []

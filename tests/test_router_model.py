@@ -27,7 +27,7 @@ def test_the_shipped_model_loads_and_gives_a_probability_per_task():
     shipped = Model.load()
     assert shipped.weights.shape == (DIM, len(TASKS)) and np.load(WEIGHTS).dtype == np.float16
     assert WEIGHTS.stat().st_size <= 20 * 1024 * 1024
-    probabilities, _ = classify("Write a Python function that reverses a linked list.")
+    probabilities, _, _ = classify("Write a Python function that reverses a linked list.")
     assert len(probabilities) == len(TASKS)
     assert abs(sum(probabilities) - 1.0) < 1e-4 and all(0.0 <= p <= 1.0 for p in probabilities)
 

@@ -61,28 +61,4 @@ def classifier(name: str) -> Classify:
     from gateway.router_model import model
 
     model.warm()
-
-    def learned(
-        last_user: str,
-        system: str,
-        earlier: Sequence[str],
-        prior_code: bool,
-        turns: int,
-        tools: bool,
-        images: bool,
-        json: bool,
-    ) -> tuple[tuple[float, ...], float, float]:
-        probabilities, dense = model.classify(
-            last_user,
-            system,
-            earlier[-1] if earlier else "",
-            earlier=len(earlier),
-            prior_code=prior_code,
-            turns=turns,
-            tools=tools,
-            images=images,
-            json=json,
-        )
-        return probabilities, max(dense[0], dense[1]), dense[3]
-
-    return learned
+    return model.classify

@@ -9,6 +9,7 @@ its active rows and a sum: no scikit-learn at run time.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -59,29 +60,27 @@ def model() -> Model:
 def classify(
     last_user: str,
     system: str = "",
-    previous: str = "",
-    *,
-    earlier: int = 0,
+    earlier: Sequence[str] = (),
     prior_code: bool = False,
     turns: int = 1,
     tools: bool = False,
     images: bool = False,
     json: bool = False,
-) -> tuple[tuple[float, ...], list[float]]:
-    """The probability of each task (in `TASKS` order) for a request's parts, and the structural
-    signals read on the way (see `features.STRUCTURE`)."""
+) -> tuple[tuple[float, ...], float, float]:
+    """The probability of each task (in `TASKS` order) for a request's parts, and the code and
+    notation signals read on the way: `choice.Classify`, with the inputs `analysis` reads."""
     indices, values, dense = features(
         last_user,
         system,
-        previous,
-        earlier=earlier,
+        earlier[-1] if earlier else "",
+        earlier=len(earlier),
         prior_code=prior_code,
         turns=turns,
         tools=tools,
         images=images,
         json=json,
     )
-    return tuple(model().probabilities(indices, values).tolist()), dense
+    return tuple(model().probabilities(indices, values).tolist()), max(dense[0], dense[1]), dense[3]
 
 
 def warm() -> None:
