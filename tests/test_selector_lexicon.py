@@ -332,3 +332,23 @@ def test_shell_one_liners_quoted_riddles_and_more_words_for_tricks_stories_laugh
         == "question_answering"
     )
     assert classifier.classify("jajaja gracias, eres un crack")[0] == "general_chat"
+
+
+def test_the_lexicons_verdict_is_the_likeliest_task_and_its_spread_says_how_sure_it_was():
+    """`choice.lexicon` turns the lexicon's scores into probabilities whose argmax is its verdict: a
+    prompt with a clear cue is likely, one with none is not (min_confidence reads the difference)."""
+    prompts = [
+        "Translate 'good night' into German",
+        "Summarize this: the committee met and agreed on the budget.",
+        "Solve for x: 3x + 7 = 22",
+        "Say hello in five words to visitor 100.",
+        "The blue one, maybe.",
+    ]
+    for text in prompts:
+        found = analyse(chat(text))
+        assert found.task == classifier.classify(text)[0], text
+        assert abs(sum(found.signals.probabilities) - 1) < 1e-9 and found.confidence == max(
+            found.signals.probabilities
+        )
+    assert analyse(chat(prompts[0])).confidence > 0.8
+    assert analyse(chat(prompts[4])).confidence < 0.5  # no cue at all
