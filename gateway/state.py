@@ -62,7 +62,7 @@ class GatewayState:
         )
         self.litellm = LiteLLMClient()
         if any(d.path == "litellm" for d in self.snapshot.deployments):
-            preload()
+            preload(self.snapshot.deployments)
         if self.selector.enabled:
             COUNTER.warm_up()  # the tokenizer loads in the background (~0.5 s); estimates until then
         self.health = HealthChecker(self)
@@ -81,7 +81,7 @@ class GatewayState:
 
     def swap(self, snapshot: Snapshot) -> None:
         if any(d.path == "litellm" for d in snapshot.deployments):
-            preload()
+            preload(snapshot.deployments)
         self.balancer.reload(snapshot)
         for dep in snapshot.deployments:
             metrics.DEPLOYMENT_STATE.labels(dep.id).set(int(self.balancer.state(dep.id)))

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.router_model.tasks import TASKS
 from gateway.selector.analysis import analyse
-from gateway.selector.taxonomy import TASKS
 
 DATA = Path(__file__).parent / "data"
 REQUIRED_ACCURACY = 0.85

@@ -81,6 +81,10 @@ def ask(gw: GatewayProcess, content: Any = "hi", key: str = MASTER_KEY, **kwargs
     return raw.headers, raw.parse()
 
 
+def chat_body(content: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": content}]}
+
+
 def served(mock: MockUpstream) -> list[str]:
     return [(r["body"] or {}).get("model") for r in mock.requests(CHAT)]
 
@@ -122,6 +126,9 @@ def test_auto_routes_and_explains_itself_in_the_header(cheapest, mock):
     assert reason.isascii() and len(reason) < 200
     fields = dict(part.split("=", 1) for part in reason.split("; "))
     assert fields["task"] == "translation" and fields["chosen"] == "cheap"
+    tasks = [t.split(":") for t in fields["tasks"].split(",")]  # the likeliest tasks, likeliest first
+    assert tasks[0][0] == "translation" and 0 < float(tasks[0][1]) <= 1
+    assert [float(p) for _, p in tasks] == sorted((float(p) for _, p in tasks), reverse=True)
     assert 0 <= float(fields["complexity"]) <= 1
     assert [c.split(":")[0] for c in fields["candidates"].split(",")] == ["cheap", "strong"]
     assert served(mock) == ["cheap-1"]
@@ -186,7 +193,13 @@ def test_concurrent_requests_each_get_their_own_decision(cheapest, mock):
     key, whatever else is in flight. (That the requests of one loop turn are decided together, in one
     batch, is pinned where it is observable, in test_batched.py; from outside the process a batched and
     an unbatched gateway answer alike.)"""
-    long_text = "Summarize this: " + "the committee met again and talked about budgets. " * 300
+    memo = (
+        "The committee met on Tuesday to review the {n}th draft of the budget. Spending on parks rises by "
+        "4%, road repairs are deferred to spring, and the library keeps its weekend hours. "
+    )
+    long_text = "Summarize this memo in three bullet points:\n\n" + "".join(
+        memo.format(n=n) for n in range(90)
+    )
     asks = [
         ("Translate 'good night' into German", MASTER_KEY, {}, ("cheap", "translation")),
         ("What's the weather in Oslo?", MASTER_KEY, {"tools": TOOLS}, ("strong", "question_answering")),
@@ -247,6 +260,10 @@ def test_recommend_ranks_without_calling_any_upstream(cheapest, mock):
     assert resp.status_code == 200, resp.text
     answer = resp.json()
     assert set(answer) >= {"task", "complexity", "estimated_prompt_tokens", "requires", "recommendations"}
+    probabilities = answer["task_probabilities"]  # the top three tasks with their probabilities
+    assert len(probabilities) == 3 and list(probabilities)[0] == answer["task"]
+    assert 0 < sum(probabilities.values()) <= 1.0001
+    assert list(probabilities.values()) == sorted(probabilities.values(), reverse=True)
     assert answer["requires"]["tools"] is True and answer["estimated_prompt_tokens"] > 0
     assert [r["model"] for r in answer["recommendations"]] == ["strong"]
     assert answer["rejected"] == [{"model": "cheap", "reasons": ["no tool calling"]}]
@@ -294,18 +311,35 @@ def test_tradeoff_zero_and_ten_choose_different_groups(balanced, mock):
         reload(balanced, config(mock.url, tradeoff=BALANCED))
 
 
-def test_a_session_keeps_its_model(start_gateway, mock):
-    # a gateway of its own: no latency history from other tests' requests (one slow sample of
-    # `cheap`, ~0.2 s, is enough to make `strong` the better choice for a chat)
-    gw = start_gateway(config(mock.url, tradeoff=BALANCED))
-    assert ask(gw, PROOF)[0]["x-grid-model"] == "strong"  # no session: the hard proof goes strong
+def test_a_session_keeps_its_model_while_it_suits_the_turn(start_gateway, mock):
+    # a gateway of its own: no latency history from other tests' requests; tradeoff 10, so that no
+    # latency sample of a loaded test machine can make `strong` the better choice for a chat
+    gw = start_gateway(config(mock.url, tradeoff=10))
     session = {"x-session-id": f"conv-{time.monotonic()}"}
     assert ask(gw, "hi", extra_headers=session)[0]["x-grid-model"] == "cheap"
-    headers, _ = ask(gw, PROOF, extra_headers=session)
+    headers, _ = ask(gw, "hello again, how are you?", extra_headers=session)
     assert headers["x-grid-model"] == "cheap" and "sticky=1" in headers[REASON]
     user = f"user-{time.monotonic()}"
     assert ask(gw, "hello!", user=user)[0]["x-grid-model"] == "cheap"
-    assert ask(gw, PROOF, user=user)[0]["x-grid-model"] == "cheap"  # the body's `user` also works
+    headers, _ = ask(gw, "hey, what's up?", user=user)  # the body's `user` also names a session
+    assert headers["x-grid-model"] == "cheap" and "sticky=1" in headers[REASON]
+
+
+def test_a_session_leaves_its_model_when_the_new_turn_needs_a_better_one(start_gateway, mock):
+    """Issue 18: stickiness kept a chat session on the cheap model for a rigorous proof."""
+    # a gateway of its own, and no request to `strong` before the proof: a slow first sample of it
+    # on a loaded machine would rightly make `cheap` the better choice
+    gw = start_gateway(config(mock.url, tradeoff=BALANCED))
+    assert (
+        httpx.post(f"{gw.url}/models/recommend", json=chat_body(PROOF), headers=ADMIN, timeout=15).json()[
+            "recommendations"
+        ][0]["model"]
+        == "strong"
+    )  # no session: the hard proof goes strong
+    session = {"x-session-id": f"conv-{time.monotonic()}"}
+    assert ask(gw, "hi", extra_headers=session)[0]["x-grid-model"] == "cheap"
+    headers, _ = ask(gw, PROOF, extra_headers=session)
+    assert headers["x-grid-model"] == "strong" and "sticky=1" not in headers[REASON]
 
 
 # -- history, breakers, fallback ---------------------------------------------------------------------
@@ -373,3 +407,40 @@ def test_auto_select_routes_named_models_unless_overridden(start_gateway, mock):
         model="strong", messages=[{"role": "user", "content": "hi"}], extra_query={"override_model": "strong"}
     )
     assert raw.headers["x-grid-model"] == "strong" and REASON not in raw.headers
+
+
+@pytest.mark.parametrize("classifier", ["lexicon", "learned"])
+def test_an_unsure_request_goes_to_the_default_group_and_says_so(start_gateway, mock, classifier):
+    """Issue 18: `model_routing.min_confidence` sends requests the classifier is unsure about to
+    `model_routing.default`; sure ones are ranked as usual (tradeoff 10: cheap). Whichever
+    classifier is configured."""
+    cfg = config(mock.url, tradeoff=10)
+    cfg["model_routing"].update({"min_confidence": 0.8, "default": "strong", "classifier": classifier})
+    gw = start_gateway(cfg)
+    sure, _ = ask(gw, "hi")
+    assert sure["x-grid-model"] == "cheap" and "low_confidence" not in sure[REASON]
+    unsure, _ = ask(gw, "Say hello in five words to visitor 100.")
+    fields = dict(part.split("=", 1) for part in unsure[REASON].split("; "))
+    assert unsure["x-grid-model"] == "strong" and fields["chosen"] == "strong"
+    assert float(fields["low_confidence"]) < 0.8
+    assert float(fields["tasks"].split(",")[0].split(":")[1]) == float(fields["low_confidence"])
+
+
+def test_the_classifier_is_chosen_by_config_and_recommend_shows_its_probabilities(start_gateway, mock):
+    """`model_routing.classifier: learned` swaps the lexicon (the default) for the learned model: the
+    same request gets that model's probabilities in /models/recommend and in the reason header."""
+    body = {"messages": [{"role": "user", "content": "Translate 'good night' into German"}]}
+    seen = {}
+    for name in ("lexicon", "learned"):
+        cfg = config(mock.url, tradeoff=10)
+        if name == "learned":
+            cfg["model_routing"]["classifier"] = "learned"
+        gw = start_gateway(cfg)
+        answer = httpx.post(f"{gw.url}/models/recommend", json=body, headers=ADMIN, timeout=10).json()
+        headers, _ = ask(gw, body["messages"][0]["content"])
+        assert answer["task"] == "translation", name
+        tasks = dict(part.split("=", 1) for part in headers[REASON].split("; "))["tasks"]
+        top, p = tasks.split(",")[0].split(":")
+        assert top == "translation" and abs(float(p) - answer["task_probabilities"]["translation"]) < 0.006
+        seen[name] = answer["task_probabilities"]
+    assert seen["lexicon"] != seen["learned"]

@@ -8,6 +8,7 @@ import os
 import pickle
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import yaml
 from gateway.config.loader import build_from_dict
 from gateway.config.problems import Problems
 from gateway.config.validate import validate
-from gateway.selector import Selector, Unservable, classifier, lexicon, shapes, signals
+from gateway.selector import Selector, Unservable
 from gateway.selector.analysis import analyse
 from gateway.selector.capabilities import Profile, parse
 from gateway.selector.history import History
@@ -313,11 +314,13 @@ def test_the_board_changes_only_with_news_or_as_history_fades():
         history.record("a", "math", latency=1.0, error=False)
     epoch, board = history.board("math")
     assert board["a"].latency == 1.0 and history.board("math") == (epoch, board)
-    history.record("a", "math", latency=1.05, error=False)  # the average moves 1.5%: no news
+    history.record("a", "math", latency=1.05, error=False)  # the median stays 1.0: no news
+    history.record("a", "math", latency=2.0, error=False)  # one slow sample: the median stays too
     assert history.board("math")[0] == epoch
-    history.record("a", "math", latency=2.0, error=False)  # it moves ~30%: news
+    history.record("a", "math", latency=2.0, error=False)
+    history.record("a", "math", latency=2.0, error=False)  # most recent samples slow: news
     epoch, board = history.board("math")
-    assert board["a"].latency == pytest.approx(1.0 + 0.3 * 0.05 + 0.3 * (2.0 - 1.015))
+    assert board["a"].latency == 2.0
     history.record("a", "math", latency=None, error=True)  # an error is news too
     assert history.board("math")[0] > epoch and history.board("math")[1]["a"].error_rate > 0.2
     epoch, board = history.board("math")
@@ -328,6 +331,17 @@ def test_the_board_changes_only_with_news_or_as_history_fades():
     assert later[0] > epoch and later[1]["a"].freshness < board["a"].freshness
 
 
+def test_one_cold_start_or_outlier_does_not_move_a_groups_latency():
+    """Issue 18: a 509 ms first call (a cold import) made claude look slow for minutes."""
+    history = History(clock=Clock())
+    history.record("claude", "code_generation", latency=0.509, error=False)  # the cold first call
+    history.record("claude", "code_generation", latency=0.040, error=False)
+    assert history.board("code_generation")[1]["claude"].latency == 0.040
+    for latency in (0.041, 0.039, 2.5, 0.040):  # one outlier among steady samples
+        history.record("claude", "code_generation", latency=latency, error=False)
+    assert history.board("code_generation")[1]["claude"].latency == pytest.approx(0.040, abs=0.002)
+
+
 def test_jitter_of_a_fast_group_is_no_news_and_turning_slow_is():
     history = History(clock=Clock())
     for _ in range(4):
@@ -336,7 +350,10 @@ def test_jitter_of_a_fast_group_is_no_news_and_turning_slow_is():
     for latency in (0.0015, 0.0005, 0.002, 0.001):  # sub-millisecond jitter: no score would move
         history.record("fast", "math", latency=latency, error=False)
     assert history.board("math")[0] == epoch
-    history.record("fast", "math", latency=0.1, error=False)  # 100 ms: the average moves 30 ms
+    history.record("fast", "math", latency=0.1, error=False)  # one 100 ms sample: an outlier
+    assert history.board("math")[0] == epoch
+    for _ in range(2):
+        history.record("fast", "math", latency=0.1, error=False)  # most recent samples slow: news
     assert history.board("math")[0] > epoch
 
 
@@ -361,10 +378,10 @@ def test_sessions_expire_after_their_ttl_and_stay_bounded():
     sessions = Sessions(ttl=10, max_entries=2, clock=clock)
     sessions.put("s1", "a")
     clock.now += 5
-    assert sessions.get("s1") == "a"
+    assert sessions.get("s1") == ("a", "")
     sessions.put("s1", "a")  # used again: lives 10 s from now
     clock.now += 8
-    assert sessions.get("s1") == "a"
+    assert sessions.get("s1") == ("a", "")
     clock.now += 11
     assert sessions.get("s1") is None
     for name in ("x", "y", "z"):
@@ -415,15 +432,18 @@ def test_a_session_keeps_its_group_until_the_group_cannot_serve_it():
     assert first.chosen == "cheap" and not first.sticky
     proof = chat("Prove rigorously, step by step, that there are infinitely many primes. Justify each step.")
     assert selector.decide(proof, allowed=None, available=None).chosen == "strong"
+    chat_on = selector.decide(chat("hello again! how are you?"), allowed=None, available=None, session="s")
+    assert chat_on.chosen == "cheap" and chat_on.sticky and "sticky=1" in chat_on.reason
+    # a turn of another kind that the kept group serves far worse: the session moves (issue 18)
+    moved = selector.decide(proof, allowed=None, available=None, session="s")
+    assert moved.chosen == "strong" and not moved.sticky
     kept = selector.decide(proof, allowed=None, available=None, session="s")
-    assert kept.chosen == "cheap" and kept.sticky and "sticky=1" in kept.reason
+    assert kept.chosen == "strong" and kept.sticky
     tools = chat("weather?", tools=[{"type": "function", "function": {"name": "w"}}])
-    moved = selector.decide(tools, allowed=None, available=None, session="s")
-    assert moved.chosen == "strong" and not moved.sticky  # cheap cannot call tools
-    assert selector.decide(chat("hi"), allowed=None, available=None, session="s").chosen == "strong"
-    down = selector.decide(chat("hi"), allowed=None, available=lambda g: g != "strong", session="s")
-    assert down.chosen == "cheap"  # unhealthy: every breaker of strong is open
-    assert selector.sessions.stats()["hits"] == 2 and selector.sessions.stats()["reassigned"] == 2
+    assert selector.decide(tools, allowed=None, available=None, session="s").chosen == "strong"
+    down = selector.decide(proof, allowed=None, available=lambda g: g != "strong", session="s")
+    assert down.chosen == "cheap" and not down.sticky  # unhealthy: every breaker of strong is open
+    assert selector.sessions.stats()["hits"] == 2 and selector.sessions.stats()["reassigned"] == 3
 
 
 def test_decisions_are_counted_and_the_header_is_short_ascii():
@@ -432,7 +452,7 @@ def test_decisions_are_counted_and_the_header_is_short_ascii():
     decision = selector.decide(chat("Translate 'good night' into German"), allowed=None, available=None)
     header = decision.reason
     assert header.isascii() and len(header) < 200
-    assert header.startswith("task=translation; complexity=") and "chosen=cheap" in header
+    assert header.startswith("task=translation; tasks=translation:") and "chosen=cheap" in header
     assert "candidates=cheap:" in header and ",strong:" in header
     assert selector.stats()["decisions"] == {"translation": {"cheap": 1}}
 
@@ -455,7 +475,7 @@ def test_reload_keeps_history_sessions_and_counts():
     selector.reload(changed)
     assert selector.config.tradeoff == 0
     assert selector.history.stats()["cheap"]["requests"] == 1
-    assert selector.sessions.get("s") == "cheap" and selector.stats()["decisions_total"] == 1
+    assert selector.sessions.get("s") == ("cheap", "chat") and selector.stats()["decisions_total"] == 1
 
 
 def test_a_repeated_body_is_decided_exactly_as_a_new_one_whatever_changed_in_between():
@@ -509,7 +529,7 @@ def test_requests_of_one_outcome_share_a_plan_and_are_decided_as_if_alone():
     snapshot, _ = snapshot_with(ROUTING)
     selector, fresh = Selector(snapshot), Selector(snapshot)
     for n in range(5):
-        body = chat(f"Say hello in five words to visitor {100 + n}.")  # new bodies, one outcome
+        body = chat(f'Translate "good night, visitor {100 + n}" into German.')  # new bodies, one outcome
         got = selector.decide(body, allowed=None, available=None)
         want = from_scratch(fresh, body, None, None)
         assert got.ranking == want and got.reason == route_reason(got.analysis, want, got.chosen, False)
@@ -598,6 +618,7 @@ def problems_of(routing: dict[str, Any]) -> list[str]:
             "warning: model_routing.capabilities.cheap.colour: unknown key, ignored",
         ),
         ({"auto_selct": True}, "warning: model_routing.auto_selct: unknown key, ignored"),
+        ({"classifier": "bayes"}, "error: model_routing.classifier: 'bayes' is not one of lexicon, learned"),
         ({"experiments": [], "experiment_feedback": {}}, None),  # the experiments module's keys
     ],
 )
@@ -647,319 +668,102 @@ def test_the_shipped_config_validates_with_auto_routing():
     assert selector.decide(chat("hi"), allowed=None, available=None).chosen == "gpt-4o-mini"
 
 
-def test_every_trace_mark_holds_a_core_and_a_trace_is_found_by_its_mark():
-    for mark in signals.TRACE_MARKS:
-        assert any(core in mark.lower() for core in signals.TRACE_CORES), mark
-        assert signals.has_trace(f"it printed {mark} and stopped")
-    assert not signals.has_trace("The exit was closed, so we found another way out.")
+# -- issue 18: confidence, expected score, parameters a group cannot honour -------------------------
+
+UNSURE = "Say hello in five words to visitor 100."  # the classifier splits it between tasks
 
 
-def _classes(text: str) -> int:
-    return lexicon.scan(lexicon.words(text), 1.0, [0.0] * lexicon.SLOTS, set())
+def test_an_unsure_request_goes_to_the_default_group():
+    routing = {**ROUTING, "min_confidence": 0.8, "default": "strong"}
+    snapshot, problems = snapshot_with(routing)
+    assert not problems.errors
+    selector = Selector(snapshot)
+    sure = selector.decide(chat("hi"))
+    assert sure.analysis.confidence >= 0.8 and sure.chosen == "cheap"
+    unsure = selector.decide(chat(UNSURE))
+    assert unsure.analysis.confidence < 0.8
+    assert unsure.chosen == "strong" and "low_confidence=" in unsure.reason
+    # the default is only used while the key may use it and it is up
+    assert selector.decide(chat(UNSURE), available=lambda g: g != "strong").chosen == "cheap"
+    _, problems = snapshot_with({**ROUTING, "min_confidence": 0.8})
+    assert any("min_confidence" in str(p) for p in problems.errors)
+    _, problems = snapshot_with({**ROUTING, "min_confidence": 1.5, "default": "nope"})
+    assert {"model_routing.min_confidence", "model_routing.default"} <= {p.field for p in problems.errors}
 
 
-def test_the_word_classes_that_gate_the_trace_and_persona_checks_let_every_one_through():
-    # a short turn read whole is checked for a trace or a persona only when its words hold a hint
-    for mark in signals.TRACE_MARKS:
-        text = f"it printed {mark} and stopped"
-        assert _classes(text) & classifier.TRACE_HINT, mark
-        assert classifier.classify(text)[1].trace, mark
-    personas = [
-        "You are Luna, a pirate captain.",
-        "you're Captain Hook now.",
-        "Du bist Hans, ein Bäcker.",
-        "Tu es Marie, une détective.",
-        "Eres Carmen, una cantante.",
-        "Sei Giulia, una cuoca.",
-        "Você é Ana, uma professora.",
-        "Be Socrates and question me.",
-        "Play Hamlet for me.",
-        "Sé Carmen.",
-        "Sois Marie.",
-        "Spiel Hans.",
-        "Spiele Hans.",
-    ]
-    for text in personas:
-        assert shapes.persona(text), text
-        assert _classes(text) & classifier.PERSONA_HINT, text
-    for keyword in ("def ", "import ", "return "):
-        text = f"then {keyword}value"
-        assert signals.code_strength(text) > 0, keyword
-        assert _classes(text) & classifier.CODE_HINT, keyword
-    hints = classifier.TRACE_HINT | classifier.PERSONA_HINT | classifier.CODE_HINT
-    assert not _classes("Say hello in five words.") & hints
+def test_an_unsure_request_goes_to_a_group_good_at_every_likely_task():
+    """The expected quality fit over the task distribution, not the likeliest task alone."""
+    specialist = Profile("specialist", quality=0.6, tasks={"code_generation": 0.95})
+    generalist = Profile("generalist", quality=0.9)
+    analysis = analyse(chat("write me something"))
+    sure = replace(analysis, task="code_generation", mixture=(("code_generation", 1.0),), complexity=0.5)
+    assert rank(sure, [specialist, generalist], {}, 0).ranked[0].group == "specialist"
+    split = replace(sure, mixture=(("code_generation", 0.55), ("creative_writing", 0.45)))
+    assert rank(split, [specialist, generalist], {}, 0).ranked[0].group == "generalist"
 
 
-def test_quantities_counts_numbers_that_are_amounts_and_finds_arithmetic_between_two_numbers():
-    def quantities(text: str) -> tuple[int | None, bool]:
-        return signals.quantities(lexicon.words(text))
-
-    assert quantities("no numbers at all") == (None, False)
-    assert quantities("give me 3 bullets") == (0, False)  # a count of answer parts
-    assert quantities("I have 12 apples and 5") == (2, False)
-    assert quantities("what is 17 times 23") == (2, True)  # both numbers found, overlapping
-    assert quantities("100 divided by 4") == (2, True)
-    assert quantities("100 divided by") == (1, False)
-    assert quantities("7 times the fun") == (1, False)
-
-
-@pytest.mark.parametrize(
-    ("text", "is_riddle"),
-    [
-        ("What has keys but can't open locks?", True),
-        ("What has a neck but no head, and wears a cap?", True),
-        ("What goes up but never comes down, whatever you do?", True),
-        ("I speak without a mouth and hear without ears. What am I?", True),
-        ("Tengo agujas pero no sé coser, ¿quién soy?", True),
-        ("Who am I?", False),  # alone: a question about the asker, not a riddle
-        ("What has changed in Python 3.12 but not in 3.11?", False),
-        ("What can I cook tonight but without eggs?", False),
-        ("What goes well with salmon but is not too heavy?", False),
-        ("What has the highest GDP but the lowest growth in Europe?", False),
-    ],
-)
-def test_the_shapes_of_a_riddle_and_the_questions_that_only_look_like_one(text, is_riddle):
-    assert signals.riddle(lexicon.words(text)) is is_riddle
-
-
-def test_a_riddle_is_reasoning_and_a_lookalike_question_is_not():
-    assert classifier.classify("What has keys but can't open locks, and space but no room?")[0] == "reasoning"
-    assert classifier.classify("The more you take, the more you leave behind. What am I?")[0] == "reasoning"
-    assert classifier.classify("What has changed in Python 3.12 but not in 3.11?")[0] != "reasoning"
-
-
-def _conversation_task(*turns: str) -> str:
-    """The task of a conversation whose turns alternate user, assistant, ..., user."""
-    roles = ["user", "assistant"] * len(turns)
-    messages = [{"role": r, "content": t} for r, t in zip(roles, turns, strict=False)]
-    return analyse({"model": "auto", "messages": messages}).task
-
-
-def test_a_follow_up_that_opens_with_ok_or_thanks_goes_on_with_the_conversation():
-    visa = ("Do I need a visa to visit Japan for two weeks as a US citizen?", "No, for up to 90 days.")
-    assert _conversation_task(
-        *visa, "ok and what currency do they use there? are credit cards widely accepted?"
-    ) == ("question_answering")
-    assert (
-        _conversation_task(*visa, "thanks!") == "general_chat"
-    )  # a thank-you alone still ends the conversation
-
-
-def test_politeness_between_the_words_of_a_request_does_not_hide_its_phrase():
-    assert lexicon.words("Spiel bitte einen Taxifahrer") == ["spiel", "einen", "taxifahrer"]
-    assert classifier.classify(
-        "Spiel bitte einen ruppigen Berliner Taxifahrer, der mich zum Flughafen fährt."
-    )[0] == ("roleplay")
-    assert classifier.classify("can you pls act as my landlord? I want to practise asking for a repair")[
-        0
-    ] == ("roleplay")
-    cues = [*lexicon.LEXICON.exact, *lexicon.LEXICON.stems, *lexicon.LEXICON.phrases]
-    cues += [word for rests in lexicon.LEXICON.phrases.values() for word in rests]
-    assert lexicon.FILLERS.isdisjoint(cues)  # a filler is never looked up: no cue may hold one
-
-
-def test_material_after_a_short_first_paragraph_is_weaker_evidence_than_the_instruction():
-    memo = (
-        "Starting January 1, all employees must book travel through the new portal. Bookings made "
-        "outside it will no longer be reimbursed except in documented emergencies, and the policy "
-        "limits are now checked automatically. Managers must approve any trip over 2 nights. "
-    ) * 2
-    assert classifier.classify("tl;dr pls\n\n" + memo)[0] == "summarization"
-    logs = "\n".join(
-        f"2024-11-18T10:02:{n:02d}Z req=9f1a{n} GET /api/orders {200 if n % 3 else 502} {40 + n}ms"
-        for n in range(12)
-    )
-    assert classifier.classify("from these logs get me every request id that returned a 5xx\n\n" + logs)[
-        0
-    ] == ("extraction")
-    # the same words without the blank line are read as one text; a short text after it is no material
-    assert shapes.paragraph_cut("tl;dr pls\n\n" + memo) == len("tl;dr pls\n\n")
-    assert shapes.paragraph_cut("Translate this\n\nHola") == 0
-
-
-def test_small_talk_inside_a_scene_the_user_set_up_is_a_line_of_the_scene():
-    scene = ("Act as a grumpy waiter in a Madrid tapas bar. I'm the customer.", "¿Qué quiere?")
-    assert _conversation_task(*scene, "Hola, ¿me trae la carta, por favor?") == "roleplay"
-    assert _conversation_task(*scene, 'ok, stop. translate "the bill, please" into German') == "translation"
-    intro = ("I'm a teacher and need help with my class.", "Sure, how can I help?")
-    assert _conversation_task(*intro, "what is the capital of France?") == "question_answering"
-    assert _conversation_task("We're a team of 12 based in Canada.", "Noted.", "does GDPR apply to us?") == (
-        "question_answering"
-    )
-
-
-def test_a_product_assistant_named_in_the_system_prompt_is_not_a_character_to_play():
-    for system in (
-        "You are Nova, a friendly assistant in a consumer chat app made by Lumen Labs.",
-        "You are StudyBuddy, a homework helper for teenagers. Always show the steps.",
-        "Du bist LexAssist, der HR- und Rechtsassistent eines Unternehmens.",
-        "You are CodePilot, an AI assistant embedded in the user's IDE.",
-    ):
-        assert not shapes.persona(system), system
-        assert classifier.classify("what's your name? are you chatgpt?", system)[0] == "general_chat"
-    assert shapes.persona("You are Captain Mara Voss, commander of the freighter Kestrel. Stay in character.")
-    assert shapes.persona("You are Luna, a shy elf who guards the forest.")
-
-
-def test_a_language_code_on_the_first_line_asks_for_a_translation():
-    for text in (
-        "EN→ES\nYour order has shipped.",
-        "pt-BR:\nForgot your password?",
-        "de > fr\nDie Lieferung kommt morgen an.",
-    ):
-        assert classifier.classify(text)[0] == "translation", text
-    for text in ("Hi:\nthere is a problem with my order", "It:\nwas raining all day", "Note\nbuy milk"):
-        assert not shapes.language_line(text), text
-
-
-def test_a_follow_up_that_asks_nothing_new_goes_on_with_the_conversation():
-    sql = "```sql\nSELECT c.name, SUM(o.total) FROM customers c JOIN orders o ON o.customer_id = c.id;\n```"
-    messages = [
-        {"role": "user", "content": "postgres: top 10 customers by total spend"},
-        {"role": "assistant", "content": sql},
-        {"role": "user", "content": "nice. now same thing but per month, only for 2025"},
-    ]
-    assert analyse({"model": "auto", "messages": messages}).task == "code_generation"
-    assert classifier.classify("ok so is a tomato a fruit or not")[0] == "question_answering"
-
-
-def test_code_shown_with_a_problem_is_a_review_and_with_a_request_to_make_something_is_not():
-    dockerfile = (
-        "FROM python:3.11\nWORKDIR /app\nCOPY . .\nRUN apt-get update && apt-get install -y gcc\n"
-        'RUN pip install -r requirements.txt\nCMD ["python", "main.py"]'
-    )
-    assert classifier.classify("this Dockerfile builds a 2 GB image, can it be smaller?\n\n" + dockerfile)[
-        0
-    ] == ("code_review")
-    assert classifier.classify("add a non-root user and a healthcheck to this Dockerfile:\n\n" + dockerfile)[
-        0
-    ] == ("code_generation")
-
-
-def test_other_scripts_have_their_cues_and_latin_words_inside_them_are_words():
-    assert lexicon.words("用Java写一个线程安全的单例模式") == ["java"]
-    assert (
-        len(lexicon.words("अनुवाद कीजिए")) == 2
-    )  # vowel signs are folded away, as accents are: one word each
-    cases = {
-        "用Python写一个程序：读取一个CSV文件，计算每一列的平均值。": "code_generation",
-        "把下面这段话翻译成英文：我们公司专注于为中小企业提供云计算服务。": "translation",
-        "次の文章から、人名・組織名・地名をそれぞれ抽出してください。": "extraction",
-        "请你扮演唐朝诗人李白，用他的口吻和我聊天。": "roleplay",
-        "ترجم الجملة التالية إلى الإنجليزية: المكتبة مغلقة يوم الجمعة": "translation",
-        "Сравни PostgreSQL и MongoDB для интернет-магазина": "analysis",
+def _claude_and_gpt(litellm_settings: dict[str, Any] | None = None):
+    raw = {
+        "model_list": [
+            {"model_name": "claude", "litellm_params": {"model": "anthropic/claude-x", "api_key": "k"}},
+            {"model_name": "gpt", "litellm_params": {"model": "openai/gpt-x", "api_base": "http://h/v1"}},
+        ],
+        "model_routing": {
+            "tradeoff": 0,
+            "capabilities": {"claude": {"quality": 0.95}, "gpt": {"quality": 0.6}},
+        },
     }
-    assert {text: classifier.classify(text)[0] for text in cases} == cases
+    if litellm_settings is not None:
+        raw["litellm_settings"] = litellm_settings
+    problems = Problems()
+    snapshot = build_from_dict(raw, {}, problems)
+    validate(snapshot, problems)
+    return snapshot, problems
 
 
-def test_letters_without_a_decomposition_fold_too_and_more_languages_have_their_cues():
-    assert lexicon.words("całka, çıkarıp, xác suất, Ørsted") == ["calka", "cikarip", "xac", "suat", "orsted"]
-    cases = {
-        "Tính xác suất để khi gieo hai con xúc xắc, tổng số chấm bằng 7.": "math",
-        "Aşağıdaki metinden tüm tarihleri çıkarıp liste halinde yazar mısın?": "extraction",
-        "Tolong ringkas obrolan grup ini dong, aku ketinggalan banyak": "summarization",
-        "早上好呀！今天天气真不错～你今天怎么样？": "general_chat",
-    }
-    assert {text: classifier.classify(text)[0] for text in cases} == cases
+def test_n_above_one_skips_a_group_that_cannot_honour_it_unless_params_are_dropped():
+    """Issue 18: n=2 routed to an Anthropic group answered 400 with no fallback."""
+    snapshot, problems = _claude_and_gpt()
+    assert not problems.errors
+    selector = Selector(snapshot)
+    body = chat("Write a haiku about rain.")
+    assert selector.decide(body).chosen == "claude"
+    two = selector.decide({**body, "n": 2})
+    assert two.chosen == "gpt" and [r.group for r in two.ranking.rejected] == ["claude"]
+    assert two.ranking.rejected[0].reasons == ("no n > 1 (several choices)",)
+    assert selector.decide({**body, "n": 1}).chosen == "claude"
+    dropping, problems = _claude_and_gpt({"drop_params": True})
+    assert not problems.errors and not [p for p in problems.warnings if "litellm_settings" in p.field]
+    claude = dropping.groups["claude"].deployments[0]
+    assert claude.litellm_params["drop_params"] is True  # handed to litellm.acompletion
+    assert dropping.groups["gpt"].deployments[0].litellm_params.get("drop_params") is None
+    assert Selector(dropping).decide({**body, "n": 2}).chosen == "claude"
+    _, problems = _claude_and_gpt({"drop_params": "yes"})
+    assert [p.field for p in problems.errors] == ["litellm_settings.drop_params"]
 
 
-def test_a_translation_app_translates_text_that_looks_like_code():
-    system = "Translate every message the user sends into German. Keep placeholders like {name} as they are."
-    text = (
-        '"Level up! Your dragon is now level {level}."\n"Not enough energy. Come back in {minutes} minutes!"'
+def test_the_default_classifier_is_the_lexicon_and_the_learned_one_loads_only_when_configured():
+    """An unused classifier costs nothing: with the default (lexicon) neither numpy nor the learned
+    model's module is imported, even after a decision; `classifier: learned` loads them at start."""
+    script = (
+        "import sys, yaml\n"
+        "from gateway.config.loader import build_from_dict\n"
+        "from gateway.config.problems import Problems\n"
+        "from gateway.selector import Selector\n"
+        "cfg = yaml.safe_load(sys.argv[1])\n"
+        "selector = Selector(build_from_dict(cfg, {}, Problems()))\n"
+        "d = selector.decide({'messages': [{'role': 'user', 'content': 'Summarize: the cat sat.'}]},"
+        " allowed=None, available=None)\n"
+        "print(d.analysis.task, 'numpy' in sys.modules, 'gateway.router_model.model' in sys.modules)\n"
     )
-    assert classifier.classify(text, system)[0] == "translation"
-    assert classifier.classify("translate this Python to Go: def f(x): return x * 2")[0] == "code_generation"
-
-
-def test_a_request_to_change_code_already_given_is_code_and_a_word_with_two_senses_is_not_a_cue():
-    messages = [
-        {
-            "role": "user",
-            "content": "Write me a bash script that tars up ~/projects into /mnt/backup, dated.",
-        },
-        {
-            "role": "assistant",
-            "content": '```bash\ntar -czf "/mnt/backup/projects-$(date +%F).tgz" ~/projects\n```',
-        },
-        {
-            "role": "user",
-            "content": "Nice. Now make it keep only the 7 most recent backups and log to syslog.",
-        },
-    ]
-    assert analyse({"model": "auto", "messages": messages}).task == "code_generation"
-    # 역할 is "role" in "what role does vitamin D play": not a role to play
-    assert classifier.classify("비타민 D는 몸에서 어떤 역할을 하나요?")[0] == "question_answering"
-    assert (
-        classifier.classify("지금부터 너는 판타지 세계의 늙은 마법사야. 첫 수업을 시작해 줘.")[0]
-        == "roleplay"
-    )
-
-
-def test_shapes_of_public_sets_a_function_to_complete_a_quoted_riddle_a_limit_an_action():
-    stub = 'def longest_run(s: str) -> int:\n    """Return the length of the longest run of vowels."""\n'
-    assert classifier.classify("Complete the following Python function.\n\n" + stub)[0] == "code_generation"
-    said = "Brothers and sisters I have none, but that man's father is my father's son."
-    riddle = f'Pointing at a photo, Tom says: "{said}" Whose photo is it?'
-    assert classifier.classify(riddle)[0] == "reasoning"
-    assert classifier.classify("Find lim_{x→0} (sin x − x) / x³ without L'Hôpital's rule.")[0] == "math"
-    messages = [
-        {"role": "user", "content": "Let's play a noir scene: you're a detective, I'm a client."},
-        {"role": "assistant", "content": "*looks up from the desk* What brings you here?"},
-        {"role": "user", "content": "*I sit, twisting my gloves* Four days. He's been gone four days."},
-    ]
-    assert analyse({"model": "auto", "messages": messages}).task == "roleplay"
-
-
-def test_notation_in_latex_is_math_and_an_answer_format_is_not_a_role():
-    latex = (
-        r"Compute $\displaystyle\sum_{k=1}^{20} \frac{1}{k(k+1)}$. Express your answer as a common fraction."
-    )
-    assert classifier.classify(latex)[0] == "math"
-    assert classifier.classify("光合成とはどういう仕組みですか？中学生にもわかるように説明してください。")[
-        0
-    ] == ("question_answering")
-
-
-def test_a_bare_stub_a_making_verb_in_chinese_a_question_before_a_request_and_literary_themes():
-    stub = '''def count_runs(s: str) -> int:
-    """Return how many maximal runs of vowels s holds.
-
-    >>> count_runs("beautiful")
-    3
-    """'''
-    assert classifier.classify(stub)[0] == "code_generation"  # a signature and its docstring: the body
-    go = '用Go写一个HTTP服务器：/health 返回 JSON {"status":"ok"}，收到SIGTERM时优雅关闭。'
-    assert classifier.classify(go)[0] == "code_generation"  # "写" (write) with code shown: not a review
-    asked = "日本の元号はいつ、誰がどうやって決めるのですか？令和のときの流れが知りたいです。"
-    assert classifier.classify(asked)[0] == "question_answering"  # "？" first, then "I want to know."
-    ways = "Wie viele Möglichkeiten gibt es, aus 10 Personen ein Komitee mit 4 Mitgliedern zu bilden?"
-    assert classifier.classify(ways)[0] == "math"
-    theme = "How does Shakespeare use the theme of ambition in Macbeth? Use specific scenes."
-    assert classifier.classify(theme)[0] == "analysis"
-
-
-def test_shell_one_liners_quoted_riddles_and_more_words_for_tricks_stories_laughter_and_questions():
-    shell = "what does this do? found it in a cron job\n\nfind /srv -type f -name '*.tmp' -print0 | xargs -0 rm -f"
-    assert classifier.classify(shell)[0] == "code_review"
-    assert classifier.classify("is this ok? char buf[16]; strcpy(buf, argv[1]);")[0] == "code_review"
-    middleware = "用 Go 写一个 net/http 的中间件，记录每个请求的方法和耗时。"
-    assert classifier.classify(middleware)[0] == "code_generation"
-    riddle = 'my kid brought this one home: "I have cities but no houses, and water but no fish. What am I?"'
-    assert classifier.classify(riddle)[0] == "reasoning"
-    trick = "Petite question piège : je double le deuxième d'une course. À quelle place suis-je ?"
-    assert classifier.classify(trick)[0] == "reasoning"
-    app = (
-        "You are Quill, the writing assistant inside the Inkwell app. Match the user's requested length "
-        "and tone. Do not add commentary before or after the piece unless asked."
-    )
-    story = (
-        "Flash fiction, ~300 words: a lighthouse keeper receives a letter addressed to the keeper who "
-        "died there a hundred years ago. The letter asks if the light is still on."
-    )
-    assert classifier.classify(story, app)[0] == "creative_writing"
-    assert (
-        classifier.classify("ما هي الأسباب الرئيسية لاندلاع الحرب العالمية الأولى؟")[0]
-        == "question_answering"
-    )
-    assert classifier.classify("jajaja gracias, eres un crack")[0] == "general_chat"
+    model_list = [{"model_name": "cheap", "litellm_params": {"model": "openai/x", "api_key": "k"}}]
+    outputs = {}
+    for name in ("lexicon", "learned"):
+        routing = {"auto_models": ["cheap"], **({"classifier": name} if name == "learned" else {})}
+        cfg = yaml.safe_dump({"model_list": model_list, "model_routing": routing})
+        done = subprocess.run(
+            [sys.executable, "-c", script, cfg], capture_output=True, text=True, timeout=60, check=True
+        )
+        outputs[name] = done.stdout.split()
+    assert outputs["lexicon"] == ["summarization", "False", "False"]
+    assert outputs["learned"] == ["summarization", "True", "True"]

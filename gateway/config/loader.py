@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
@@ -84,11 +85,16 @@ def build_from_dict(
             problems.warning(key, "unknown top-level section, ignored")
     litellm = mapping(data.get("litellm_settings"), "litellm_settings", problems)
     for key in litellm:
-        if key not in LITELLM_CACHE_SETTINGS:
+        if key not in USED_LITELLM_SETTINGS:
             problems.warning(f"litellm_settings.{key}", "not used by GRID, ignored")
     router_raw = mapping(data.get("router_settings"), "router_settings", problems)
     router = _router_settings(router_raw, env, problems)
     groups, skipped, skipped_groups = _model_list(data.get("model_list"), router, problems)
+    drop = litellm.get("drop_params")
+    if drop is not None and not isinstance(drop, bool):
+        problems.error("litellm_settings.drop_params", f"must be true or false, got {drop!r}")
+    elif drop:
+        groups = _dropping_params(groups)
     uncached = (
         g.name for g in groups.values() if any(d.model_info.get("cache") is False for d in g.deployments)
     )
@@ -115,6 +121,24 @@ def build_from_dict(
 
 
 LITELLM_CACHE_SETTINGS = frozenset({"cache", "cache_params"})  # read by gateway.cache.settings
+# `drop_params: true`: LiteLLM drops the OpenAI parameters a provider does not support (e.g. `n` for
+# Anthropic) instead of failing; set on every translated deployment that does not set it itself.
+USED_LITELLM_SETTINGS = LITELLM_CACHE_SETTINGS | {"drop_params"}
+
+
+def _dropping_params(groups: dict[str, ModelGroup]) -> dict[str, ModelGroup]:
+    out = {}
+    for name, group in groups.items():
+        deployments = tuple(
+            replace(d, litellm_params=MappingProxyType({"drop_params": True, **d.litellm_params}))
+            if d.path == "litellm"
+            else d
+            for d in group.deployments
+        )
+        out[name] = replace(group, deployments=deployments)
+    return out
+
+
 KNOWN_SECTIONS = {
     "model_list",
     "router_settings",

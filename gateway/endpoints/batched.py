@@ -1,6 +1,6 @@
 """Routing decisions taken together: the requests of one event-loop turn are decided back to back.
 
-`model="auto"` reads a request with the selector's code and tables (the lexicon, the cue dictionaries,
+`model="auto"` reads a request with the selector's code and tables (the task model's weights, its caches,
 the plans): some hundred kilobytes. Between two requests the rest of serving (HTTP parsing, the
 upstream call, the access log) pushes them out of the CPU caches, and deciding from cold caches
 costs about twice what it costs warm (measured in-process with the caches flushed between

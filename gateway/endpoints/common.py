@@ -43,7 +43,3 @@ def require_admin(request: Request) -> None:
     key = client_key(request)
     if state_of(request).snapshot.general.auth_enabled and (key is None or not key.admin):
         raise PermissionDenied("This key may not use the admin API.")
-
-
-def key_allows(key: ApiKey | None, *names: str) -> bool:
-    return key is None or not key.models or any(n in key.models for n in names)

@@ -21,10 +21,10 @@ from gateway.config.model import Deployment
 from gateway.deadline import request_timeout
 from gateway.endpoints.common import json_body, state_of
 from gateway.endpoints.proxy import CLIENT_CLOSED, _grid_headers, _unless_disconnected
-from gateway.endpoints.route import choose
 from gateway.endpoints.validate import check_request
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.fallback import Outcome, Trace, run_chain
+from gateway.routing.plan import plan
 from gateway.routing.resolve import Resolution
 from gateway.state import GatewayState
 from gateway.upstream.multipart import MultipartUpload, boundary_of
@@ -38,7 +38,7 @@ def _begin(request: Request, body: dict[str, Any]) -> tuple[GatewayState, Resolu
     state = state_of(request)
     seconds, what = request_timeout(state.snapshot.router.request_timeout, request.scope["headers"], body)
     deadline.start(request.scope["grid.started"], seconds, what)
-    resolution = choose(request, state, body)
+    resolution = plan(request.scope, state, body)
     trace = Trace()
     request.scope["grid.trace"] = trace
     request.scope["grid.resolution"] = resolution

@@ -19,10 +19,10 @@ from starlette.responses import Response
 from gateway.config.model import Deployment
 from gateway.endpoints.common import json_body, json_response, state_of
 from gateway.endpoints.proxy import Door, _proxy
-from gateway.endpoints.route import choose
 from gateway.endpoints.validate_doors import check_count_tokens, check_messages
 from gateway.errors import GatewayError
 from gateway.routing.breaker import BreakerState
+from gateway.routing.plan import plan
 from gateway.tokens import estimate_prompt_tokens
 from gateway.translate.anthropic_chat import MessagesEvents, chat_view, error_event, from_chat, to_chat
 from gateway.translate.chat_stream import translated
@@ -61,7 +61,7 @@ async def count_tokens(request: Request) -> Response:
     state = state_of(request)
     body = await json_body(request)
     check_count_tokens(body)
-    resolution = choose(request, state, chat_view(body))
+    resolution = plan(request.scope, state, chat_view(body))
     group = state.snapshot.groups.get(resolution.group)
     for dep in group.deployments if group is not None else ():
         if dep.provider == "anthropic" and state.balancer.state(dep.id) is not BreakerState.OPEN:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.endpoints.auto import AUTO_MODEL
-from gateway.endpoints.common import client_key, json_response, key_allows, state_of
+from gateway.endpoints.common import client_key, json_response, state_of
 from gateway.errors import ModelNotFound
+from gateway.routing.auto import AUTO_MODEL
+from gateway.routing.permissions import key_allows
 
 
 def _entry(name: str) -> dict:

@@ -21,11 +21,11 @@ from gateway.config.model import Deployment
 from gateway.deadline import request_timeout
 from gateway.endpoints.batched import Batcher
 from gateway.endpoints.common import json_body, state_of
-from gateway.endpoints.route import choose
 from gateway.endpoints.validate import check_request
 from gateway.errors import GatewayError
 from gateway.fallback import Trace, run_chain
 from gateway.routing.permissions import permitted_groups
+from gateway.routing.plan import plan
 from gateway.routing.resolve import context_window_chain
 from gateway.tokens import estimate_prompt_tokens, too_long_for
 from gateway.upstream.event_stream import EventUsageTap, chat_usage
@@ -154,9 +154,9 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
     spans = request.scope.get("grid.spans")  # gateway.tracing's, only when traces are configured
     if state.selector.enabled:
         view = door.chat_view(body) if door is not None and door.chat_view is not None else body
-        resolution = await DECISIONS.run(choose, request, state, view)
+        resolution = await DECISIONS.run(plan, request.scope, state, view)
     else:
-        resolution = choose(request, state, body)
+        resolution = plan(request.scope, state, body)
     if spans is not None:
         spans.routed(started, resolution, request.scope)
     request_id = request.scope["grid.request_id"]

@@ -9,10 +9,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.endpoints.auto import AUTO_MODEL, available_test
-from gateway.endpoints.common import client_key, json_body, json_response, key_allows, require_admin, state_of
+from gateway.endpoints.common import client_key, json_body, json_response, require_admin, state_of
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.experiments import experiments_summary
+from gateway.routing.auto import AUTO_MODEL, available_test
+from gateway.routing.permissions import key_allows
 
 DEFAULT_LIMIT = 5
 MAX_LIMIT = 50

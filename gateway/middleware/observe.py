@@ -150,7 +150,7 @@ def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) 
         extra.update(task=analysis.task, complexity=analysis.complexity, route_reason=route.reason)
     feedback = scope.get("grid.feedback")
     if feedback is not None:
-        feedback(scope, status)  # the selector's performance history (gateway.endpoints.auto)
+        feedback(scope, status)  # the selector's performance history (gateway.routing.auto)
     if log.isEnabledFor(logging.INFO):
         if log_bodies and scope.get("grid.raw_body"):
             extra["request_body"] = scope["grid.raw_body"][:BODY_LOG_LIMIT].decode("utf-8", "replace")

@@ -66,3 +66,8 @@ def bound_chain(key: ApiKey | None, snapshot: Snapshot, resolution: Resolution) 
     chain = resolution.chain
     kept = chain[:1] + permitted_groups(key, snapshot, chain[1:])
     return resolution if len(kept) == len(chain) else replace(resolution, chain=kept)
+
+
+def key_allows(key: ApiKey | None, *names: str) -> bool:
+    """Whether `key` may use a model asked by any of `names` (a key without a model list: any)."""
+    return key is None or not key.models or any(n in key.models for n in names)

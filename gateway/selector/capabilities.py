@@ -10,6 +10,9 @@ selector (which reads a config that already passed, and so can take defaults for
       session_ttl: 1800           # seconds a session keeps its model (0: no stickiness)
       session_max: 10000          # sessions remembered at most (least recently used go first)
       history_half_life: 300      # seconds for performance history to lose half its weight
+      classifier: lexicon         # the task classifier: lexicon (default) or learned
+      min_confidence: 0.4         # optional: a likeliest task less probable than this goes to `default`
+      default: a-group            # the group unsure requests go to (needed with min_confidence)
       capabilities:
         <group>:                  # or the ChatVault short form `<group>: [task, ...]`
           tasks: [task, ...]      # or {task: quality 0..1}; omitted = a generalist
@@ -36,7 +39,8 @@ from typing import Any
 from gateway import model_map
 from gateway.config.model import Deployment, Snapshot
 from gateway.config.problems import Problems
-from gateway.selector.taxonomy import TASKS
+from gateway.router_model.choice import CLASSIFIERS
+from gateway.router_model.tasks import TASKS
 
 W = "model_routing"
 AUTO_MODEL = "auto"
@@ -54,6 +58,9 @@ ROUTING_KEYS = frozenset(
         "session_max",
         "history_half_life",
         "capabilities",
+        "min_confidence",
+        "default",
+        "classifier",
     }
 )
 OTHER_OWNERS = ("experiment",)  # `experiments`, `experiment_feedback`: checked by gateway.experiments
@@ -73,9 +80,13 @@ PROFILE_KEYS = frozenset(
         "max_output_tokens",
         "input_cost_per_million",
         "output_cost_per_million",
+        "supports_n",
         *FEATURES,
     }
 )
+# Providers whose chat API has no `n` (several choices): through LiteLLM a request with n > 1 fails
+# with UnsupportedParamsError there, unless `drop_params` is set (then LiteLLM drops n, one choice).
+NO_N_PROVIDERS = frozenset({"anthropic", "bedrock", "bedrock_converse", "cohere", "cohere_chat"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +101,7 @@ class Profile:
     vision: bool | None = None
     json: bool | None = None
     json_schema: bool | None = None
+    choices: bool | None = None  # honours n > 1
     context_window: int | None = None
     max_output_tokens: int | None = None
     input_cost: float | None = None  # USD per token
@@ -105,6 +117,9 @@ class RoutingConfig:
     history_half_life: float = DEFAULT_HALF_LIFE
     candidates: tuple[str, ...] = ()
     profiles: Mapping[str, Profile] = field(default_factory=lambda: MappingProxyType({}))
+    min_confidence: float = 0.0  # below this task probability the request goes to `default`
+    default: str | None = None  # a model group
+    classifier: str = "lexicon"  # `choice.CLASSIFIERS`
 
     @property
     def enabled(self) -> bool:
@@ -184,6 +199,21 @@ def parse(
     half_life = read.number(
         raw.get("history_half_life"), f"{W}.history_half_life", DEFAULT_HALF_LIFE, 1, None
     )
+    min_confidence = read.number(raw.get("min_confidence"), f"{W}.min_confidence", 0.0, 0, 1)
+    default = raw.get("default")
+    if default is not None:
+        if not isinstance(default, str) or resolve_name(default) is None:
+            read.error(f"{W}.default", f"{default!r} is not a model group or alias")
+            default = None
+        else:
+            default = resolve_name(default)
+    if min_confidence and default is None and raw.get("default") is None:
+        read.error(f"{W}.min_confidence", "needs model_routing.default: the group unsure requests go to")
+        min_confidence = 0.0
+    classifier = raw.get("classifier", "lexicon")
+    if classifier not in CLASSIFIERS:
+        read.error(f"{W}.classifier", f"{classifier!r} is not one of {', '.join(CLASSIFIERS)}")
+        classifier = "lexicon"
     profiles: dict[str, Profile] = {}
     caps = raw.get("capabilities")
     if caps is not None and not isinstance(caps, Mapping):
@@ -217,6 +247,9 @@ def parse(
         history_half_life=half_life or DEFAULT_HALF_LIFE,
         candidates=tuple(live),
         profiles=MappingProxyType({g: profiles[g] for g in live}),
+        min_confidence=min_confidence or 0.0,
+        default=default if default in snapshot.groups else None,
+        classifier=classifier,
     )
 
 
@@ -258,6 +291,7 @@ def _profile(group: str, spec: Any, where: str, read: _Reader, snapshot: Snapsho
             read.warning(f"{where}.{key}", "unknown key, ignored")
     known = _from_deployments(snapshot.groups[group].deployments) if group in snapshot.groups else {}
     features = {key: read.boolean(spec.get(key), f"{where}.{key}", known.get(key)) for key in FEATURES}
+    choices = read.boolean(spec.get("supports_n"), f"{where}.supports_n", known.get("supports_n"))
     window = read.integer(spec.get("context_window"), f"{where}.context_window", None, 1)
     max_out = read.integer(spec.get("max_output_tokens"), f"{where}.max_output_tokens", None, 1)
     cost_in = read.number(
@@ -277,6 +311,7 @@ def _profile(group: str, spec: Any, where: str, read: _Reader, snapshot: Snapsho
         vision=features["supports_vision"],
         json=features["supports_json"],
         json_schema=features["supports_json_schema"],
+        choices=choices,
         context_window=window if window is not None else known.get("context_window"),
         max_output_tokens=max_out if max_out is not None else known.get("max_output_tokens"),
         input_cost=cost_in / 1e6 if cost_in is not None else known.get("input_cost"),
@@ -349,6 +384,11 @@ def _from_deployments(deployments: tuple[Deployment, ...]) -> dict[str, Any]:
     for key, values in flags.items():
         if values and len(values) == len(deployments):
             known[key] = all(values)
+    if deployments and all(
+        d.provider in NO_N_PROVIDERS and d.path == "litellm" and not d.litellm_params.get("drop_params")
+        for d in deployments
+    ):
+        known["supports_n"] = False
     return known
 
 

@@ -1,4 +1,4 @@
-"""Performance history per model group and per (group, task): EWMA latency and error rate.
+"""Performance history per model group and per (group, task): median latency and EWMA error rate.
 
 Every chat request's outcome is recorded (auto-routed ones also under their task), so a group that
 turns slow or starts failing loses score before its breakers open, and regains it as it recovers.
@@ -23,7 +23,8 @@ from typing import Any
 
 from gateway.selector.scoring import LATENCY_SLACK, NEUTRAL, Health
 
-ALPHA = 0.3  # weight of the newest sample in the moving averages
+ALPHA = 0.3  # weight of the newest sample in the error rate's moving average
+RECENT = 5  # latency is the median of this many latest samples: one outlier (a cold start) moves nothing
 MIN_TASK_SAMPLES = 3
 # A moving latency this much off the one last shown, relative to it plus the scoring's latency slack,
 # is news: a score moves by ~1% at most before it is shown. (Relative to the latency alone, the
@@ -41,7 +42,8 @@ class Track:
     requests: int = 0
     errors: int = 0
     error_rate: float = 0.0
-    latency: float | None = None  # seconds to the first byte
+    latency: float | None = None  # seconds to the first byte: the median of the `RECENT` latest
+    recent: list[float] | None = None
     updated: float = 0.0
     shown_error: float = 0.0  # the error rate and latency when this track last made news
     shown_latency: float | None = None
@@ -62,8 +64,14 @@ class Track:
             if rate:  # towards 0: x - ALPHA * x is x + ALPHA * (0.0 - x), to the bit
                 rate = self.error_rate = rate - ALPHA * rate
             if latency is not None:
-                moving = self.latency
-                self.latency = latency if moving is None else moving + ALPHA * (latency - moving)
+                recent = self.recent
+                if recent is None:
+                    recent = self.recent = []
+                recent.append(latency)
+                if len(recent) > RECENT:
+                    del recent[0]
+                # the lower median: with two samples the smaller (a cold first call is outvoted)
+                self.latency = sorted(recent)[(len(recent) - 1) // 2]
         drift = rate - self.shown_error  # compared both ways: cheaper than abs()
         moving, shown = self.latency, self.shown_latency
         if (
@@ -81,7 +89,7 @@ class Track:
             "requests": self.requests,
             "errors": self.errors,
             "error_rate": round(self.error_rate, 4),
-            "ewma_latency_ms": None if self.latency is None else round(self.latency * 1000, 1),
+            "median_latency_ms": None if self.latency is None else round(self.latency * 1000, 1),
         }
 
 

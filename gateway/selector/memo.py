@@ -55,6 +55,7 @@ class Plans:
         need = analysis.requires
         return (
             analysis.task,
+            analysis.mixture,
             analysis.complexity,
             analysis.prompt_tokens,
             need.max_tokens,
@@ -62,6 +63,7 @@ class Plans:
             need.vision,
             need.json,
             need.json_schema,
+            need.choices,
         )
 
     def get(self, key: tuple) -> Plan | None:

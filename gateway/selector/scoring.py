@@ -3,7 +3,8 @@
 Hard filters (a group that fails one is never chosen, nor used as a fallback):
 - the context window must hold the prompt plus `max_tokens`, and `max_tokens` must not exceed the
   model's output limit;
-- tools, vision, JSON mode and JSON schema must be supported when the request uses them;
+- tools, vision, JSON mode, JSON schema and several choices (`n` > 1) must be supported when the
+  request uses them;
 - at least one deployment's breaker must not be open.
 Unknown capabilities pass: we filter on what we know, the fallback chain handles the rest.
 
@@ -11,8 +12,8 @@ The score, in [0, 1], multiplies a blend of quality and cost by the group's rece
 
     score = ((1 - w) * quality_fit + w * cheapness) * performance,     w = tradeoff / 10
 
-- quality_fit: how well the group's quality for this task meets what the request's complexity
-  needs. A shortfall costs a lot; spare quality earns a little, so at tradeoff 0 the best model wins.
+- quality_fit: how well the group's quality for the task meets what the request's complexity
+  needs, expected over the likely tasks when the classifier is unsure (`analysis.mixture`). A shortfall costs a lot; spare quality earns a little, so at tradeoff 0 the best model wins.
 - cheapness: the request's estimated cost (prompt tokens plus the task's typical answer length, at
   the group's prices), 1 for the cheapest candidate down to 0.2 for the dearest, on a log scale.
 - performance: recent error rate (squared: 30% errors leave half the score) and latency relative
@@ -99,7 +100,7 @@ class Ranking:
 
 
 # Features a request may need and a profile may lack, as bits: one `&` is the whole feature filter.
-TOOLS, VISION, JSON, JSON_SCHEMA = 1, 2, 4, 8
+TOOLS, VISION, JSON, JSON_SCHEMA, CHOICES = 1, 2, 4, 8, 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,7 @@ def _row(profile: Profile, task: str) -> Row:
         | (VISION if profile.vision is False else 0)
         | (JSON if profile.json is False else 0)
         | (JSON_SCHEMA if profile.json_schema is False else 0)
+        | (CHOICES if profile.choices is False else 0)
     )
     return Row(
         profile,
@@ -195,6 +197,7 @@ def prepare(
         | (VISION if need.vision else 0)
         | (JSON if need.json else 0)
         | (JSON_SCHEMA if need.json_schema else 0)
+        | (CHOICES if need.choices else 0)
     )
     answer = typical_answer(analysis)
     passing: list[tuple[Row, float | None]] = []
@@ -226,15 +229,20 @@ def prepare(
     one_price = high <= low or high <= 0  # every known cost is the same: all are the cheapest
     span = math.log(high / low) if not one_price and low > 0 else 0.0
     blended = []
+    mix = analysis.mixture
+    others = mix[1:] if len(mix) > 1 and mix[0][0] == analysis.task else ()
     for row, cost in passing:
-        # quality_fit: 1 when the quality meets the need with room to spare, falling fast with a
-        # shortfall (or with complexity above the group's ceiling); spare quality earns a little
-        quality, ceiling = row.quality, row.max_complexity
-        shortfall = (quality_needed - quality if quality_needed > quality else 0.0) + (
-            complexity - ceiling if complexity > ceiling else 0.0
-        )
-        fit = 1.0 - SHORTFALL_COST * shortfall
-        fit = (fit if fit > 0.0 else 0.0) * 0.8 + 0.2 * quality
+        # quality_fit: expected over the likely tasks (`analysis.mixture`), so an unsure request
+        # goes to a group good at every task it may be; for each, 1 when the quality meets the need
+        # with room to spare, falling fast with a shortfall (or with complexity above the group's
+        # ceiling); spare quality earns a little
+        if others:
+            fit = mix[0][1] * _fit(row.quality, row.max_complexity, quality_needed, complexity)
+            for task, weight in others:
+                quality = task_quality(row.profile, task)[1]
+                fit += weight * _fit(quality, row.max_complexity, quality_needed, complexity)
+        else:
+            fit = _fit(row.quality, row.max_complexity, quality_needed, complexity)
         # cheapness: 1 for the cheapest known cost down to DEAREST for the dearest, on a log scale
         if cost is None:
             cheap = UNKNOWN_COST
@@ -248,6 +256,14 @@ def prepare(
         blended.append((row, cost, blend, _entry(row, blend, cost, 1.0, ())))
     unfit = tuple(rejected)
     return Prepared(tuple(blended), unfit, _ranking([entry for *_, entry in blended], unfit))
+
+
+def _fit(quality: float, ceiling: float, quality_needed: float, complexity: float) -> float:
+    shortfall = (quality_needed - quality if quality_needed > quality else 0.0) + (
+        complexity - ceiling if complexity > ceiling else 0.0
+    )
+    fit = 1.0 - SHORTFALL_COST * shortfall
+    return (fit if fit > 0.0 else 0.0) * 0.8 + 0.2 * quality
 
 
 def finish(
@@ -310,6 +326,8 @@ def unfit_reasons(analysis: Analysis, profile: Profile) -> tuple[str, ...]:
         reasons.append("no JSON mode")
     if need.json_schema and profile.json_schema is False:
         reasons.append("no JSON schema output")
+    if need.choices and profile.choices is False:
+        reasons.append("no n > 1 (several choices)")
     return tuple(reasons)
 
 

@@ -18,18 +18,35 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.config.model import Snapshot
+from gateway.router_model.choice import classifier
+from gateway.router_model.tasks import TASKS
 from gateway.selector.analysis import Analysis, analyse, exact_tokens
 from gateway.selector.capabilities import RoutingConfig, parse
 from gateway.selector.history import History
 from gateway.selector.memo import Plan, Plans
 from gateway.selector.scoring import Ranking, finish, prepare, rows
 from gateway.selector.sticky import Sessions
-from gateway.selector.taxonomy import TASKS
 from gateway.selector.tokens import COUNTER, TokenCounter
 
 HEADER_CANDIDATES = 3
 NEAR_WINDOW = 0.15  # an estimate this close to a context window is recounted exactly
 STICKY_MIN_PERFORMANCE = 0.5  # a session leaves its group when recent errors cost it half its score
+STICKY_MARGIN = 0.1  # ... or when it scores this much below the best for the new turn
+# Task families: a session keeps its group only for a turn of the same family.
+FAMILY = {
+    "code_generation": "code",
+    "code_review": "code",
+    "math": "reasoning",
+    "reasoning": "reasoning",
+    "creative_writing": "writing",
+    "roleplay": "writing",
+    "extraction": "text",
+    "summarization": "text",
+    "translation": "text",
+    "analysis": "text",
+    "question_answering": "chat",
+    "general_chat": "chat",
+}
 
 GroupTest = Callable[[str], bool]
 
@@ -53,17 +70,31 @@ class Decision:
     reason: str  # `x-grid-route-reason` (see `route_reason`)
 
 
-def route_reason(analysis: Analysis, ranking: Ranking, chosen: str, sticky: bool) -> str:
+def route_reason(
+    analysis: Analysis, ranking: Ranking, chosen: str, sticky: bool, unsure: bool = False
+) -> str:
     """The `x-grid-route-reason` of a decision: short, ASCII (group names are restricted to
-    header-safe characters)."""
+    header-safe characters). `tasks=` lists the likeliest tasks with their probabilities."""
+    return task_reason(analysis) + choice_reason(analysis, ranking, chosen, sticky, unsure)
+
+
+def task_reason(analysis: Analysis) -> str:
+    """The reason's first part, `task=...; tasks=...; `: this request's own probabilities."""
+    tasks = ",".join([f"{t}:{p:.2f}" for t, p in analysis.signals.top(HEADER_CANDIDATES) if p >= 0.01])
+    return f"task={analysis.task}; tasks={tasks}; "
+
+
+def choice_reason(
+    analysis: Analysis, ranking: Ranking, chosen: str, sticky: bool, unsure: bool = False
+) -> str:
+    """The rest, the same for every request of one kept plan (see `memo`)."""
     top = ""
     for c in ranking.ranked[:HEADER_CANDIDATES]:
         top += f",{c.group}:{c.score:.2f}"
     kept = "; sticky=1" if sticky else ""
-    reason = (
-        f"task={analysis.task}; complexity={analysis.complexity:.2f}; chosen={chosen}{kept}; "
-        f"candidates={top[1:]}"
-    )
+    if unsure:
+        kept += f"; low_confidence={analysis.confidence:.2f}"
+    reason = f"complexity={analysis.complexity:.2f}; chosen={chosen}{kept}; candidates={top[1:]}"
     if ranking.rejected:
         reason += "; filtered=" + ",".join([r.group for r in ranking.rejected[:HEADER_CANDIDATES]])
     return reason
@@ -94,6 +125,7 @@ class Selector:
         self.history.half_life = config.history_half_life
         self.sessions.configure(config.session_ttl, config.session_max)
         self._profiles = tuple(config.profiles[g] for g in config.candidates)
+        self._classify = classifier(config.classifier)  # the learned one's weights load here, once
         self._rows = {task: rows(self._profiles, task) for task in TASKS}  # what `rank` reads, per task
         windows = [p.context_window for p in self._profiles if p.context_window is not None]
         # below this many tokens (prompt + max_tokens) no window is near: most requests skip the check
@@ -104,7 +136,7 @@ class Selector:
 
     def analyse(self, body: Mapping[str, Any]) -> Analysis:
         """The request's analysis; a token estimate close to a candidate's window is made exact."""
-        analysis = analyse(body, self._counter)
+        analysis = analyse(body, self._counter, self._classify)
         wanted = analysis.prompt_tokens + (analysis.requires.max_tokens or 0)
         # below `_near_from` no window is near (most requests): the profiles are not looked at
         if not analysis.exact_tokens and wanted >= self._near_from and self._near_a_window(wanted):
@@ -177,28 +209,47 @@ class Selector:
         if not ranking.ranked:
             raise Unservable(ranking)
         chosen, sticky = ranking.ranked[0].group, False
-        if session is not None:
-            kept = self.sessions.get(session)
-            fit = next((c for c in ranking.ranked if c.group == kept), None)
-            if kept is None:
+        config = self.config
+        unsure = (
+            analysis.confidence < config.min_confidence
+            and config.default is not None
+            and (allowed is None or allowed(config.default))
+            and (available is None or available(config.default))
+        )
+        if unsure:
+            chosen = config.default
+        elif session is not None:
+            family = FAMILY.get(analysis.task, "")
+            entry = self.sessions.get(session)
+            if entry is None:
                 self.sessions.misses += 1
-            elif fit is not None and fit.performance >= STICKY_MIN_PERFORMANCE:
-                chosen, sticky = kept, True
-                self.sessions.hits += 1
             else:
-                self.sessions.reassigned += 1
-            self.sessions.put(session, chosen)
+                kept, kept_family = entry
+                fit = next((c for c in ranking.ranked if c.group == kept), None)
+                if (
+                    fit is not None
+                    and kept_family == family
+                    and fit.performance >= STICKY_MIN_PERFORMANCE
+                    and fit.score >= ranking.ranked[0].score - STICKY_MARGIN
+                ):
+                    chosen, sticky = kept, True
+                    self.sessions.hits += 1
+                else:
+                    self.sessions.reassigned += 1
+            self.sessions.put(session, chosen, family)
         by_group = self.decisions.get(analysis.task)
         if by_group is None:  # (setdefault would build an empty dict on every call)
             by_group = self.decisions[analysis.task] = {}
         by_group[chosen] = by_group.get(chosen, 0) + 1
-        if plan is None:
-            reason = route_reason(analysis, ranking, chosen, sticky)
+        if plan is None or unsure:
+            reason = route_reason(analysis, ranking, chosen, sticky, unsure)
         else:
-            # the plan's kept ranking again: so is its reason, but for the choice
-            reason = plan.reasons.get((chosen, sticky))
-            if reason is None:
-                reason = plan.reasons[(chosen, sticky)] = route_reason(analysis, ranking, chosen, sticky)
+            # the plan's kept ranking again: so is its reason, but for the choice and the request's
+            # own task probabilities
+            rest = plan.reasons.get((chosen, sticky))
+            if rest is None:
+                rest = plan.reasons[(chosen, sticky)] = choice_reason(analysis, ranking, chosen, sticky)
+            reason = task_reason(analysis) + rest
         return Decision(analysis, ranking, chosen, sticky, reason)
 
     def recommend(
@@ -209,6 +260,7 @@ class Selector:
         ranking = self.rank(analysis, allowed, available, explain=True)
         return {
             "task": analysis.task,
+            "task_probabilities": {t: round(p, 4) for t, p in analysis.signals.top(3)},
             "complexity": analysis.complexity,
             "estimated_prompt_tokens": analysis.prompt_tokens,
             "requires": analysis.requires.as_dict(),

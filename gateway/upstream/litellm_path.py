@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from gateway.upstream.stream import DONE, OpenStream
 _ROUTER_ONLY = frozenset({"model", "weight", "rpm", "tpm", "max_retries", "timeout", "stream_timeout"})
 
 _litellm: Any = None
+log = logging.getLogger("grid.litellm")
 
 
 def _load() -> Any:
@@ -37,9 +39,18 @@ def _load() -> Any:
     return _litellm
 
 
-def preload() -> None:
-    """Import LiteLLM at start-up when a deployment needs it, so no request pays the import."""
-    _load()
+def preload(deployments: tuple[Deployment, ...] = ()) -> None:
+    """Import LiteLLM at start-up when a deployment needs it, so no request pays the import, and
+    have it look up each translated deployment's provider (its config classes load lazily): a cold
+    first call is slow, and its latency would otherwise be the group's first sample (issue 18)."""
+    litellm = _load()
+    for dep in deployments:
+        if dep.path != "litellm":
+            continue
+        try:
+            litellm.get_supported_openai_params(model=dep.upstream_model, custom_llm_provider=dep.provider)
+        except Exception:  # noqa: BLE001 - a warm-up: the first real call reports any problem
+            log.debug("warming LiteLLM for %s failed", dep.id, exc_info=True)
 
 
 def _kwargs(dep: Deployment, endpoint: str, body: dict[str, Any], request_id: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Words that move a request's complexity score (`analysis._complexity`), apart from which task it is.
 
-Same notation as the task lexicons in `taxonomy`: comma-separated, `*` a prefix, spaces a phrase.
+Notation: comma-separated, `*` a prefix, spaces a phrase.
 """
 
 from __future__ import annotations

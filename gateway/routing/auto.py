@@ -1,7 +1,8 @@
-"""`model="auto"` at the HTTP edge: when the selector decides, and what it is told afterwards.
+"""`model="auto"` in the routing layer: when the selector decides, and what it is told afterwards.
 
-The selector (`gateway.selector`) is pure of HTTP; this module reads what it needs from the request
-(the model asked, the override, the client key's permissions, the session), asks it, and turns the
+The selector (`gateway.selector`) is pure of HTTP; this module reads what it needs from the request's
+ASGI scope and body (the model asked, the override, the client key's permissions, the session),
+asks it, and turns the
 decision into a `Resolution` whose chain is: the chosen group, the group's own configured fallbacks,
 then the next-best candidates. It leaves `x-grid-route-reason` in `scope["grid.headers"]` and the
 `Decision` in `scope["grid.route"]` for the access log, and counts `grid_auto_route_total`.
@@ -15,21 +16,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import lru_cache, partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
 from starlette.types import Scope
 
 from gateway import metrics
 from gateway.config.model import ApiKey, Snapshot
-from gateway.endpoints.common import client_key, key_allows
 from gateway.errors import InvalidRequest, ModelNotFound, NoHealthyDeployment, PermissionDenied
 from gateway.routing.balancer import Balancer
 from gateway.routing.breaker import BreakerState
-from gateway.routing.permissions import group_permitted, names_of
+from gateway.routing.permissions import group_permitted, key_allows, names_of
 from gateway.routing.resolve import Resolution, resolve, resolver_for
 from gateway.selector import Decision, Selector, Unservable
-from gateway.state import GatewayState
+
+if TYPE_CHECKING:
+    from gateway.state import GatewayState
 
 AUTO_MODEL = "auto"
 SESSION_HEADER = "x-session-id"
@@ -46,7 +47,7 @@ MAX_RESOLUTIONS = 1024  # per snapshot
 
 
 def auto_route(
-    request: Request, state: GatewayState, body: dict[str, Any], asked: str | None, override: str | None
+    scope: Scope, state: GatewayState, body: dict[str, Any], asked: str | None, override: str | None
 ) -> Resolution | None:
     """The auto-selected resolution, or None when the request is not auto-routed.
 
@@ -57,7 +58,7 @@ def auto_route(
     name = override or asked or state.snapshot.default_model
     if name != AUTO_MODEL and not (selector.config.auto_select and override is None):
         return None
-    if request.scope["path"] not in CHAT_PATHS:
+    if scope["path"] not in CHAT_PATHS:
         if name == AUTO_MODEL:
             raise InvalidRequest(
                 "model 'auto' selects among chat models: use it for chat completions.", param="model"
@@ -65,16 +66,16 @@ def auto_route(
         return None
     if not selector.enabled:
         raise ModelNotFound(AUTO_MODEL)
-    key = client_key(request)
+    key = scope.get("grid.key")
     if override is not None and key is not None and not key.allow_override:
         raise PermissionDenied("This key may not override the model.")
     asked_as = name or AUTO_MODEL
     allowed = _permitted(state.snapshot, key, asked_as)
     if allowed is not None and not any(allowed(g) for g in selector.candidates):
         raise PermissionDenied(f"This key may not use the model '{asked_as}'.")
-    session = _session(request, body, key)
+    session = _session(scope, body, key)
     decision = _decide(selector, state, body, allowed, session)
-    _publish(request, decision)
+    _publish(scope, decision)
     resolution = _resolution(state.snapshot, asked_as, decision, override is not None)
     if allowed is not None:  # a restricted key: its list bounds the fallbacks too
         resolution = _bounded(resolution, allowed, key, state.snapshot, selector.candidates)
@@ -188,10 +189,10 @@ def group_of(snapshot: Snapshot, name: str) -> str | None:
     return resolver_for(snapshot).group_of(name)
 
 
-def _session(request: Request, body: Mapping[str, Any], key) -> tuple[str, str] | None:
+def _session(scope: Scope, body: Mapping[str, Any], key) -> tuple[str, str] | None:
     """The session a request belongs to (`x-session-id`, else the body's `user`), per client key."""
     session = None
-    for name, value in request.scope["headers"]:  # straight from the ASGI scope (lower-case names)
+    for name, value in scope["headers"]:  # straight from the ASGI scope (lower-case names)
         if name == SESSION_HEADER_RAW:
             session = value.decode("latin-1")
             break
@@ -202,9 +203,8 @@ def _session(request: Request, body: Mapping[str, Any], key) -> tuple[str, str] 
     return (key.name if key is not None else "", session[:MAX_SESSION_ID])
 
 
-def _publish(request: Request, decision: Decision) -> None:
+def _publish(scope: Scope, decision: Decision) -> None:
     """`x-grid-route-reason`, the decision for the access log, and `grid_auto_route_total`."""
-    scope = request.scope
     reason = decision.reason
     headers = scope.get("grid.headers")
     if headers is None:
@@ -224,10 +224,10 @@ def _route_counter(task: str, group: str):
 # -- afterwards ------------------------------------------------------------------------------------
 
 
-def watch_outcome(request: Request, state: GatewayState) -> None:
+def watch_outcome(scope: Scope, state: GatewayState) -> None:
     """Have the access log hand this chat request's outcome to the selector's history."""
-    if state.selector.enabled and request.scope["path"] in CHAT_PATHS:
-        request.scope["grid.feedback"] = _feedback_for(state.selector)
+    if state.selector.enabled and scope["path"] in CHAT_PATHS:
+        scope["grid.feedback"] = _feedback_for(state.selector)
 
 
 @lru_cache(maxsize=4)

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from gateway.selector import other_languages, shapes, signals
-from gateway.selector.lexicon import (
+from gateway.router_model.lexicon import other_languages, shapes, signals
+from gateway.router_model.lexicon.lexicon import (
     ANALYSIS,
     CG,
     CHAT,
@@ -50,8 +50,8 @@ from gateway.selector.lexicon import (
     scan,
     word_class,
 )
-from gateway.selector.lexicon import words as _words
-from gateway.selector.taxonomy import TASKS
+from gateway.router_model.lexicon.lexicon import words as _words
+from gateway.router_model.lexicon.taxonomy import TASKS
 
 HEAD_CHARS = 500
 TAIL_CHARS = 300

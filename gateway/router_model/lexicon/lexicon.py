@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from gateway.selector import complexity_cues, names, other_languages, taxonomy
-from gateway.selector.taxonomy import TASKS
+from gateway.router_model import complexity_cues
+from gateway.router_model.lexicon import names, other_languages, taxonomy
+from gateway.router_model.lexicon.taxonomy import TASKS
 
 LEAD_WORDS = 10  # the first words of a turn carry the request ("Translate ...", "Summarize ...")
 LEAD_BOOST = 1.4

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from gateway.selector import signals
-from gateway.selector.lexicon import words as _words
+from gateway.router_model.lexicon import signals
+from gateway.router_model.lexicon.lexicon import words as _words
 
 MIN_INSTRUCTION, MAX_INSTRUCTION = 2, 40  # words of a first paragraph that asks for work on what follows
 PERSONA_CHARS = 600  # a persona is named near the start

@@ -13,10 +13,8 @@ of how people ask for things in general, not of any test set: add synonyms, neve
 
 from __future__ import annotations
 
-TASKS = tuple(
-    "code_generation code_review math reasoning creative_writing roleplay extraction summarization "
-    "translation analysis question_answering general_chat".split()
-)
+from gateway.router_model.tasks import TASKS  # noqa: F401 (the lexicon's tasks are the gateway's)
+
 DEFAULT_TASK = "general_chat"
 
 # label -> {weight: "cue, cue, ..."}
