@@ -67,6 +67,28 @@ def test_a_deterministic_request_is_a_miss_then_a_hit(gw: GatewayProcess, mock: 
     assert upstream_calls(mock) == 1
 
 
+def test_a_deterministic_responses_call_is_cached_json_and_stream(gw: GatewayProcess, mock: MockUpstream) -> None:
+    text = unique("responses")
+    with openai_client(gw) as client:
+        create = client.responses.with_raw_response.create
+        first = create(model="gpt-4o-mini", input=text, temperature=0)
+        second = create(model="gpt-4o-mini", input=text, temperature=0)
+        assert (first.headers["x-grid-cache"], second.headers["x-grid-cache"]) == ("miss", "hit")
+        assert second.parse().id == first.parse().id and second.parse().output_text == first.parse().output_text
+        assert len(mock.requests("/v1/responses")) == 1
+
+        def streamed() -> tuple[str, list[str]]:
+            with client.responses.with_streaming_response.create(
+                model="gpt-4o-mini", input=text, temperature=0, stream=True
+            ) as raw:
+                return raw.headers["x-grid-cache"], [line for line in raw.iter_lines() if line]
+
+        (miss, original), (hit, replayed) = streamed(), streamed()
+    assert (miss, hit) == ("miss", "hit") and replayed == original
+    assert any("response.completed" in line for line in original)
+    assert len(mock.requests("/v1/responses")) == 2  # the JSON call and the first stream
+
+
 def test_an_alias_and_its_group_share_entries_and_parameters_split_them(
     gw: GatewayProcess, mock: MockUpstream
 ) -> None:

@@ -24,11 +24,12 @@ from gateway.upstream.params import LITELLM, PASSTHROUGH
 
 CACHE_HEADER = "x-grid-cache"
 _CACHE_HEADER = CACHE_HEADER.encode()
-CACHED_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings"})
+CACHED_ENDPOINTS = frozenset({"chat/completions", "completions", "embeddings", "responses"})
 # fields that never change the answer: who asks, bookkeeping for the provider, transport
 NEUTRAL = frozenset({"model", "user", "metadata", "store", "safety_identifier", "prompt_cache_key", "stream"})
 _ANSWERING = {
-    endpoint: (PASSTHROUGH[endpoint] | LITELLM[endpoint]) - NEUTRAL for endpoint in CACHED_ENDPOINTS
+    endpoint: (PASSTHROUGH[endpoint] | LITELLM.get(endpoint, frozenset())) - NEUTRAL
+    for endpoint in CACHED_ENDPOINTS
 }
 _ALWAYS_DETERMINISTIC = frozenset({"embeddings"})
 

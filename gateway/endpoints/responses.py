@@ -18,11 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.config.model import Deployment
-from gateway.endpoints.common import client_key, json_response, key_allows, state_of
+from gateway.endpoints.common import client_key, json_response, state_of
 from gateway.endpoints.proxy import Door, _proxy
 from gateway.endpoints.response_store import STORE, Stored
 from gateway.endpoints.validate_doors import check_responses
 from gateway.errors import GatewayError, InvalidRequest, NotFound
+from gateway.routing.permissions import key_allows
 from gateway.translate.chat_stream import translated
 from gateway.translate.responses_chat import (
     ResponsesEvents,
