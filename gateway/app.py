@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.config.model import Snapshot
-from gateway.endpoints import admin, experiments, health, metrics_endpoint, models, proxy, recommend
+from gateway.endpoints import admin, experiments, health, keys, metrics_endpoint, models, proxy, recommend
 from gateway.errors import GatewayError, InvalidRequest, NotFound
 from gateway.experiments.middleware import ExperimentsMiddleware
 from gateway.experiments.outcome import CLIENT_CLOSED
@@ -56,6 +56,11 @@ def _routes() -> list[Route]:
         Route("/admin/load-balancer/stats", admin.load_balancer_stats, methods=["GET"]),
         Route("/admin/model-selector/stats", recommend.selector_stats, methods=["GET"]),
         Route("/admin/config/reload", admin.reload_config, methods=["POST"]),
+        Route("/admin/keys", keys.create_key, methods=["POST"]),
+        Route("/admin/keys", keys.list_keys, methods=["GET"]),
+        Route("/admin/keys/{key_id}", keys.get_key, methods=["GET"]),
+        Route("/admin/keys/{key_id}", keys.patch_key, methods=["PATCH"]),
+        Route("/admin/keys/{key_id}", keys.delete_key, methods=["DELETE"]),
         Route("/admin/experiments", experiments.list_experiments, methods=["GET"]),
         Route("/admin/experiments/{experiment_id}", experiments.get_experiment, methods=["GET"]),
         Route("/admin/experiments/{experiment_id}/{action}", experiments.change_status, methods=["POST"]),
@@ -119,7 +124,12 @@ def create_app(snapshot: Snapshot, config_path: str | None = None) -> Starlette:
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(ObserveMiddleware),
-            Middleware(AuthMiddleware, settings=lambda: state.snapshot.general),
+            Middleware(
+                AuthMiddleware,
+                settings=lambda: state.snapshot.general,
+                created=state.keys,
+                backend=lambda: state.backend,
+            ),
             Middleware(BodyLimitMiddleware, limit=lambda: state.snapshot.general.max_body_bytes),
             Middleware(
                 ExperimentsMiddleware,

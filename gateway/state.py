@@ -10,9 +10,11 @@ import logging
 from dataclasses import dataclass, field
 
 from gateway import connection_guard, metrics
+from gateway.backend import StateBackend, open_backend
 from gateway.config.model import Deployment, Snapshot
 from gateway.experiments.registry import ExperimentRegistry
 from gateway.health_checks import HealthChecker
+from gateway.keys.registry import KeyRegistry
 from gateway.routing.balancer import Balancer
 from gateway.routing.resolve import resolve
 from gateway.selector import Selector
@@ -33,9 +35,13 @@ class GatewayState:
     health: HealthChecker | None = None
     experiments: ExperimentRegistry = field(default_factory=ExperimentRegistry)
     selector: Selector = field(init=False)  # model=auto; kept (with its history) across reloads
+    backend: StateBackend = field(init=False)  # chosen at start: a reload does not switch it
+    keys: KeyRegistry = field(default_factory=KeyRegistry)  # admin-created keys
 
     def __post_init__(self) -> None:
         self.selector = Selector(self.snapshot)
+        self.backend = open_backend(self.snapshot, self.config_path)
+        self.backend.on_keys(self.keys.replace)
 
     @classmethod
     def create(cls, snapshot: Snapshot, config_path: str | None = None) -> GatewayState:
@@ -51,6 +57,7 @@ class GatewayState:
         return state
 
     async def start(self) -> None:
+        await self.backend.start()
         # the pool's size is read once: a reload does not resize it
         self.passthrough = PassthroughClient(
             new_session(self.snapshot.general.connection.upstream_max_connections)
@@ -68,6 +75,7 @@ class GatewayState:
             await self.health.stop()
         if self.passthrough is not None:
             await self.passthrough.session.close()
+        await self.backend.stop()
 
     def client_for(self, dep: Deployment):
         return self.passthrough if dep.path == "passthrough" else self.litellm

@@ -5,6 +5,8 @@
 # - `docker.io` and `debootstrap`, for `make test-image` (tests/test_image.py builds the Dockerfile on a
 #   stand-in python:3.11-slim made by debootstrap, and runs the image). Installed when we can; where we
 #   cannot, that test skips and says why.
+# - `redis-server`, for the shared state backend's tests (tests/test_state_redis.py starts its own on a
+#   free port, without persistence). Required.
 # tests/test_kubernetes.py needs no system package: it renders the manifests itself and compares with
 # `kubectl kustomize` only where a kubectl with Kustomize v5 happens to be installed.
 # Installed when missing and we can (root with apt-get), in one apt-get call, and a no-op when all are
@@ -13,6 +15,7 @@
 set -euo pipefail
 missing=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+command -v redis-server >/dev/null || missing+=(redis-server)
 command -v dockerd >/dev/null && [ -x /usr/bin/docker ] || missing+=(docker.io)
 command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 if [ ${#missing[@]} = 0 ]; then
@@ -20,7 +23,7 @@ if [ ${#missing[@]} = 0 ]; then
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     echo "test-deps: missing Debian package(s): ${missing[*]} (apt-get install ${missing[*]})" >&2
-    if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+    if [[ " ${missing[*]} " == *" prometheus "* || " ${missing[*]} " == *" redis-server "* ]]; then
         exit 1
     fi
     echo "test-deps: without them tests/test_image.py (make test-image) skips" >&2
@@ -39,6 +42,7 @@ services=()
 for package in "${missing[@]}"; do
     case "$package" in
         prometheus) services+=(prometheus) ;;
+        redis-server) services+=(redis-server) ;;
         docker.io) services+=(docker.socket docker containerd) ;;
     esac
 done
