@@ -28,7 +28,17 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         assert REDIS_SERVER, "redis-server is not installed (scripts/test-deps.sh installs it)"
-        cmd = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        cmd = [
+            REDIS_SERVER,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
         cmd += ["--dir", "/tmp", "--dbfilename", f"grid-test-{self.port}.rdb", "--loglevel", "warning"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
