@@ -1,0 +1,208 @@
+"""Issue 19 across replicas: two gateway processes (no balancer in front) share one real Redis
+(Debian's `redis-server`, started on a free port without persistence). Limits, spend and admin-created
+keys are shared; a Redis outage fails no request (`grid_state_backend_up` drops to 0 and recovers when
+Redis is back) and the spend recorded meanwhile is written afterwards.
+
+Clients are the openai SDK and httpx; the upstream is the mock (gpt-4o-mini prices its usage).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import MASTER_KEY, deployment
+from tests.harness import CHAT, HI, GatewayProcess, http_client, metric_value, openai_client, wait_for
+from tests.redis_server import RedisServer
+
+RPM10 = "sk-grid-rpm-ten"
+PAIR = "sk-grid-two-at-once"
+BUDGET = "sk-grid-small-budget"
+MODEL = "gpt-4o-mini"
+
+
+def config(mock_url: str, redis_url: str) -> dict[str, Any]:
+    return {
+        "model_list": [deployment(MODEL, mock_url), deployment("slow", mock_url, model="openai/slow-up")],
+        "router_settings": {"num_retries": 0, "redis_url": redis_url},
+        "general_settings": {
+            "master_key": MASTER_KEY,
+            "api_keys": [
+                {"key": RPM10, "name": "rpm-ten", "rpm_limit": 10},
+                {"key": PAIR, "name": "two-at-once", "max_parallel_requests": 2},
+                {"key": BUDGET, "name": "small-budget", "max_budget": 0.000001, "budget_duration": "30d"},
+            ],
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def replicas(mock, redis_server: RedisServer) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:  # noqa: ANN001
+    cfg = config(mock.url, redis_server.url)
+    with GatewayProcess(cfg) as a, GatewayProcess(cfg) as b:
+        yield a, b
+
+
+def _chat(gw: GatewayProcess, key: str, model: str = MODEL) -> httpx.Response:
+    with http_client(gw, key) as client:
+        return client.post(CHAT, json={"model": model, "messages": HI})
+
+
+def test_rpm_limit_of_10_admits_exactly_10_across_both_replicas(replicas) -> None:  # noqa: ANN001
+    a, b = replicas
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda i: _chat((a, b)[i % 2], RPM10), range(16)))
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {200: 10, 429: 6}
+    for response in responses:
+        assert response.headers["x-ratelimit-limit-requests"] == "10"
+    refused = [r for r in responses if r.status_code == 429]
+    assert all(
+        r.headers["x-ratelimit-remaining-requests"] == "0" and "retry-after" in r.headers for r in refused
+    )
+    assert refused[0].json()["error"]["code"] == "rate_limit_exceeded"
+    for gw in (a, b):  # later, one at a time, on either replica: still refused
+        with pytest.raises(openai.RateLimitError) as later:
+            openai_client(gw, RPM10).chat.completions.create(model=MODEL, messages=HI)
+        assert later.value.code == "rate_limit_exceeded"
+
+
+def test_max_parallel_requests_2_holds_across_both_replicas(replicas, mock) -> None:  # noqa: ANN001
+    a, b = replicas
+    mock.add_fault({"match": {"model": "slow-up"}, "delay": 2.0, "times": 2})
+    held: list[httpx.Response] = []
+    workers = [threading.Thread(target=lambda gw=gw: held.append(_chat(gw, PAIR, "slow"))) for gw in (a, b)]
+    for worker in workers:
+        worker.start()
+    assert wait_for(lambda: len(mock.requests("/v1/chat/completions")) >= 2)
+    third = [_chat(gw, PAIR) for gw in (a, b)]
+    for worker in workers:
+        worker.join(timeout=20)
+    assert [r.status_code for r in held] == [200, 200]
+    assert [r.status_code for r in third] == [429, 429]
+    assert "parallel" in third[0].json()["error"]["message"]
+    assert wait_for(lambda: _chat(b, PAIR).status_code == 200)  # both slots freed on Redis
+
+
+def test_a_budget_spent_on_one_replica_is_refused_on_the_other(replicas) -> None:  # noqa: ANN001
+    a, b = replicas
+    assert _chat(a, BUDGET).status_code == 200
+    assert wait_for(lambda: _chat(b, BUDGET).status_code == 429)
+    refused = _chat(b, BUDGET).json()["error"]
+    assert (refused["type"], refused["code"]) == ("insufficient_quota", "budget_exceeded")
+
+
+def test_a_key_created_on_one_replica_works_on_the_other_and_revoked_there_is_refused_here(replicas) -> None:  # noqa: ANN001
+    a, b = replicas
+    with http_client(a) as admin_a:
+        created = admin_a.post("/admin/keys", json={"name": "shared-app", "rpm_limit": 100}).json()
+    key = created["key"]
+    assert wait_for(lambda: _chat(b, key).status_code == 200)
+    assert _chat(a, key).status_code == 200
+    with http_client(b) as admin_b:
+        usage = admin_b.get(f"/admin/keys/{created['id']}").json()
+        assert usage["requests_in_window"] == 2  # counted on both replicas, seen from either
+        assert admin_b.delete(f"/admin/keys/{created['id']}").status_code == 204
+    assert wait_for(lambda: _chat(a, key).status_code == 401)
+    with http_client(a) as admin_a:
+        assert wait_for(lambda: admin_a.get(f"/admin/keys/{created['id']}").status_code == 404)
+
+
+def test_the_backend_gauge_is_1_while_redis_answers(replicas) -> None:  # noqa: ANN001
+    for gw in replicas:
+        text = httpx.get(f"{gw.url}/metrics", timeout=10).text
+        assert metric_value(text, "grid_state_backend_up") == 1
+
+
+def _up(gw: GatewayProcess) -> float | None:
+    return metric_value(httpx.get(f"{gw.url}/metrics", timeout=10).text, "grid_state_backend_up")
+
+
+def test_redis_killed_mid_load_fails_no_request_and_the_outages_spend_is_kept(mock) -> None:  # noqa: ANN001
+    server = RedisServer().start()
+    cfg = config(mock.url, server.url)
+    cfg["general_settings"]["api_keys"] = [{"key": "sk-grid-busy", "name": "busy", "max_budget": 1000}]
+    a = GatewayProcess(cfg).start()
+    b = GatewayProcess(cfg).start()
+    try:
+        assert _chat(a, "sk-grid-busy").status_code == 200
+        with http_client(a) as admin:
+            key_id = admin.get("/admin/keys").json()["data"][0]["id"]
+            assert wait_for(lambda: admin.get(f"/admin/keys/{key_id}").json()["spend"] > 0)
+            unit = admin.get(f"/admin/keys/{key_id}").json()["spend"]  # one request's cost
+        statuses: Counter[int] = Counter()
+        phase = {"outage": False}
+        during_outage = Counter()
+        stop = threading.Event()
+
+        def load(gw: GatewayProcess) -> None:
+            with http_client(gw, "sk-grid-busy") as client:
+                while not stop.is_set():
+                    outage = phase["outage"]
+                    status = client.post(CHAT, json={"model": MODEL, "messages": HI}).status_code
+                    statuses[status] += 1
+                    if outage:
+                        during_outage[status] += 1
+
+        workers = [threading.Thread(target=load, args=(gw,)) for gw in (a, b)]
+        for worker in workers:
+            worker.start()
+        assert wait_for(lambda: statuses[200] >= 20)
+        server.stop()  # mid-load
+        assert wait_for(lambda: _up(a) == 0 and _up(b) == 0)
+        phase["outage"] = True
+        assert wait_for(lambda: during_outage[200] >= 20)
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=20)
+        outage_requests = during_outage[200]
+        assert set(statuses) == {200}, statuses  # no request failed because Redis went away
+        server.start()  # same port, empty (no persistence): what it holds next is what was flushed
+        assert wait_for(lambda: _up(a) == 1 and _up(b) == 1)
+        with http_client(a) as admin:
+
+            def spend() -> float:
+                return admin.get(f"/admin/keys/{key_id}").json()["spend"]
+
+            assert wait_for(lambda: spend() >= outage_requests * unit * 0.999)
+            assert spend() <= sum(statuses.values()) * unit * 1.001
+        assert "unreachable" in a.logs()
+    finally:
+        a.stop()
+        b.stop()
+        server.stop()
+
+
+def test_gateway_check_warns_naming_an_unreachable_redis_and_passes_a_reachable_one(
+    mock,
+    redis_server: RedisServer,
+    tmp_path_factory,  # noqa: ANN001
+) -> None:
+    down = RedisServer()  # a free port nobody listens on
+    for url, expect_warning in ((down.url, True), (redis_server.url, False)):
+        gw = GatewayProcess(config(mock.url, url))
+        gw.write_config(gw.config)
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway", "check", "--config", str(gw.config_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout
+        warned = f"Redis at 127.0.0.1:{down.port} unreachable" in result.stdout
+        assert warned is expect_warning, result.stdout
