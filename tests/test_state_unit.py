@@ -126,3 +126,14 @@ def test_a_bad_redis_url_is_an_error_and_an_unset_env_a_warning() -> None:
 def test_the_redis_address_never_shows_the_password() -> None:
     assert redis_address("redis://:secret@cache:6380/0") == "cache:6380"
     assert redis_address("redis://user:secret@cache/0") == "cache:6379"
+
+
+def test_a_key_with_metadata_stays_hashable() -> None:
+    """Experiment assignment and permission caches hash keys; metadata is a mapping (unhashable)."""
+    from types import MappingProxyType
+
+    from gateway.config.model import ApiKey
+
+    key = ApiKey(name="a", key="k", metadata=MappingProxyType({"team": "x"}), limits=KeyLimits(rpm_limit=1))
+    assert {key: 1}[ApiKey(name="a", key="k", limits=KeyLimits(rpm_limit=1))] == 1
+    assert key.limited

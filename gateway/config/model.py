@@ -117,7 +117,7 @@ class ApiKey:
     allow_override: bool = True
     id: str = ""
     limits: KeyLimits = NO_LIMITS
-    metadata: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    metadata: Mapping[str, Any] = field(default_factory=lambda: EMPTY, compare=False)  # unhashable
     limited: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
