@@ -7,6 +7,7 @@ snapshot they started with. Upstream clients and balancer statistics outlive rel
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from gateway import connection_guard, metrics
@@ -42,6 +43,17 @@ class GatewayState:
         self.selector = Selector(self.snapshot)
         self.backend = open_backend(self.snapshot, self.config_path)
         self.backend.on_keys(self.keys.replace)
+        # breakers and experiment statuses, shared with the other replicas (no-ops in-process)
+        self.balancer.on_open(
+            lambda dep_id, seconds: self.backend.publish_open(dep_id, time.time() + seconds)
+        )
+        self.backend.on_breakers(self._opened_elsewhere)
+        self.backend.on_experiments(self.experiments.apply_shared)
+
+    def _opened_elsewhere(self, opens) -> None:
+        now = time.time()
+        for dep_id, until in opens.items():
+            self.balancer.open_elsewhere(dep_id, until - now)
 
     @classmethod
     def create(cls, snapshot: Snapshot, config_path: str | None = None) -> GatewayState:

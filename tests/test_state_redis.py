@@ -32,8 +32,30 @@ MODEL = "gpt-4o-mini"
 
 def config(mock_url: str, redis_url: str) -> dict[str, Any]:
     return {
-        "model_list": [deployment(MODEL, mock_url), deployment("slow", mock_url, model="openai/slow-up")],
-        "router_settings": {"num_retries": 0, "redis_url": redis_url},
+        "model_list": [
+            deployment(MODEL, mock_url),
+            deployment("slow", mock_url, model="openai/slow-up"),
+            deployment("flaky", mock_url, dep_id="flaky-1", model="openai/flaky-up"),
+            deployment("exp-a", mock_url, model="openai/exp-a-up"),
+            deployment("exp-b", mock_url, model="openai/exp-b-up"),
+        ],
+        "router_settings": {
+            "num_retries": 0,
+            "redis_url": redis_url,
+            "allowed_fails": 1,
+            "cooldown_time": 300,
+        },
+        "model_routing": {
+            "experiments": [
+                {
+                    "id": "shared-exp",
+                    "models": ["exp-a", "exp-b"],
+                    "weights": [50, 50],
+                    "traffic_percentage": 100,
+                    "applies_to": ["exp-a"],
+                }
+            ]
+        },
         "general_settings": {
             "master_key": MASTER_KEY,
             "api_keys": [
@@ -121,6 +143,41 @@ def test_a_key_created_on_one_replica_works_on_the_other_and_revoked_there_is_re
     assert wait_for(lambda: _chat(a, key).status_code == 401)
     with http_client(a) as admin_a:
         assert wait_for(lambda: admin_a.get(f"/admin/keys/{created['id']}").status_code == 404)
+
+
+def _deployment_state(gw: GatewayProcess, dep_id: str) -> float | None:
+    text = httpx.get(f"{gw.url}/metrics", timeout=10).text
+    return metric_value(text, "grid_deployment_state", deployment=dep_id)
+
+
+def test_a_breaker_opened_on_one_replica_is_skipped_by_the_other(replicas, mock) -> None:  # noqa: ANN001
+    a, b = replicas
+    mock.add_fault({"match": {"model": "flaky-up"}, "status": 500, "times": 1})
+    assert _chat(a, MASTER_KEY, "flaky").status_code == 502  # opens flaky-1 on A (allowed_fails 1)
+    assert _deployment_state(a, "flaky-1") == 2
+    assert wait_for(lambda: _deployment_state(b, "flaky-1") == 2)
+    refused = _chat(b, MASTER_KEY, "flaky")
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "no_healthy_deployment"
+    assert len([r for r in mock.requests("/v1/chat/completions") if r["body"]["model"] == "flaky-up"]) == 1
+
+
+def _experiment_of(gw: GatewayProcess) -> str | None:
+    with http_client(gw) as client:
+        response = client.post(CHAT, json={"model": "exp-a", "messages": HI, "user": "u-1"})
+    assert response.status_code == 200
+    return response.headers.get("x-grid-experiment")
+
+
+def test_an_experiment_stopped_through_one_replica_stops_on_the_other(replicas) -> None:  # noqa: ANN001
+    a, b = replicas
+    assert _experiment_of(b) is not None  # enrolled while it runs
+    with http_client(a) as admin:
+        assert admin.post("/admin/experiments/shared-exp/stop").json()["status"] == "stopped"
+    with http_client(b) as admin:
+        assert wait_for(lambda: admin.get("/admin/experiments/shared-exp").json()["status"] == "stopped")
+    assert _experiment_of(b) is None
+    assert _experiment_of(a) is None
 
 
 def test_the_backend_gauge_is_1_while_redis_answers(replicas) -> None:  # noqa: ANN001

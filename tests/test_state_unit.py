@@ -137,3 +137,13 @@ def test_a_key_with_metadata_stays_hashable() -> None:
     key = ApiKey(name="a", key="k", metadata=MappingProxyType({"team": "x"}), limits=KeyLimits(rpm_limit=1))
     assert {key: 1}[ApiKey(name="a", key="k", limits=KeyLimits(rpm_limit=1))] == 1
     assert key.limited
+
+
+def test_a_breaker_opened_elsewhere_opens_a_closed_one_for_what_is_left() -> None:
+    from gateway.routing import breaker as br
+
+    opened = br.opened_elsewhere(br.CLOSED, 100.0, 130.0)
+    assert opened.state is br.BreakerState.OPEN and opened.open_until == 130.0
+    assert br.state_at(opened, 130.0) is br.BreakerState.HALF_OPEN
+    assert br.opened_elsewhere(br.CLOSED, 100.0, 99.0) is br.CLOSED  # already over
+    assert br.opened_elsewhere(opened, 100.0, 500.0) is opened  # an open breaker keeps its own cooldown

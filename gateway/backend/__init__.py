@@ -23,6 +23,8 @@ from gateway.config.model import ApiKey, Snapshot
 
 KeyRecords = Mapping[str, Mapping[str, Any]]  # key id -> its stored record (gateway.keys.records)
 KeysListener = Callable[[KeyRecords], None]
+BreakersListener = Callable[[Mapping[str, float]], None]  # deployment id -> open until (epoch seconds)
+ExperimentsListener = Callable[[Mapping[str, Mapping[str, Any]]], None]  # id -> {status, reason, at}
 
 
 class BackendUnavailable(Exception):
@@ -68,6 +70,20 @@ class StateBackend:
     def on_keys(self, listener: KeysListener) -> None:
         """`listener` gets the whole set of admin-created keys whenever it changed (on any replica)."""
         raise NotImplementedError
+
+    # Breakers and experiment statuses: one process needs no sharing, so these do nothing in-process.
+
+    def publish_open(self, deployment_id: str, until: float) -> None:
+        """This replica opened a breaker until `until` (epoch seconds): tell the others (background)."""
+
+    def on_breakers(self, listener: BreakersListener) -> None:
+        """`listener` gets the breakers other replicas hold open, on every poll."""
+
+    async def publish_experiment(self, experiment_id: str, status: str, reason: str, at: float) -> None:
+        """An admin changed an experiment's status on this replica: every replica adopts it."""
+
+    def on_experiments(self, listener: ExperimentsListener) -> None:
+        """`listener` gets the experiment statuses set through any replica, on every poll."""
 
 
 def key_store_path(snapshot: Snapshot, config_path: str | None) -> str | None:

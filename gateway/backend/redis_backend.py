@@ -27,7 +27,14 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway import metrics
-from gateway.backend import BackendUnavailable, KeyRecords, KeysListener, StateBackend
+from gateway.backend import (
+    BackendUnavailable,
+    BreakersListener,
+    ExperimentsListener,
+    KeyRecords,
+    KeysListener,
+    StateBackend,
+)
 from gateway.backend.local import LocalBackend
 from gateway.backend.scripts import ADMIT, RELEASE
 from gateway.backend.windows import Verdict, budget_window, window_sum
@@ -41,6 +48,8 @@ WARN_EVERY = 60.0
 TIMEOUT = 0.5  # seconds a Redis call may take before Redis counts as down
 STALE_IN_FLIGHT = 900.0  # an in-flight entry older than this was left by a replica that died
 KEYS_HASH, KEYS_VERSION = "grid:keys", "grid:keys:version"
+BREAKERS = "grid:breakers"  # deployment id -> open until (epoch seconds)
+EXPERIMENTS = "grid:experiments"  # experiment id -> {"status", "reason", "at"}
 
 
 def _names(key_id: str, limits: KeyLimits, now: float) -> list[str]:
@@ -72,6 +81,8 @@ class RedisBackend(StateBackend):
         self._records: dict[str, dict[str, Any]] = {}
         self._version: str | None = None
         self._listeners: list[KeysListener] = []
+        self._breaker_listeners: list[BreakersListener] = []
+        self._experiment_listeners: list[ExperimentsListener] = []
         self._tasks: set[asyncio.Task] = set()
         self._poller: asyncio.Task | None = None
         metrics.STATE_BACKEND_UP.set(0)
@@ -241,10 +252,13 @@ class RedisBackend(StateBackend):
             await self._poll_once()
 
     async def _poll_once(self) -> None:
-        """One GET of the keys' version: the health check, and a reload when the keys changed."""
+        """One pipeline: the keys' version (the health check too, and a reload when it changed), the
+        breakers other replicas hold open, and the experiment statuses set through any replica."""
         metrics.child(metrics.STATE_ROUND_TRIPS, "poll").inc()
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(KEYS_VERSION).hgetall(BREAKERS).hgetall(EXPERIMENTS)
         try:
-            version = await self.client.get(KEYS_VERSION)
+            version, breakers, experiments = await pipe.execute()
             if version != self._version or not self._up:
                 await self._refresh_keys(version)
         except (RedisError, OSError) as exc:
@@ -255,6 +269,60 @@ class RedisBackend(StateBackend):
             metrics.STATE_BACKEND_UP.set(1)
             log.info("state backend Redis at %s reachable: shared state in use", self.address)
             await self._flush()
+        self._share_breakers(breakers)
+        self._share_experiments(experiments)
+
+    def _share_breakers(self, raw: Mapping[str, str]) -> None:
+        now = time.time()
+        opens = {}
+        for dep_id, until in raw.items():
+            with contextlib.suppress(ValueError):
+                if float(until) > now:
+                    opens[dep_id] = float(until)
+        for listener in self._breaker_listeners:
+            listener(opens)
+
+    def _share_experiments(self, raw: Mapping[str, str]) -> None:
+        statuses = {}
+        for experiment_id, text in raw.items():
+            with contextlib.suppress(orjson.JSONDecodeError):
+                found = orjson.loads(text)
+                if isinstance(found, dict):
+                    statuses[experiment_id] = found
+        for listener in self._experiment_listeners:
+            listener(statuses)
+
+    # -- breakers and experiments -------------------------------------------------------------------
+
+    def publish_open(self, deployment_id: str, until: float) -> None:
+        if self._up:
+            self._background(self.client.hset(BREAKERS, deployment_id, repr(until)))
+
+    def on_breakers(self, listener: BreakersListener) -> None:
+        self._breaker_listeners.append(listener)
+
+    async def publish_experiment(self, experiment_id: str, status: str, reason: str, at: float) -> None:
+        if not self._up:
+            return
+        value = orjson.dumps({"status": status, "reason": reason, "at": at})
+        try:
+            await self.client.hset(EXPERIMENTS, experiment_id, value)
+        except (RedisError, OSError) as exc:
+            self._down(exc)
+
+    def on_experiments(self, listener: ExperimentsListener) -> None:
+        self._experiment_listeners.append(listener)
+
+    def _background(self, write) -> None:
+        async def run() -> None:
+            try:
+                await write
+            except (RedisError, OSError) as exc:
+                self._down(exc)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _down(self, exc: BaseException) -> None:
         if self._up:

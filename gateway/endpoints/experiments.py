@@ -97,5 +97,7 @@ async def change_status(request: Request) -> Response:
     previous = run.status
     key = client_key(request)
     who = key.name if key is not None else "anonymous"
-    state_of(request).experiments.set_status(run.id, status, f"{action} by admin API ({who})")
+    state = state_of(request)
+    state.experiments.set_status(run.id, status, f"{action} by admin API ({who})")
+    await state.backend.publish_experiment(run.id, run.status, run.status_reason, run.status_changed_at)
     return json_response({"id": run.id, "status": run.status, "previous_status": previous})

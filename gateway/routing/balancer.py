@@ -66,6 +66,7 @@ class Balancer:
         self._clock = clock
         self._random = (rng or random.Random()).random
         self._listeners: list[StateListener] = []
+        self._open_listeners: list[Callable[[str, float], None]] = []
         self._members: dict[str, _Member] = {}
         self._routable: dict[str, tuple[_Member, ...]] = {}
         self._listed: dict[str, tuple[_Member, ...]] = {}
@@ -110,6 +111,18 @@ class Balancer:
         """
         self._listeners.append(callback)
         return callback
+
+    def on_open(self, callback: Callable[[str, float], None]) -> None:
+        """Call `callback(deployment_id, seconds)` when this process opens a breaker for `seconds`
+        (not when `open_elsewhere` does): the state backend tells the other replicas."""
+        self._open_listeners.append(callback)
+
+    def open_elsewhere(self, dep_id: str, seconds: float) -> None:
+        """Another replica opened `dep_id`'s breaker for `seconds` more: skip it here too."""
+        m = self._members.get(dep_id)
+        if m is not None:
+            now = self._clock()
+            self._set(m, br.opened_elsewhere(m.breaker, now, now + seconds), remote=True)
 
     # -- choosing ------------------------------------------------------------------------------
 
@@ -230,11 +243,18 @@ class Balancer:
         m.stats.on_end()
         self._set(m, br.on_release(m.breaker, self._clock()))
 
-    def _set(self, m: _Member, new: Breaker) -> None:
+    def _set(self, m: _Member, new: Breaker, remote: bool = False) -> None:
         old = m.breaker
         if new is old:
             return
         m.breaker = new
+        if new.state is BreakerState.OPEN and not remote and self._open_listeners:
+            left = new.open_until - self._clock()
+            for callback in self._open_listeners:
+                try:
+                    callback(m.dep.id, left)
+                except Exception:  # sharing must never break routing
+                    log.exception("breaker open listener failed")
         if new.state is not old.state:
             self._open += (new.state is BreakerState.OPEN) - (old.state is BreakerState.OPEN)
             log.warning(
