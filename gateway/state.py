@@ -70,6 +70,7 @@ class GatewayState:
 
     async def start(self) -> None:
         await self.backend.start()
+        self.backend.share_deployment_limits(self.balancer.limits)
         # the pool's size is read once: a reload does not resize it
         self.passthrough = PassthroughClient(
             new_session(self.snapshot.general.connection.upstream_max_connections)

@@ -28,7 +28,12 @@ MODEL = "gpt-4o-mini"
 
 def config(mock_url: str) -> dict[str, Any]:
     return {
-        "model_list": [deployment(MODEL, mock_url), deployment("slow", mock_url, model="openai/slow-up")],
+        "model_list": [
+            deployment(MODEL, mock_url),
+            deployment("slow", mock_url, model="openai/slow-up"),
+            deployment("capped", mock_url, dep_id="cap-1", model="openai/cap-a-up", rpm=2),
+            deployment("capped", mock_url, dep_id="cap-2", model="openai/cap-b-up", rpm=2),
+        ],
         "router_settings": {"num_retries": 0},
         "general_settings": {
             "master_key": MASTER_KEY,
@@ -220,3 +225,17 @@ def test_requests_without_a_key_are_still_refused(gateway: GatewayProcess) -> No
         f"{gateway.url}{CHAT}", json={"model": MODEL, "messages": HI}, headers=auth("sk-nope"), timeout=10
     )
     assert response.status_code == 401
+
+
+def test_deployments_at_their_rpm_are_skipped_and_then_the_group_answers_429(
+    gateway: GatewayProcess, mock
+) -> None:  # noqa: ANN001
+    served = [_chat(gateway, PLAIN, "capped") for _ in range(4)]
+    assert [r.status_code for r in served] == [200] * 4
+    assert sorted(r.headers["x-grid-deployment"] for r in served) == ["cap-1", "cap-1", "cap-2", "cap-2"]
+    refused = _chat(gateway, PLAIN, "capped")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert int(refused.headers["retry-after"]) >= 1
+    upstream = [r["body"]["model"] for r in mock.requests("/v1/chat/completions")]
+    assert sorted(upstream) == ["cap-a-up", "cap-a-up", "cap-b-up", "cap-b-up"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ def config(mock_url: str, redis_url: str) -> dict[str, Any]:
             deployment("flaky", mock_url, dep_id="flaky-1", model="openai/flaky-up"),
             deployment("exp-a", mock_url, model="openai/exp-a-up"),
             deployment("exp-b", mock_url, model="openai/exp-b-up"),
+            deployment("capped", mock_url, dep_id="cap-1", model="openai/cap-up", rpm=3),
         ],
         "router_settings": {
             "num_retries": 0,
@@ -178,6 +180,18 @@ def test_an_experiment_stopped_through_one_replica_stops_on_the_other(replicas) 
         assert wait_for(lambda: admin.get("/admin/experiments/shared-exp").json()["status"] == "stopped")
     assert _experiment_of(b) is None
     assert _experiment_of(a) is None
+
+
+def test_a_deployments_rpm_holds_across_both_replicas(replicas) -> None:  # noqa: ANN001
+    a, b = replicas
+    statuses = []
+    for i in range(5):  # more than the reconciliation interval (0.1 s) apart: exact
+        statuses.append(_chat((a, b)[i % 2], MASTER_KEY, "capped").status_code)
+        time.sleep(0.3)
+    assert statuses == [200, 200, 200, 429, 429]
+    for gw in (a, b):
+        refused = _chat(gw, MASTER_KEY, "capped")
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limit_exceeded"
 
 
 def test_the_backend_gauge_is_1_while_redis_answers(replicas) -> None:  # noqa: ANN001

@@ -147,3 +147,56 @@ def test_a_breaker_opened_elsewhere_opens_a_closed_one_for_what_is_left() -> Non
     assert br.state_at(opened, 130.0) is br.BreakerState.HALF_OPEN
     assert br.opened_elsewhere(br.CLOSED, 100.0, 99.0) is br.CLOSED  # already over
     assert br.opened_elsewhere(opened, 100.0, 500.0) is opened  # an open breaker keeps its own cooldown
+
+
+def _limits(rpm: int | None = None, tpm: int | None = None):
+    from gateway.config.loader import build_from_dict
+    from gateway.routing.deployment_limits import DeploymentLimits
+
+    entry = {"model_name": "g", "litellm_params": {"model": "openai/x", "api_base": "http://h/v1"}}
+    if rpm:
+        entry["litellm_params"]["rpm"] = rpm
+    if tpm:
+        entry["litellm_params"]["tpm"] = tpm
+    entry["model_info"] = {"id": "d1"}
+    snapshot = build_from_dict({"model_list": [entry]}, {}, Problems())
+    return DeploymentLimits(snapshot)
+
+
+def test_a_deployment_at_its_rpm_is_held_back_until_the_oldest_request_leaves_the_minute() -> None:
+    limits = _limits(rpm=2)
+    assert limits.active
+    limits.count_request("d1", 1000.0)
+    assert limits.allows("d1", 1000.5) and limits.wait(["d1"], 1000.5) is None
+    limits.count_request("d1", 1010.0)
+    assert not limits.allows("d1", 1010.5)
+    assert limits.wait(["d1"], 1010.5) == pytest.approx(49.5)
+    assert limits.allows("d1", 1060.0)  # the request of second 1000 left the window
+
+
+def test_a_deployment_at_its_tpm_is_held_back() -> None:
+    limits = _limits(tpm=100)
+    limits.count_tokens("d1", 99, 1000.0)
+    assert limits.allows("d1", 1000.0)
+    limits.count_tokens("d1", 1, 1000.0)
+    assert not limits.allows("d1", 1000.0)
+
+
+def test_counts_in_a_sync_still_count_and_a_failed_sync_gives_them_back() -> None:
+    from gateway.routing.deployment_limits import Counts
+
+    limits = _limits(rpm=2)
+    limits.count_request("d1", 1000.0)
+    limits.count_request("d1", 1000.0)
+    taken = limits.take_local()
+    assert not limits.allows("d1", 1000.0)  # in transit: still counted
+    limits.give_back(taken)
+    assert not limits.allows("d1", 1000.0)
+    limits.take_local()
+    limits.set_shared({"d1": Counts({1000: 1}, {})})  # the shared total after the sync
+    assert limits.allows("d1", 1000.0)
+
+
+def test_deployments_without_rpm_or_tpm_are_not_tracked() -> None:
+    limits = _limits()
+    assert not limits.active and limits.allows("d1") and limits.wait(["d1"]) is None

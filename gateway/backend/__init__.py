@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.backend.windows import Verdict
 from gateway.config.model import ApiKey, Snapshot
+
+if TYPE_CHECKING:
+    from gateway.routing.deployment_limits import DeploymentLimits
 
 KeyRecords = Mapping[str, Mapping[str, Any]]  # key id -> its stored record (gateway.keys.records)
 KeysListener = Callable[[KeyRecords], None]
@@ -84,6 +87,9 @@ class StateBackend:
 
     def on_experiments(self, listener: ExperimentsListener) -> None:
         """`listener` gets the experiment statuses set through any replica, on every poll."""
+
+    def share_deployment_limits(self, limits: DeploymentLimits) -> None:
+        """Reconcile deployments' rpm/tpm counts with the other replicas (in-process: nothing to do)."""
 
 
 def key_store_path(snapshot: Snapshot, config_path: str | None) -> str | None:

@@ -37,9 +37,10 @@ from gateway.backend import (
 )
 from gateway.backend.local import LocalBackend
 from gateway.backend.scripts import ADMIT, RELEASE
-from gateway.backend.windows import Verdict, budget_window, window_sum
+from gateway.backend.windows import WINDOW, Verdict, budget_window, window_sum
 from gateway.config.backend import redis_address
 from gateway.config.model import ApiKey, KeyLimits
+from gateway.routing.deployment_limits import SYNC_SECONDS, Counts, DeploymentLimits
 
 log = logging.getLogger("grid.state")
 
@@ -85,6 +86,7 @@ class RedisBackend(StateBackend):
         self._experiment_listeners: list[ExperimentsListener] = []
         self._tasks: set[asyncio.Task] = set()
         self._poller: asyncio.Task | None = None
+        self._syncer: asyncio.Task | None = None
         metrics.STATE_BACKEND_UP.set(0)
 
     @property
@@ -98,10 +100,11 @@ class RedisBackend(StateBackend):
         self._poller = asyncio.get_running_loop().create_task(self._poll())
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        for task in (self._poller, self._syncer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=TIMEOUT * 2)
         if self._up and self._pending:
@@ -312,6 +315,47 @@ class RedisBackend(StateBackend):
 
     def on_experiments(self, listener: ExperimentsListener) -> None:
         self._experiment_listeners.append(listener)
+
+    def share_deployment_limits(self, limits: DeploymentLimits) -> None:
+        task = asyncio.get_running_loop().create_task(self._sync_deployments(limits))
+        self._syncer = task
+
+    async def _sync_deployments(self, limits: DeploymentLimits) -> None:
+        """Every SYNC_SECONDS while some deployment has rpm/tpm: add this process's new counts to the
+        shared buckets and read every replica's back, in one pipeline (never on a request's path)."""
+        while True:
+            await asyncio.sleep(SYNC_SECONDS)
+            if not limits.active or not self._up:
+                continue
+            taken = limits.take_local()
+            pipe = self.client.pipeline(transaction=False)
+            for dep_id, counts in taken.items():
+                for suffix, buckets in (("r", counts.requests), ("t", counts.tokens)):
+                    name = f"grid:dep:{{{dep_id}}}:{suffix}"
+                    for second, n in buckets.items():
+                        pipe.hincrby(name, str(second), n)
+                    if buckets:
+                        pipe.expire(name, WINDOW + 1)
+            ids = list(limits.limits)
+            for dep_id in ids:
+                pipe.hgetall(f"grid:dep:{{{dep_id}}}:r").hgetall(f"grid:dep:{{{dep_id}}}:t")
+            metrics.child(metrics.STATE_ROUND_TRIPS, "deployments").inc()
+            try:
+                found = await pipe.execute()
+            except (RedisError, OSError) as exc:
+                limits.give_back(taken)
+                self._down(exc)
+                continue
+            found = found[len(found) - 2 * len(ids) :]
+            limits.set_shared(
+                {
+                    dep_id: Counts(
+                        {int(k): int(v) for k, v in found[2 * i].items()},
+                        {int(k): int(v) for k, v in found[2 * i + 1].items()},
+                    )
+                    for i, dep_id in enumerate(ids)
+                }
+            )
 
     def _background(self, write) -> None:
         async def run() -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from gateway.config.model import Deployment, Snapshot
 from gateway.routing import breaker as br
 from gateway.routing.breaker import Breaker, BreakerPolicy, BreakerState
+from gateway.routing.deployment_limits import DeploymentLimits
 from gateway.routing.stats import DeploymentStats, minute_of
 from gateway.routing.strategies import CHOOSERS, ROUND_ROBIN, canonical, smooth_weighted
 from gateway.secrets import deployment_secrets, scrub
@@ -71,6 +72,7 @@ class Balancer:
         self._routable: dict[str, tuple[_Member, ...]] = {}
         self._listed: dict[str, tuple[_Member, ...]] = {}
         self._open = 0  # breakers in the OPEN state (kept by `_set`): 0 lets a reader skip them all
+        self.limits = DeploymentLimits(snapshot)  # litellm_params rpm / tpm
         self.reload(snapshot)
 
     def reload(self, snapshot: Snapshot) -> None:
@@ -95,6 +97,7 @@ class Balancer:
                 members[dep.id] = member
                 row.append(member)
             listed[name] = tuple(row)
+        self.limits.reload(snapshot)
         self._strategy = strategy
         self._choose = CHOOSERS.get(strategy)
         self._policy = BreakerPolicy.from_router(snapshot.router)
@@ -139,8 +142,11 @@ class Balancer:
         now = self._clock()
         fresh: list[_Member] = []
         tried: list[_Member] = []
+        limits = self.limits if self.limits.active else None
         for m in members:
             if m.breaker.state is not BreakerState.CLOSED and not self._sendable(m, now):
+                continue
+            if limits is not None and not limits.allows(m.dep.id):
                 continue
             (tried if exclude and m.dep.id in exclude else fresh).append(m)
         candidates = fresh or tried
@@ -179,6 +185,8 @@ class Balancer:
         m = self._members.get(dep.id)
         if m is not None:
             m.stats.on_start(minute_of(self._clock()))
+            if self.limits.active:
+                self.limits.count_request(dep.id)
 
     def succeeded(
         self, dep: Deployment, latency: float, *, ttft: float | None = None, tokens: int = 0
@@ -189,6 +197,8 @@ class Balancer:
             return
         now = self._clock()
         m.stats.on_success(minute_of(now), latency, ttft, tokens)
+        if tokens and self.limits.active:
+            self.limits.count_tokens(dep.id, tokens)
         self._set(m, br.on_success(m.breaker, now, self._policy))
 
     def failed(
@@ -295,6 +305,13 @@ class Balancer:
                 if wait is not None and (soonest is None or wait < soonest):
                     soonest = wait
         return soonest or 0.0
+
+    def limit_wait(self, groups: Sequence[str]) -> float | None:
+        """Seconds until a deployment of `groups` has room under its rpm/tpm, when their limits (not
+        their breakers) are why none can take a request; else None."""
+        if not self.limits.active:
+            return None
+        return self.limits.wait([m.dep.id for g in groups for m in self._routable.get(g, ())])
 
     def stats(self) -> dict[str, Any]:
         """The body of `GET /admin/load-balancer/stats`. Ids and numbers only: no keys, no URLs."""
