@@ -14,6 +14,7 @@ from gateway import connection_guard, metrics
 from gateway.backend import StateBackend, open_backend
 from gateway.config.model import Deployment, Snapshot
 from gateway.experiments.registry import ExperimentRegistry
+from gateway.experiments.shared import published
 from gateway.health_checks import HealthChecker
 from gateway.keys.registry import KeyRegistry
 from gateway.routing.balancer import Balancer
@@ -71,6 +72,7 @@ class GatewayState:
     async def start(self) -> None:
         await self.backend.start()
         self.backend.share_deployment_limits(self.balancer.limits)
+        self.backend.share_experiment_stats(lambda: published(self.experiments))
         # the pool's size is read once: a reload does not resize it
         self.passthrough = PassthroughClient(
             new_session(self.snapshot.general.connection.upstream_max_connections)

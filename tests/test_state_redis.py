@@ -40,6 +40,8 @@ def config(mock_url: str, redis_url: str) -> dict[str, Any]:
             deployment("exp-a", mock_url, model="openai/exp-a-up"),
             deployment("exp-b", mock_url, model="openai/exp-b-up"),
             deployment("capped", mock_url, dep_id="cap-1", model="openai/cap-up", rpm=3),
+            deployment("exp-c", mock_url, model="openai/exp-c-up"),
+            deployment("exp-d", mock_url, model="openai/exp-d-up"),
         ],
         "router_settings": {
             "num_retries": 0,
@@ -55,7 +57,14 @@ def config(mock_url: str, redis_url: str) -> dict[str, Any]:
                     "weights": [50, 50],
                     "traffic_percentage": 100,
                     "applies_to": ["exp-a"],
-                }
+                },
+                {
+                    "id": "count-exp",
+                    "models": ["exp-c", "exp-d"],
+                    "weights": [50, 50],
+                    "traffic_percentage": 100,
+                    "applies_to": ["exp-c"],
+                },
             ]
         },
         "general_settings": {
@@ -192,6 +201,24 @@ def test_a_deployments_rpm_holds_across_both_replicas(replicas) -> None:  # noqa
     for gw in (a, b):
         refused = _chat(gw, MASTER_KEY, "capped")
         assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limit_exceeded"
+
+
+def test_admin_experiments_on_either_replica_counts_the_traffic_of_both(replicas) -> None:  # noqa: ANN001
+    a, b = replicas
+    for i, gw in enumerate([a] * 6 + [b] * 4):
+        with http_client(gw) as client:
+            response = client.post(CHAT, json={"model": "exp-c", "messages": HI, "user": f"user-{i}"})
+        assert response.headers["x-grid-experiment"].startswith("count-exp=")
+
+    def counted(gw: GatewayProcess) -> int:
+        with http_client(gw) as admin:
+            report = admin.get("/admin/experiments/count-exp").json()
+        return sum(v["requests"] for v in report["variants"])
+
+    assert wait_for(lambda: counted(a) == 10 and counted(b) == 10)
+    with http_client(b) as admin:
+        listed = {e["id"]: e for e in admin.get("/admin/experiments").json()["experiments"]}
+    assert sum(v["requests"] for v in listed["count-exp"]["variants"]) == 10
 
 
 def test_the_backend_gauge_is_1_while_redis_answers(replicas) -> None:  # noqa: ANN001

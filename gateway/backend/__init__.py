@@ -91,6 +91,13 @@ class StateBackend:
     def share_deployment_limits(self, limits: DeploymentLimits) -> None:
         """Reconcile deployments' rpm/tpm counts with the other replicas (in-process: nothing to do)."""
 
+    def share_experiment_stats(self, provider: Callable[[], Mapping[str, bytes]]) -> None:
+        """Publish this replica's experiment counters (`provider()`: id -> payload) now and then."""
+
+    async def experiment_stats(self, experiment_ids: list[str]) -> dict[str, list[str]]:
+        """The other replicas' published counters, per experiment id (in-process: none)."""
+        return {}
+
 
 def key_store_path(snapshot: Snapshot, config_path: str | None) -> str | None:
     """`general_settings.key_store`, relative to the config's directory; None without a config file."""

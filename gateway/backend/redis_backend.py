@@ -29,18 +29,15 @@ from redis.exceptions import RedisError
 from gateway import metrics
 from gateway.backend import (
     BackendUnavailable,
-    BreakersListener,
-    ExperimentsListener,
     KeyRecords,
     KeysListener,
-    StateBackend,
 )
 from gateway.backend.local import LocalBackend
+from gateway.backend.redis_shared import BREAKERS, EXPERIMENTS, RedisSharing
 from gateway.backend.scripts import ADMIT, RELEASE
-from gateway.backend.windows import WINDOW, Verdict, budget_window, window_sum
+from gateway.backend.windows import Verdict, budget_window, window_sum
 from gateway.config.backend import redis_address
 from gateway.config.model import ApiKey, KeyLimits
-from gateway.routing.deployment_limits import SYNC_SECONDS, Counts, DeploymentLimits
 
 log = logging.getLogger("grid.state")
 
@@ -49,8 +46,6 @@ WARN_EVERY = 60.0
 TIMEOUT = 0.5  # seconds a Redis call may take before Redis counts as down
 STALE_IN_FLIGHT = 900.0  # an in-flight entry older than this was left by a replica that died
 KEYS_HASH, KEYS_VERSION = "grid:keys", "grid:keys:version"
-BREAKERS = "grid:breakers"  # deployment id -> open until (epoch seconds)
-EXPERIMENTS = "grid:experiments"  # experiment id -> {"status", "reason", "at"}
 
 
 def _names(key_id: str, limits: KeyLimits, now: float) -> list[str]:
@@ -62,10 +57,11 @@ def _arg(limit: float | None) -> float:
     return -1 if limit is None else limit
 
 
-class RedisBackend(StateBackend):
+class RedisBackend(RedisSharing):
     name = "redis"
 
     def __init__(self, url: str, fallback: LocalBackend) -> None:
+        super().__init__()
         self.address = redis_address(url)
         self.fallback = fallback
         self.client = Redis.from_url(
@@ -82,11 +78,8 @@ class RedisBackend(StateBackend):
         self._records: dict[str, dict[str, Any]] = {}
         self._version: str | None = None
         self._listeners: list[KeysListener] = []
-        self._breaker_listeners: list[BreakersListener] = []
-        self._experiment_listeners: list[ExperimentsListener] = []
         self._tasks: set[asyncio.Task] = set()
         self._poller: asyncio.Task | None = None
-        self._syncer: asyncio.Task | None = None
         metrics.STATE_BACKEND_UP.set(0)
 
     @property
@@ -100,11 +93,11 @@ class RedisBackend(StateBackend):
         self._poller = asyncio.get_running_loop().create_task(self._poll())
 
     async def stop(self) -> None:
-        for task in (self._poller, self._syncer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await self._stop_sharing()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=TIMEOUT * 2)
         if self._up and self._pending:
@@ -274,99 +267,6 @@ class RedisBackend(StateBackend):
             await self._flush()
         self._share_breakers(breakers)
         self._share_experiments(experiments)
-
-    def _share_breakers(self, raw: Mapping[str, str]) -> None:
-        now = time.time()
-        opens = {}
-        for dep_id, until in raw.items():
-            with contextlib.suppress(ValueError):
-                if float(until) > now:
-                    opens[dep_id] = float(until)
-        for listener in self._breaker_listeners:
-            listener(opens)
-
-    def _share_experiments(self, raw: Mapping[str, str]) -> None:
-        statuses = {}
-        for experiment_id, text in raw.items():
-            with contextlib.suppress(orjson.JSONDecodeError):
-                found = orjson.loads(text)
-                if isinstance(found, dict):
-                    statuses[experiment_id] = found
-        for listener in self._experiment_listeners:
-            listener(statuses)
-
-    # -- breakers and experiments -------------------------------------------------------------------
-
-    def publish_open(self, deployment_id: str, until: float) -> None:
-        if self._up:
-            self._background(self.client.hset(BREAKERS, deployment_id, repr(until)))
-
-    def on_breakers(self, listener: BreakersListener) -> None:
-        self._breaker_listeners.append(listener)
-
-    async def publish_experiment(self, experiment_id: str, status: str, reason: str, at: float) -> None:
-        if not self._up:
-            return
-        value = orjson.dumps({"status": status, "reason": reason, "at": at})
-        try:
-            await self.client.hset(EXPERIMENTS, experiment_id, value)
-        except (RedisError, OSError) as exc:
-            self._down(exc)
-
-    def on_experiments(self, listener: ExperimentsListener) -> None:
-        self._experiment_listeners.append(listener)
-
-    def share_deployment_limits(self, limits: DeploymentLimits) -> None:
-        task = asyncio.get_running_loop().create_task(self._sync_deployments(limits))
-        self._syncer = task
-
-    async def _sync_deployments(self, limits: DeploymentLimits) -> None:
-        """Every SYNC_SECONDS while some deployment has rpm/tpm: add this process's new counts to the
-        shared buckets and read every replica's back, in one pipeline (never on a request's path)."""
-        while True:
-            await asyncio.sleep(SYNC_SECONDS)
-            if not limits.active or not self._up:
-                continue
-            taken = limits.take_local()
-            pipe = self.client.pipeline(transaction=False)
-            for dep_id, counts in taken.items():
-                for suffix, buckets in (("r", counts.requests), ("t", counts.tokens)):
-                    name = f"grid:dep:{{{dep_id}}}:{suffix}"
-                    for second, n in buckets.items():
-                        pipe.hincrby(name, str(second), n)
-                    if buckets:
-                        pipe.expire(name, WINDOW + 1)
-            ids = list(limits.limits)
-            for dep_id in ids:
-                pipe.hgetall(f"grid:dep:{{{dep_id}}}:r").hgetall(f"grid:dep:{{{dep_id}}}:t")
-            metrics.child(metrics.STATE_ROUND_TRIPS, "deployments").inc()
-            try:
-                found = await pipe.execute()
-            except (RedisError, OSError) as exc:
-                limits.give_back(taken)
-                self._down(exc)
-                continue
-            found = found[len(found) - 2 * len(ids) :]
-            limits.set_shared(
-                {
-                    dep_id: Counts(
-                        {int(k): int(v) for k, v in found[2 * i].items()},
-                        {int(k): int(v) for k, v in found[2 * i + 1].items()},
-                    )
-                    for i, dep_id in enumerate(ids)
-                }
-            )
-
-    def _background(self, write) -> None:
-        async def run() -> None:
-            try:
-                await write
-            except (RedisError, OSError) as exc:
-                self._down(exc)
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _down(self, exc: BaseException) -> None:
         if self._up:

@@ -23,6 +23,7 @@ from gateway.experiments.config import PAUSED, RUNNING, STOPPED
 from gateway.experiments.feedback import owner_of
 from gateway.experiments.registry import ExperimentRun
 from gateway.experiments.report import experiment_report
+from gateway.experiments.shared import merged_run
 
 ACTIONS = {"stop": STOPPED, "pause": PAUSED, "resume": RUNNING, "start": RUNNING}
 
@@ -76,15 +77,22 @@ def _run(request: Request) -> ExperimentRun:
     return run
 
 
+async def _everywhere(request: Request, runs: list[ExperimentRun]) -> list[ExperimentRun]:
+    """`runs` with the counters of every replica (from the state backend; in-process: as they are)."""
+    others = await state_of(request).backend.experiment_stats([run.id for run in runs])
+    return [merged_run(run, others.get(run.id, ())) for run in runs]
+
+
 async def list_experiments(request: Request) -> Response:
     require_admin(request)
-    runs = list(state_of(request).experiments)
+    runs = await _everywhere(request, list(state_of(request).experiments))
     return json_response({"experiments": [experiment_report(run) for run in runs]})
 
 
 async def get_experiment(request: Request) -> Response:
     require_admin(request)
-    return json_response(experiment_report(_run(request)))
+    (run,) = await _everywhere(request, [_run(request)])
+    return json_response(experiment_report(run))
 
 
 async def change_status(request: Request) -> Response:
