@@ -221,6 +221,14 @@ def test_admin_experiments_on_either_replica_counts_the_traffic_of_both(replicas
     assert sum(v["requests"] for v in listed["count-exp"]["variants"]) == 10
 
 
+def test_the_workers_of_one_gateway_share_a_keys_limit_through_redis(mock, redis_server: RedisServer) -> None:  # noqa: ANN001
+    cfg = config(mock.url, redis_server.url)
+    cfg["general_settings"]["api_keys"] = [{"key": "sk-grid-workers", "name": "workers", "rpm_limit": 6}]
+    with GatewayProcess(cfg, workers=2) as gw, ThreadPoolExecutor(4) as pool:
+        statuses = Counter(pool.map(lambda _: _chat(gw, "sk-grid-workers").status_code, range(10)))
+    assert statuses == {200: 6, 429: 4}
+
+
 def test_the_backend_gauge_is_1_while_redis_answers(replicas) -> None:  # noqa: ANN001
     for gw in replicas:
         text = httpx.get(f"{gw.url}/metrics", timeout=10).text

@@ -33,6 +33,7 @@ from gateway.backend import (
     KeysListener,
 )
 from gateway.backend.local import LocalBackend
+from gateway.backend.redis_batch import ScriptBatch
 from gateway.backend.redis_shared import BREAKERS, EXPERIMENTS, RedisSharing
 from gateway.backend.scripts import ADMIT, RELEASE
 from gateway.backend.windows import Verdict, budget_window, window_sum
@@ -53,6 +54,13 @@ def _names(key_id: str, limits: KeyLimits, now: float) -> list[str]:
     return [f"{tag}:r", f"{tag}:t", f"{tag}:p", f"{tag}:s:{budget_window(limits, now)}"]
 
 
+def _release_call(entry: tuple[ApiKey, str, int, float, float]) -> tuple[list[str], list[Any]]:
+    key, request_id, tokens, cost, now = entry
+    _, tokens_hash, in_flight, spend = _names(key.id, key.limits, now)
+    ttl = int(key.limits.budget_duration * 2) if key.limits.budget_duration else 0
+    return [tokens_hash, in_flight, spend], [int(now), tokens, cost, request_id, ttl]
+
+
 def _arg(limit: float | None) -> float:
     return -1 if limit is None else limit
 
@@ -71,7 +79,7 @@ class RedisBackend(RedisSharing):
             retry=Retry(NoBackoff(), 0),
             decode_responses=True,
         )
-        self._admit = self.client.register_script(ADMIT)
+        self._batch = ScriptBatch(self.client, {"admit": ADMIT, "release": RELEASE}, self._down)
         self._up = False
         self._warned = -WARN_EVERY
         self._pending: list[tuple[ApiKey, str, int, float, float]] = []
@@ -98,6 +106,7 @@ class RedisBackend(RedisSharing):
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
+        await self._batch.drain(TIMEOUT * 2)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=TIMEOUT * 2)
         if self._up and self._pending:
@@ -120,12 +129,16 @@ class RedisBackend(RedisSharing):
             request_id,
             STALE_IN_FLIGHT,
         ]
-        metrics.child(metrics.STATE_ROUND_TRIPS, "admit").inc()
         try:
-            found = await self._admit(keys=_names(key.id, limits, now), args=args)
+            found = await self._batch.call("admit", _names(key.id, limits, now), args)
         except (RedisError, OSError) as exc:
             self._down(exc)
             return self.fallback.admit_now(key, request_id, now)
+        except asyncio.CancelledError:
+            # the client left while its admission was under way: it may have been counted, so free
+            # its parallel slot (a release with nothing to add) instead of leaving it to go stale
+            self.release(key, request_id, 0, 0.0, now)
+            raise
         refused, requests, tokens, in_flight, spend, oldest_request, oldest_token = found
         return Verdict(
             refused or None,
@@ -144,19 +157,15 @@ class RedisBackend(RedisSharing):
             self.fallback.release(key, request_id, tokens, cost, now)
             self._pending.append(entry)
             return
-        task = asyncio.get_running_loop().create_task(self._write([entry]))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._batch.send("release", *_release_call(entry), failed=lambda: self._pending.append(entry))
 
     async def _write(self, entries: list[tuple[ApiKey, str, int, float, float]]) -> bool:
         """Run the release script for each entry in one pipeline; on failure they wait for Redis."""
         pipe = self.client.pipeline(transaction=False)
-        for key, request_id, tokens, cost, now in entries:
-            _, tokens_hash, in_flight, spend = _names(key.id, key.limits, now)
-            ttl = int(key.limits.budget_duration * 2) if key.limits.budget_duration else 0
-            # EVAL, not EVALSHA: a pipeline cannot fall back to loading the script; this is off the path
-            pipe.eval(RELEASE, 3, tokens_hash, in_flight, spend, int(now), tokens, cost, request_id, ttl)
-        metrics.child(metrics.STATE_ROUND_TRIPS, "release").inc()
+        for entry in entries:
+            keys, args = _release_call(entry)
+            pipe.eval(RELEASE, len(keys), *keys, *args)
+        metrics.child(metrics.STATE_ROUND_TRIPS, "flush").inc()
         try:
             await pipe.execute()
         except (RedisError, OSError) as exc:
