@@ -50,6 +50,8 @@ class GatewayState:
         )
         self.backend.on_breakers(self._opened_elsewhere)
         self.backend.on_experiments(self.experiments.apply_shared)
+        if self.backend.name == "redis":
+            self.experiments.feedback.on_remember = self.backend.share_feedback
 
     def _opened_elsewhere(self, opens) -> None:
         now = time.time()

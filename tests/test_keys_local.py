@@ -53,9 +53,10 @@ def gateway(mock) -> GatewayProcess:  # noqa: ANN001 - the session's MockUpstrea
         yield gw
 
 
-def _chat(gw: GatewayProcess, key: str, model: str = MODEL) -> httpx.Response:
+def _chat(gw: GatewayProcess, key: str, model: str = MODEL, request_id: str | None = None) -> httpx.Response:
+    headers = {"X-Request-ID": request_id} if request_id else {}
     with http_client(gw, key) as client:
-        return client.post(CHAT, json={"model": model, "messages": HI})
+        return client.post(CHAT, json={"model": model, "messages": HI}, headers=headers)
 
 
 def test_rpm_limit_admits_exactly_the_limit_then_429_with_openais_headers(gateway: GatewayProcess) -> None:
@@ -86,10 +87,10 @@ def test_a_key_without_limits_gets_no_ratelimit_headers(gateway: GatewayProcess)
 def test_max_parallel_requests_refuses_while_one_is_in_flight(gateway: GatewayProcess, mock) -> None:  # noqa: ANN001
     mock.add_fault({"match": {"model": "slow-up"}, "delay": 1.5, "times": 1})
     first: list[httpx.Response] = []
-    worker = threading.Thread(target=lambda: first.append(_chat(gateway, SLOW, "slow")))
+    worker = threading.Thread(target=lambda: first.append(_chat(gateway, SLOW, "slow", "req-same-id")))
     worker.start()
     assert wait_for(lambda: mock.requests("/v1/chat/completions"))
-    second = _chat(gateway, SLOW, "slow")
+    second = _chat(gateway, SLOW, "slow", "req-same-id")  # reusing the id takes no shared slot
     worker.join(timeout=20)
     assert first[0].status_code == 200
     assert second.status_code == 429

@@ -28,6 +28,7 @@ from tests.redis_server import RedisServer
 RPM10 = "sk-grid-rpm-ten"
 PAIR = "sk-grid-two-at-once"
 BUDGET = "sk-grid-small-budget"
+OTHER = "sk-grid-other"
 MODEL = "gpt-4o-mini"
 
 
@@ -42,6 +43,7 @@ def config(mock_url: str, redis_url: str) -> dict[str, Any]:
             deployment("capped", mock_url, dep_id="cap-1", model="openai/cap-up", rpm=3),
             deployment("exp-c", mock_url, model="openai/exp-c-up"),
             deployment("exp-d", mock_url, model="openai/exp-d-up"),
+            deployment("exp-e", mock_url, model="openai/exp-e-up"),
         ],
         "router_settings": {
             "num_retries": 0,
@@ -65,6 +67,13 @@ def config(mock_url: str, redis_url: str) -> dict[str, Any]:
                     "traffic_percentage": 100,
                     "applies_to": ["exp-c"],
                 },
+                {
+                    "id": "fb-exp",
+                    "models": ["exp-e", "exp-d"],
+                    "weights": [50, 50],
+                    "traffic_percentage": 100,
+                    "applies_to": ["exp-e"],
+                },
             ]
         },
         "general_settings": {
@@ -73,6 +82,7 @@ def config(mock_url: str, redis_url: str) -> dict[str, Any]:
                 {"key": RPM10, "name": "rpm-ten", "rpm_limit": 10},
                 {"key": PAIR, "name": "two-at-once", "max_parallel_requests": 2},
                 {"key": BUDGET, "name": "small-budget", "max_budget": 0.000001, "budget_duration": "30d"},
+                {"key": OTHER, "name": "other"},
             ],
         },
     }
@@ -227,6 +237,23 @@ def test_the_workers_of_one_gateway_share_a_keys_limit_through_redis(mock, redis
     with GatewayProcess(cfg, workers=2) as gw, ThreadPoolExecutor(4) as pool:
         statuses = Counter(pool.map(lambda _: _chat(gw, "sk-grid-workers").status_code, range(10)))
     assert statuses == {200: 6, 429: 4}
+
+
+def test_feedback_for_a_request_served_by_one_replica_is_taken_once_by_any(replicas) -> None:  # noqa: ANN001
+    a, b = replicas
+    with http_client(a) as client:
+        served = client.post(CHAT, json={"model": "exp-e", "messages": HI, "user": "rater"})
+    assert served.headers["x-grid-experiment"].startswith("fb-exp=")
+    request_id = served.headers["x-request-id"]
+    with http_client(b) as client_b, http_client(a) as client_a:
+        first = client_b.post("/v1/feedback", json={"request_id": request_id, "value": 5})
+        assert first.status_code == 200 and first.json()["experiment"] == "fb-exp"
+        assert client_a.post("/v1/feedback", json={"request_id": request_id, "value": 1}).status_code == 409
+        assert client_b.post("/v1/feedback", json={"request_id": request_id, "value": 1}).status_code == 409
+    for gw in (a, b):  # another key cannot rate it, on any replica
+        with http_client(gw, OTHER) as other_key:
+            unknown = other_key.post("/v1/feedback", json={"request_id": request_id, "value": 1})
+        assert unknown.status_code == 404
 
 
 def test_the_backend_gauge_is_1_while_redis_answers(replicas) -> None:  # noqa: ANN001

@@ -94,6 +94,18 @@ class StateBackend:
     def share_experiment_stats(self, provider: Callable[[], Mapping[str, bytes]]) -> None:
         """Publish this replica's experiment counters (`provider()`: id -> payload) now and then."""
 
+    def share_feedback(self, request_id: str, experiment: str, variant: str, owner: str, ttl: float) -> None:
+        """Remember which variant served `owner`'s request on every replica (background)."""
+
+    async def shared_feedback(self, request_id: str, owner: str) -> Mapping[str, Any] | None:
+        """`{experiment, variant}` of `owner`'s request served by another replica, or None."""
+        return None
+
+    async def claim_feedback(self, request_id: str, owner: str, ttl: float) -> bool:
+        """Whether this is the first rating of the request on any replica (in-process: always; the
+        feedback log's own flag decides)."""
+        return True
+
     async def experiment_stats(self, experiment_ids: list[str]) -> dict[str, list[str]]:
         """The other replicas' published counters, per experiment id (in-process: none)."""
         return {}
@@ -110,9 +122,8 @@ def key_store_path(snapshot: Snapshot, config_path: str | None) -> str | None:
 def open_backend(snapshot: Snapshot, config_path: str | None) -> StateBackend:
     from gateway.backend.local import LocalBackend
 
-    local = LocalBackend(key_store_path(snapshot, config_path))
     if snapshot.router.redis_url is None:
-        return local
+        return LocalBackend(key_store_path(snapshot, config_path))
     from gateway.backend.redis_backend import RedisBackend
 
     return RedisBackend(snapshot.router.redis_url, fallback=LocalBackend(None))

@@ -34,8 +34,8 @@ from gateway.backend import (
 )
 from gateway.backend.local import LocalBackend
 from gateway.backend.redis_batch import ScriptBatch
-from gateway.backend.redis_shared import BREAKERS, EXPERIMENTS, RedisSharing
-from gateway.backend.scripts import ADMIT, RELEASE
+from gateway.backend.redis_shared import BREAKERS, EXPERIMENTS, RedisSharing, json_objects
+from gateway.backend.scripts import ADMIT, RELEASE, REMEMBER
 from gateway.backend.windows import Verdict, budget_window, window_sum
 from gateway.config.backend import redis_address
 from gateway.config.model import ApiKey, KeyLimits
@@ -58,7 +58,7 @@ def _release_call(entry: tuple[ApiKey, str, int, float, float]) -> tuple[list[st
     key, request_id, tokens, cost, now = entry
     _, tokens_hash, in_flight, spend = _names(key.id, key.limits, now)
     ttl = int(key.limits.budget_duration * 2) if key.limits.budget_duration else 0
-    return [tokens_hash, in_flight, spend], [int(now), tokens, cost, request_id, ttl]
+    return [tokens_hash, in_flight, spend], [f"{int(now)} {tokens} {cost!r} {request_id} {ttl}"]
 
 
 def _arg(limit: float | None) -> float:
@@ -79,7 +79,9 @@ class RedisBackend(RedisSharing):
             retry=Retry(NoBackoff(), 0),
             decode_responses=True,
         )
-        self._batch = ScriptBatch(self.client, {"admit": ADMIT, "release": RELEASE}, self._down)
+        self._batch = ScriptBatch(
+            self.client, {"admit": ADMIT, "release": RELEASE, "remember": REMEMBER}, self._down
+        )
         self._up = False
         self._warned = -WARN_EVERY
         self._pending: list[tuple[ApiKey, str, int, float, float]] = []
@@ -121,13 +123,8 @@ class RedisBackend(RedisSharing):
             return self.fallback.admit_now(key, request_id, now)
         limits = key.limits
         args = [
-            now,
-            _arg(limits.rpm_limit),
-            _arg(limits.tpm_limit),
-            _arg(limits.max_parallel_requests),
-            _arg(limits.max_budget),
-            request_id,
-            STALE_IN_FLIGHT,
+            f"{now!r} {_arg(limits.rpm_limit)} {_arg(limits.tpm_limit)} {_arg(limits.max_parallel_requests)} "
+            f"{_arg(limits.max_budget)} {request_id} {STALE_IN_FLIGHT}"
         ]
         try:
             found = await self._batch.call("admit", _names(key.id, limits, now), args)
@@ -237,13 +234,7 @@ class RedisBackend(RedisSharing):
         listener(self._records)
 
     async def _refresh_keys(self, version: str | None) -> None:
-        raw = await self.client.hgetall(KEYS_HASH)
-        records = {}
-        for key_id, text in raw.items():
-            with contextlib.suppress(orjson.JSONDecodeError):
-                record = orjson.loads(text)
-                if isinstance(record, dict):
-                    records[key_id] = record
+        records = json_objects(await self.client.hgetall(KEYS_HASH))
         self._version = version
         self._records = records
         for listener in self._listeners:

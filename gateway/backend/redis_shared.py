@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
@@ -19,6 +21,7 @@ from redis.exceptions import RedisError
 
 from gateway import metrics
 from gateway.backend import BreakersListener, ExperimentsListener, StateBackend
+from gateway.backend.redis_batch import ScriptBatch
 from gateway.backend.windows import WINDOW
 from gateway.routing.deployment_limits import SYNC_SECONDS, Counts, DeploymentLimits
 
@@ -28,8 +31,20 @@ STATS_SECONDS = 1.0  # how often a replica publishes its experiment counters
 STATS_TTL = 7 * 86400  # a replica's counters outlive it by a week, then go
 
 
+def json_objects(raw: Mapping[str, str]) -> dict[str, dict]:
+    """A Redis hash of JSON objects, decoded; fields that are not a JSON object are left out."""
+    found = {}
+    for name, text in raw.items():
+        with contextlib.suppress(orjson.JSONDecodeError):
+            value = orjson.loads(text)
+            if isinstance(value, dict):
+                found[name] = value
+    return found
+
+
 class RedisSharing(StateBackend):
     client: Redis
+    _batch: ScriptBatch
     _up: bool
     _tasks: set[asyncio.Task]
 
@@ -59,12 +74,7 @@ class RedisSharing(StateBackend):
             listener(opens)
 
     def _share_experiments(self, raw: Mapping[str, str]) -> None:
-        statuses = {}
-        for experiment_id, text in raw.items():
-            with contextlib.suppress(orjson.JSONDecodeError):
-                found = orjson.loads(text)
-                if isinstance(found, dict):
-                    statuses[experiment_id] = found
+        statuses = json_objects(raw)
         for listener in self._experiment_listeners:
             listener(statuses)
 
@@ -172,3 +182,37 @@ class RedisSharing(StateBackend):
             experiment_id: [payload for replica, payload in per_replica.items() if replica != self.replica]
             for experiment_id, per_replica in zip(experiment_ids, found, strict=True)
         }
+
+    def share_feedback(self, request_id: str, experiment: str, variant: str, owner: str, ttl: float) -> None:
+        if self._up:
+            value = orjson.dumps({"experiment": experiment, "variant": variant})
+            self._batch.send(
+                "remember", [_feedback_key(request_id, owner)], [value, ttl], failed=lambda: None
+            )
+
+    async def shared_feedback(self, request_id: str, owner: str) -> Mapping[str, Any] | None:
+        if not self._up:
+            return None
+        try:
+            text = await self.client.get(_feedback_key(request_id, owner))
+        except (RedisError, OSError) as exc:
+            self._down(exc)
+            return None
+        return json_objects({"entry": text}).get("entry") if text else None
+
+    async def claim_feedback(self, request_id: str, owner: str, ttl: float) -> bool:
+        if not self._up:
+            return True
+        try:
+            claimed = await self.client.set(
+                _feedback_key(request_id, owner) + ":rated", 1, nx=True, ex=max(1, int(ttl))
+            )
+        except (RedisError, OSError) as exc:
+            self._down(exc)
+            return True
+        return bool(claimed)
+
+
+def _feedback_key(request_id: str, owner: str) -> str:
+    """Request ids are the client's: hashed with the owner into a key of fixed shape."""
+    return "grid:fb:" + hashlib.sha256(f"{owner}\n{request_id}".encode()).hexdigest()

@@ -7,13 +7,19 @@ Keys of one client key share a hash tag (`grid:{id}:...`), so on a Redis Cluster
 
 from __future__ import annotations
 
+# Arguments travel as one space-separated string (ARGV[1], split into A): each argument a client
+# sends costs it an encoding and a framing, a measurable share of a call's CPU.
+#
 # KEYS: requests hash, tokens hash, in-flight sorted set, spend counter
-# ARGV: now (epoch seconds), rpm, tpm, parallel, budget (-1: no such limit), request id,
-#       seconds after which an in-flight entry is stale (a replica died holding it)
+# A: now (epoch seconds), rpm, tpm, parallel, budget (-1: no such limit), request id (no spaces:
+#    gateway.middleware.request_id), seconds after which an in-flight entry is stale (a replica died
+#    holding it)
 ADMIT = """
-local now = tonumber(ARGV[1])
+local A = {}
+for word in string.gmatch(ARGV[1], '%S+') do A[#A + 1] = word end
+local now = tonumber(A[1])
 local sec = math.floor(now)
-local rpm, tpm, par, budget = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local rpm, tpm, par, budget = tonumber(A[2]), tonumber(A[3]), tonumber(A[4]), tonumber(A[5])
 local function window(key)
   local all = redis.call('HGETALL', key)
   local sum, oldest = 0, -1
@@ -30,7 +36,7 @@ local function window(key)
 end
 local reqs, roldest = window(KEYS[1])
 local toks, toldest = window(KEYS[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[7]))
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(A[7]))
 local inflight = redis.call('ZCARD', KEYS[3])
 local spend = tonumber(redis.call('GET', KEYS[4]) or '0')
 local refused = ''
@@ -45,8 +51,8 @@ if refused == '' then
   reqs = reqs + 1
   if roldest < 0 then roldest = sec end
   if par >= 0 then
-    redis.call('ZADD', KEYS[3], now, ARGV[6])
-    redis.call('EXPIRE', KEYS[3], math.ceil(tonumber(ARGV[7])))
+    redis.call('ZADD', KEYS[3], now, A[6])
+    redis.call('EXPIRE', KEYS[3], math.ceil(tonumber(A[7])))
     inflight = inflight + 1
   end
 end
@@ -54,16 +60,24 @@ return {refused, reqs, toks, inflight, tostring(spend), roldest, toldest}
 """
 
 # KEYS: tokens hash, in-flight sorted set, spend counter
-# ARGV: second the tokens count in, tokens, cost (USD), request id, spend counter TTL (0: none)
+# A: second the tokens count in, tokens, cost (USD), request id, spend counter TTL (0: none)
 RELEASE = """
-if tonumber(ARGV[2]) > 0 then
-  redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+local A = {}
+for word in string.gmatch(ARGV[1], '%S+') do A[#A + 1] = word end
+if tonumber(A[2]) > 0 then
+  redis.call('HINCRBY', KEYS[1], A[1], A[2])
   redis.call('EXPIRE', KEYS[1], 61)
 end
-redis.call('ZREM', KEYS[2], ARGV[4])
-if tonumber(ARGV[3]) > 0 then
-  redis.call('INCRBYFLOAT', KEYS[3], ARGV[3])
-  if tonumber(ARGV[5]) > 0 then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
+redis.call('ZREM', KEYS[2], A[4])
+if tonumber(A[3]) > 0 then
+  redis.call('INCRBYFLOAT', KEYS[3], A[3])
+  if tonumber(A[5]) > 0 then redis.call('EXPIRE', KEYS[3], A[5]) end
 end
+return 1
+"""
+
+# KEYS: the feedback entry. ARGV: its JSON ({experiment, variant}), TTL in seconds
+REMEMBER = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', math.max(1, math.ceil(tonumber(ARGV[2]))))
 return 1
 """

@@ -7,7 +7,8 @@
     POST /admin/experiments/{id}/pause      the same, meant to be resumed
     POST /admin/experiments/{id}/resume     (or /start) enrol again
 
-Status changes take effect on the next request. They are per process, like the statistics.
+Status changes take effect on the next request. In-process they are per process, like the statistics
+and the feedback log; with Redis every replica shares them (gateway.backend).
 """
 
 from __future__ import annotations
@@ -45,12 +46,19 @@ async def feedback(request: Request) -> Response:
     if not isinstance(value, (int, float)) or not math.isfinite(value):  # bool is an int: true -> 1.0
         raise InvalidRequest("'value' must be a number or a boolean.", param="value")
     value = float(value)
-    registry = state_of(request).experiments
+    state = state_of(request)
+    registry = state.experiments
     # only the key that made the request may rate it (admin keys included): another client's id is as
     # unknown as any other
-    served = registry.feedback.lookup(request_id, owner_of(client_key(request)))
-    run = registry.get(served.experiment) if served is not None else None
-    if served is None or run is None or served.variant not in run.spec.models:
+    owner = owner_of(client_key(request))
+    served = registry.feedback.lookup(request_id, owner)
+    experiment, variant = (served.experiment, served.variant) if served is not None else (None, None)
+    if served is None:  # served by another replica? (Redis; in-process there is none)
+        shared = await state.backend.shared_feedback(request_id, owner)
+        if shared is not None:
+            experiment, variant = shared.get("experiment"), shared.get("variant")
+    run = registry.get(experiment) if isinstance(experiment, str) else None
+    if run is None or variant not in run.spec.models:
         ttl = registry.feedback.ttl
         raise NotFound(
             f"No experiment request with id '{request_id}': unknown, older than {ttl:g} s, "
@@ -58,14 +66,16 @@ async def feedback(request: Request) -> Response:
             param="request_id",
             code="request_not_found",
         )
-    if served.rated:
+    first = await state.backend.claim_feedback(request_id, owner, registry.feedback.ttl)
+    if (served is not None and served.rated) or not first:
         raise FeedbackConflict(
             f"Feedback for request '{request_id}' was already recorded.", param="request_id"
         )
-    served.rated = True
-    run.variants[run.spec.models.index(served.variant)].add_feedback(value)
+    if served is not None:
+        served.rated = True
+    run.variants[run.spec.models.index(variant)].add_feedback(value)
     return json_response(
-        {"status": "recorded", "request_id": request_id, "experiment": run.id, "variant": served.variant}
+        {"status": "recorded", "request_id": request_id, "experiment": run.id, "variant": variant}
     )
 
 

@@ -9,8 +9,8 @@ Every response of a limited key carries OpenAI's `x-ratelimit-*` headers; a refu
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -51,7 +51,9 @@ def _refusal(key: ApiKey, refused: str, wait: float) -> GatewayError:
 async def serve_limited(
     backend: StateBackend, key: ApiKey, app: ASGIApp, scope: Scope, receive: Receive, send: Send
 ) -> None:
-    request_id = scope.get("grid.request_id") or uuid.uuid4().hex
+    # the slot's id is ours, never the client's X-Request-ID: a client reusing one id for requests in
+    # parallel would otherwise hold one slot for all of them
+    request_id = os.urandom(8).hex()
     now = time.time()
     verdict = await backend.admit(key, request_id, now)
     headers = rate_headers(key.limits, verdict)
