@@ -200,3 +200,16 @@ def test_counts_in_a_sync_still_count_and_a_failed_sync_gives_them_back() -> Non
 def test_deployments_without_rpm_or_tpm_are_not_tracked() -> None:
     limits = _limits()
     assert not limits.active and limits.allows("d1") and limits.wait(["d1"]) is None
+
+
+def test_a_sliding_counter_keeps_the_last_60_seconds_with_a_running_total() -> None:
+    from gateway.backend.windows import SlidingCounter
+
+    counter = SlidingCounter()
+    for second, n in ((100, 1), (100, 2), (130, 3), (159, 4)):
+        counter.add(second, n)
+    assert counter.window(159) == (10, 100)
+    assert counter.window(160) == (7, 130)  # second 100 left the window
+    counter.add(150, 5)  # a clock stepping back counts in the newest bucket
+    assert counter.window(160) == (12, 130)
+    assert counter.window(500) == (0, -1)

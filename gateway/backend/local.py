@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from gateway.backend import KeyRecords, KeysListener, StateBackend
-from gateway.backend.windows import Verdict, budget_window, refusal, window_sum
+from gateway.backend.windows import SlidingCounter, Verdict, budget_window, refusal
 from gateway.config.model import ApiKey
 
 log = logging.getLogger("grid.state")
@@ -31,8 +31,8 @@ POLL_SECONDS = 0.5  # how often the key file's modification time is looked at
 class Windows:
     """One key's counts in this process."""
 
-    requests: dict[int, int] = field(default_factory=dict)
-    tokens: dict[int, int] = field(default_factory=dict)
+    requests: SlidingCounter = field(default_factory=SlidingCounter)
+    tokens: SlidingCounter = field(default_factory=SlidingCounter)
     in_flight: set[str] = field(default_factory=set)
     spend: dict[int, float] = field(default_factory=dict)  # budget window index -> USD
 
@@ -64,12 +64,12 @@ class LocalBackend(StateBackend):
         if w is None:
             w = self.windows[key.id] = Windows()
         second = int(now)
-        requests, oldest_request = window_sum(w.requests, second)
-        tokens, oldest_token = window_sum(w.tokens, second)
+        requests, oldest_request = w.requests.window(second)
+        tokens, oldest_token = w.tokens.window(second)
         spend = w.spend.get(budget_window(key.limits, now), 0.0)
         refused = refusal(key.limits, requests, tokens, len(w.in_flight), spend)
         if refused is None:
-            w.requests[second] = w.requests.get(second, 0) + 1
+            w.requests.add(second, 1)
             requests += 1
             if oldest_request < 0:
                 oldest_request = second
@@ -86,8 +86,7 @@ class LocalBackend(StateBackend):
             w = self.windows[key.id] = Windows()
         w.in_flight.discard(request_id)
         if tokens > 0:
-            second = int(now)
-            w.tokens[second] = w.tokens.get(second, 0) + tokens
+            w.tokens.add(int(now), tokens)
         if cost > 0:
             index = budget_window(key.limits, now)
             w.spend = {index: w.spend.get(index, 0.0) + cost}  # earlier windows are over
@@ -96,8 +95,8 @@ class LocalBackend(StateBackend):
         out = {}
         for key in keys:
             w = self.windows.get(key.id) or Windows()
-            requests, oldest_request = window_sum(w.requests, int(now))
-            tokens, oldest_token = window_sum(w.tokens, int(now))
+            requests, oldest_request = w.requests.window(int(now))
+            tokens, oldest_token = w.tokens.window(int(now))
             spend = w.spend.get(budget_window(key.limits, now), 0.0)
             out[key.id] = Verdict(
                 None, requests, tokens, len(w.in_flight), spend, oldest_request, oldest_token, now

@@ -11,6 +11,7 @@ agrees on when a budget resets), or one window for a lifetime budget.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 from gateway.config.model import KeyLimits
@@ -36,6 +37,32 @@ class Verdict:
 
 
 ADMITTED = Verdict(refused=None)
+
+
+class SlidingCounter:
+    """One-second buckets in arrival order with their running total: counting and reading the window
+    cost O(1) (amortized), not a walk over up to 60 buckets (the in-process backend's hot path)."""
+
+    __slots__ = ("buckets", "total")
+
+    def __init__(self) -> None:
+        self.buckets: deque[list[int]] = deque()  # [second, count], oldest first
+        self.total = 0
+
+    def add(self, second: int, n: int) -> None:
+        buckets = self.buckets
+        if buckets and buckets[-1][0] >= second:  # this second (or the clock stepped back): the last
+            buckets[-1][1] += n
+        else:
+            buckets.append([second, n])
+        self.total += n
+
+    def window(self, second: int) -> tuple[int, int]:
+        """(sum, oldest second) of the last WINDOW seconds at `second`; older buckets are dropped."""
+        buckets = self.buckets
+        while buckets and buckets[0][0] <= second - WINDOW:
+            self.total -= buckets.popleft()[1]
+        return self.total, buckets[0][0] if buckets else -1
 
 
 def window_sum(buckets: dict[int, int], second: int) -> tuple[int, int]:
