@@ -36,9 +36,13 @@ def cost(model: str | None, prompt: int, completion: int) -> float:
 
 
 def request_spend(scope: Scope) -> tuple[int, float]:
-    """(total tokens, USD) of a finished request; (0, 0.0) when nothing was served."""
+    """(total tokens, USD) of a finished request; (0, 0.0) when nothing was served. The access log's
+    bookkeeping (gateway.middleware.observe) usually priced it already: `grid.spent`."""
     tokens = usage_tokens(scope)
     trace = scope.get("grid.trace")
     if tokens is None or trace is None:
         return 0, 0.0
-    return tokens[0] + tokens[1], cost(priced_model(trace.deployment), *tokens)
+    spent = scope.get("grid.spent")
+    if spent is None:
+        spent = cost(priced_model(trace.deployment), *tokens)
+    return tokens[0] + tokens[1], spent

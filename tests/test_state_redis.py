@@ -300,6 +300,10 @@ def test_redis_killed_mid_load_fails_no_request_and_the_outages_spend_is_kept(mo
         killed = time.monotonic()
         assert wait_for(lambda: _up(a) == 0 and _up(b) == 0)
         phase["outage"] = True
+        with http_client(b) as admin:  # keys cannot change while the shared store is away
+            refused = admin.post("/admin/keys", json={"name": "during-outage"})
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "state_backend_unavailable"
         assert wait_for(lambda: during_outage[200] >= 20)
         stop.set()
         for worker in workers:

@@ -22,7 +22,7 @@ WINDOW = 60  # seconds a request or token counts against rpm_limit / tpm_limit
 BUDGET, PARALLEL, REQUESTS, TOKENS = "budget", "parallel", "requests", "tokens"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a setattr call per field
 class Verdict:
     """What admission decided and saw: the counts include this request when it was admitted."""
 
@@ -120,33 +120,28 @@ def retry_after(limits: KeyLimits, verdict: Verdict) -> float:
     return 1.0  # parallel: a slot frees when a request in flight ends
 
 
-def _duration(seconds: float) -> str:
+def _duration(seconds: float) -> bytes:
     """OpenAI's spelling of a reset time: `6m0s`, `1s`, `250ms`."""
     if seconds < 1:
-        return f"{max(math.ceil(seconds * 1000), 0)}ms"
-    whole = math.ceil(seconds)
-    minutes, secs = divmod(whole, 60)
-    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+        return b"%dms" % max(math.ceil(seconds * 1000), 0)
+    minutes, secs = divmod(math.ceil(seconds), 60)
+    return b"%dm%ds" % (minutes, secs) if minutes else b"%ds" % secs
 
 
 def rate_headers(limits: KeyLimits, verdict: Verdict) -> list[tuple[bytes, bytes]]:
     """OpenAI's x-ratelimit-* headers for the limits the key has."""
     headers: list[tuple[bytes, bytes]] = []
-    if limits.rpm_limit is not None:
-        left = max(limits.rpm_limit - verdict.requests, 0)
+    rpm, tpm = limits.rpm_limit, limits.tpm_limit
+    if rpm is not None:
         headers += [
-            (b"x-ratelimit-limit-requests", str(limits.rpm_limit).encode()),
-            (b"x-ratelimit-remaining-requests", str(left).encode()),
-            (
-                b"x-ratelimit-reset-requests",
-                _duration(reset_in(verdict.oldest_request, verdict.now)).encode(),
-            ),
+            (b"x-ratelimit-limit-requests", b"%d" % rpm),
+            (b"x-ratelimit-remaining-requests", b"%d" % max(rpm - verdict.requests, 0)),
+            (b"x-ratelimit-reset-requests", _duration(reset_in(verdict.oldest_request, verdict.now))),
         ]
-    if limits.tpm_limit is not None:
-        left = max(limits.tpm_limit - verdict.tokens, 0)
+    if tpm is not None:
         headers += [
-            (b"x-ratelimit-limit-tokens", str(limits.tpm_limit).encode()),
-            (b"x-ratelimit-remaining-tokens", str(left).encode()),
-            (b"x-ratelimit-reset-tokens", _duration(reset_in(verdict.oldest_token, verdict.now)).encode()),
+            (b"x-ratelimit-limit-tokens", b"%d" % tpm),
+            (b"x-ratelimit-remaining-tokens", b"%d" % max(tpm - verdict.tokens, 0)),
+            (b"x-ratelimit-reset-tokens", _duration(reset_in(verdict.oldest_token, verdict.now))),
         ]
     return headers

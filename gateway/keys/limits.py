@@ -9,6 +9,7 @@ Every response of a limited key carries OpenAI's `x-ratelimit-*` headers; a refu
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 
@@ -27,6 +28,17 @@ _MESSAGES = {
     PARALLEL: "Rate limit reached for key '{name}': {limit} requests in parallel.",
     BUDGET: "Budget exceeded for key '{name}': {limit} USD spent in this budget window.",
 }
+
+
+_slots = itertools.count()
+_tag = [os.urandom(6).hex()]  # this process's; a forked worker draws its own
+os.register_at_fork(after_in_child=lambda: _tag.__setitem__(0, os.urandom(6).hex()))
+
+
+def _slot_id() -> str:
+    """An id unique across replicas and workers: this process's random tag and a running number (a
+    counter, not a random draw per request: `os.urandom` is a system call)."""
+    return f"{_tag[0]}-{next(_slots)}"
 
 
 def counted(scope: Scope) -> bool:
@@ -53,7 +65,7 @@ async def serve_limited(
 ) -> None:
     # the slot's id is ours, never the client's X-Request-ID: a client reusing one id for requests in
     # parallel would otherwise hold one slot for all of them
-    request_id = os.urandom(8).hex()
+    request_id = _slot_id()
     now = time.time()
     verdict = await backend.admit(key, request_id, now)
     headers = rate_headers(key.limits, verdict)

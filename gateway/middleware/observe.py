@@ -117,7 +117,7 @@ def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) 
             metrics.OVERHEAD.observe(max(elapsed - trace.upstream_seconds, 0.0))
         if trace.fallbacks and resolution is not None and status < 400:
             metrics.child(metrics.FALLBACKS, resolution.group, served).inc()
-        spent = _tokens(scope, served, priced_model(trace.deployment))
+        spent = scope["grid.spent"] = _tokens(scope, served, priced_model(trace.deployment))
         extra.update(
             model_served=trace.group,
             deployment=deployment if trace.deployment else None,
