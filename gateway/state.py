@@ -75,6 +75,8 @@ class GatewayState:
         await self.backend.start()
         self.backend.share_deployment_limits(self.balancer.limits)
         self.backend.share_experiment_stats(lambda: published(self.experiments))
+        if self.selector.enabled:
+            self.backend.share_history(self.selector.history)
         # the pool's size is read once: a reload does not resize it
         self.passthrough = PassthroughClient(
             new_session(self.snapshot.general.connection.upstream_max_connections)

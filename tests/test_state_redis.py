@@ -256,6 +256,50 @@ def test_feedback_for_a_request_served_by_one_replica_is_taken_once_by_any(repli
         assert unknown.status_code == 404
 
 
+TWINS = {  # two near-equal groups: `cheap` wins by a hair until its history says otherwise
+    "cheap": {"quality": 0.8, "input_cost_per_million": 1.0, "output_cost_per_million": 1.0},
+    "strong": {"quality": 0.8, "input_cost_per_million": 1.2, "output_cost_per_million": 1.2},
+}
+
+
+def test_failures_one_replica_saw_move_the_other_replicas_auto_choice(
+    mock, redis_server: RedisServer
+) -> None:  # noqa: ANN001
+    cfg = {
+        "model_list": [
+            deployment("cheap", mock.url, dep_id="cheap-1", model="openai/cheap-1"),
+            deployment("strong", mock.url, dep_id="strong-1", model="openai/strong-1"),
+        ],
+        # breakers stay closed (allowed_fails): only the shared history can move B's choice
+        "router_settings": {"num_retries": 0, "allowed_fails": 100, "redis_url": redis_server.url},
+        "general_settings": {"master_key": MASTER_KEY},
+        "model_routing": {"tradeoff": 5, "capabilities": TWINS},
+    }
+
+    def auto(gw: GatewayProcess) -> httpx.Response:
+        with http_client(gw) as client:
+            return client.post(CHAT, json={"model": "auto", "messages": HI})
+
+    with GatewayProcess(cfg) as a, GatewayProcess(cfg) as b:
+        assert auto(b).headers["x-grid-model"] == "cheap"  # B's own view: cheap first
+        mock.add_fault({"match": {"model": "cheap-1"}, "status": 500})
+        for _ in range(3):
+            assert _chat(a, MASTER_KEY, "cheap").status_code == 502  # only A sees cheap fail
+        mock.clear_faults()
+        with http_client(b) as admin:
+
+            def seen_on_b() -> bool:
+                others = admin.get("/admin/model-selector/stats").json()["other_replicas"]
+                return any(track["errors"] >= 3 for track in others.get("cheap", []))
+
+            assert wait_for(seen_on_b)
+            chosen = auto(b)
+            assert chosen.headers["x-grid-model"] == "strong"
+            assert chosen.headers["x-grid-fallbacks"] == "0"  # chosen first, not fallen back to
+            states = admin.get("/admin/load-balancer/stats").json()
+        assert states["groups"]["cheap"]["deployments"][0]["state"] == "closed"  # history, not a breaker
+
+
 def test_the_backend_gauge_is_1_while_redis_answers(replicas) -> None:  # noqa: ANN001
     for gw in replicas:
         text = httpx.get(f"{gw.url}/metrics", timeout=10).text

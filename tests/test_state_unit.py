@@ -213,3 +213,25 @@ def test_a_sliding_counter_keeps_the_last_60_seconds_with_a_running_total() -> N
     counter.add(150, 5)  # a clock stepping back counts in the newest bucket
     assert counter.window(160) == (12, 130)
     assert counter.window(500) == (0, -1)
+
+
+def test_selector_history_blends_other_replicas_tracks_by_their_samples() -> None:
+    from gateway.selector.history import History
+
+    now = [1000.0]
+    mine = History(half_life=300.0, clock=lambda: now[0])
+    for _ in range(10):
+        mine.record("cheap", None, 0.1, False)
+    assert mine.health("cheap", None).error_rate == 0.0
+    theirs = History(half_life=300.0, clock=lambda: now[0])
+    for _ in range(10):
+        theirs.record("cheap", None, None, True)
+    epoch = mine.epoch
+    mine.set_remote([(0.0, theirs.published())])
+    assert mine.epoch > epoch  # a new board is due
+    blended = mine.health("cheap", None)
+    assert blended.error_rate == pytest.approx(theirs.health("cheap", None).error_rate / 2)
+    assert blended.latency == pytest.approx(0.1)  # only this replica measured a latency
+    assert mine.health("strong", None) == theirs.health("strong", None)  # no history anywhere: neutral
+    mine.set_remote([(3000.0, theirs.published())])  # published long ago: it has faded
+    assert mine.health("cheap", None).error_rate < 0.01

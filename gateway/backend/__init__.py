@@ -23,6 +23,7 @@ from gateway.config.model import ApiKey, Snapshot
 
 if TYPE_CHECKING:
     from gateway.routing.deployment_limits import DeploymentLimits
+    from gateway.selector.history import History
 
 KeyRecords = Mapping[str, Mapping[str, Any]]  # key id -> its stored record (gateway.keys.records)
 KeysListener = Callable[[KeyRecords], None]
@@ -105,6 +106,9 @@ class StateBackend:
         """Whether this is the first rating of the request on any replica (in-process: always; the
         feedback log's own flag decides)."""
         return True
+
+    def share_history(self, history: History) -> None:
+        """Publish the selector's performance history and blend in the other replicas' (background)."""
 
     async def experiment_stats(self, experiment_ids: list[str]) -> dict[str, list[str]]:
         """The other replicas' published counters, per experiment id (in-process: none)."""

@@ -24,10 +24,12 @@ from gateway.backend import BreakersListener, ExperimentsListener, StateBackend
 from gateway.backend.redis_batch import ScriptBatch
 from gateway.backend.windows import WINDOW
 from gateway.routing.deployment_limits import SYNC_SECONDS, Counts, DeploymentLimits
+from gateway.selector.history import History
 
 BREAKERS = "grid:breakers"  # deployment id -> open until (epoch seconds)
 EXPERIMENTS = "grid:experiments"  # experiment id -> {"status", "reason", "at"}
 STATS_SECONDS = 1.0  # how often a replica publishes its experiment counters
+HISTORY = "grid:selector:history"  # replica -> {"at", "groups": History.published()}
 STATS_TTL = 7 * 86400  # a replica's counters outlive it by a week, then go
 
 
@@ -166,6 +168,33 @@ class RedisSharing(StateBackend):
                 await pipe.execute()
             except (RedisError, OSError) as exc:
                 self._down(exc)
+
+    def share_history(self, history: History) -> None:
+        self._sharing.append(asyncio.get_running_loop().create_task(self._exchange_history(history)))
+
+    async def _exchange_history(self, history: History) -> None:
+        """Once a second: this replica's selector tracks out, every other replica's in."""
+        while True:
+            await asyncio.sleep(STATS_SECONDS)
+            if not self._up:
+                continue
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hset(HISTORY, self.replica, orjson.dumps({"at": time.time(), "groups": history.published()}))
+            pipe.expire(HISTORY, STATS_TTL).hgetall(HISTORY)
+            metrics.child(metrics.STATE_ROUND_TRIPS, "history").inc()
+            try:
+                _, _, found = await pipe.execute()
+            except (RedisError, OSError) as exc:
+                self._down(exc)
+                continue
+            now = time.time()
+            others = [
+                (max(0.0, now - float(entry.get("at", now))), entry.get("groups") or {})
+                for replica, entry in json_objects(found).items()
+                if replica != self.replica
+            ]
+            with contextlib.suppress(ValueError, TypeError):  # a malformed entry: keep the last view
+                history.set_remote(others)
 
     async def experiment_stats(self, experiment_ids: list[str]) -> dict[str, list[str]]:
         if not self._up or not experiment_ids:
