@@ -235,3 +235,20 @@ def test_selector_history_blends_other_replicas_tracks_by_their_samples() -> Non
     assert mine.health("strong", None) == theirs.health("strong", None)  # no history anywhere: neutral
     mine.set_remote([(3000.0, theirs.published())])  # published long ago: it has faded
     assert mine.health("cheap", None).error_rate < 0.01
+
+
+async def test_releases_held_during_an_outage_are_summed_past_the_cap_and_none_is_lost() -> None:
+    """A long outage under load: the held releases stay bounded, their spend and tokens all kept."""
+    from gateway.backend import redis_backend
+    from gateway.backend.local import LocalBackend
+    from gateway.config.model import ApiKey
+
+    backend = redis_backend.RedisBackend("redis://127.0.0.1:1/0", fallback=LocalBackend(None))  # never up
+    key = ApiKey(name="k", key="x", id="k1", limits=KeyLimits(max_budget=100.0))
+    total = redis_backend.PENDING_MAX + 500
+    for i in range(total):
+        backend.release(key, f"r{i}", 10, 0.001, 1000.0 + i // 1000)
+    assert len(backend._pending) <= redis_backend.PENDING_MAX
+    assert sum(e[2] for e in backend._pending) == 10 * total
+    assert sum(e[3] for e in backend._pending) == pytest.approx(0.001 * total)
+    await backend.client.aclose()

@@ -46,6 +46,7 @@ POLL_SECONDS = 0.25
 WARN_EVERY = 60.0
 TIMEOUT = 0.5  # seconds a Redis call may take before Redis counts as down
 STALE_IN_FLIGHT = 900.0  # an in-flight entry older than this was left by a replica that died
+PENDING_MAX = 10_000  # releases held during an outage before they are summed per key and second
 KEYS_HASH, KEYS_VERSION = "grid:keys", "grid:keys:version"
 
 
@@ -152,9 +153,25 @@ class RedisBackend(RedisSharing):
         entry = (key, request_id, tokens, cost, now)
         if not self._up:
             self.fallback.release(key, request_id, tokens, cost, now)
-            self._pending.append(entry)
+            self._keep(entry)
             return
-        self._batch.send("release", *_release_call(entry), failed=lambda: self._pending.append(entry))
+        self._batch.send("release", *_release_call(entry), failed=lambda: self._keep(entry))
+
+    def _keep(self, entry: tuple[ApiKey, str, int, float, float]) -> None:
+        """Hold a release until Redis is back. A long outage under load would hold one entry per
+        request: past PENDING_MAX they are summed per key and second (their spend and tokens kept;
+        the in-flight entries they would have removed expire after STALE_IN_FLIGHT instead)."""
+        self._pending.append(entry)
+        if len(self._pending) > PENDING_MAX:
+            summed: dict[tuple[str, int], list] = {}
+            for key, request_id, tokens, cost, now in self._pending:
+                found = summed.get((key.id, int(now)))
+                if found is None:
+                    summed[(key.id, int(now))] = [key, request_id, tokens, cost, now]
+                else:
+                    found[2] += tokens
+                    found[3] += cost
+            self._pending = [tuple(e) for e in summed.values()]  # type: ignore[misc]
 
     async def _write(self, entries: list[tuple[ApiKey, str, int, float, float]]) -> bool:
         """Run the release script for each entry in one pipeline; on failure they wait for Redis."""
@@ -166,7 +183,8 @@ class RedisBackend(RedisSharing):
         try:
             await pipe.execute()
         except (RedisError, OSError) as exc:
-            self._pending.extend(entries)
+            for entry in entries:
+                self._keep(entry)
             self._down(exc)
             return False
         return True
