@@ -98,9 +98,7 @@ class RedisBackend(RedisSharing):
         return self._up
 
     async def start(self) -> None:
-        await self._poll_once()
-        if not self._up:
-            log.warning("state backend Redis at %s unreachable: serving with per-process state", self.address)
+        await self._poll_once()  # unreachable: `_down` has warned, naming the address
         self._poller = asyncio.get_running_loop().create_task(self._poll())
 
     async def stop(self) -> None:
