@@ -372,6 +372,17 @@ def test_redis_killed_mid_load_fails_no_request_and_the_outages_spend_is_kept(mo
         server.stop()
 
 
+def test_a_gateway_whose_redis_is_down_at_start_serves_with_per_process_limits(mock) -> None:  # noqa: ANN001
+    down = RedisServer()  # a free port nobody listens on
+    cfg = config(mock.url, down.url)
+    cfg["general_settings"]["api_keys"] = [{"key": "sk-grid-alone", "name": "alone", "rpm_limit": 2}]
+    with GatewayProcess(cfg) as gw:
+        assert [_chat(gw, "sk-grid-alone").status_code for _ in range(3)] == [200, 200, 429]
+        assert _up(gw) == 0
+        warnings = [line for line in gw.logs().splitlines() if "unreachable" in line and "grid.state" in line]
+        assert len(warnings) == 1 and f"127.0.0.1:{down.port}" in warnings[0]
+
+
 def test_gateway_check_warns_naming_an_unreachable_redis_and_passes_a_reachable_one(
     mock,
     redis_server: RedisServer,
