@@ -158,6 +158,7 @@ def test_a_created_key_may_use_only_its_models(gateway: GatewayProcess) -> None:
     [
         ({}, "name"),
         ({"name": ""}, "name"),
+        ({"name": "two\nlines"}, "name"),  # names reach logs and metric labels
         ({"name": "limited"}, "name"),  # a configured key's name
         ({"name": "x", "rpm_limit": -1}, "rpm_limit"),
         ({"name": "x", "budget_duration": "forever"}, "budget_duration"),

@@ -38,8 +38,10 @@ def _fields(body: dict[str, Any], state: GatewayState, key_id: str | None) -> di
         raise InvalidRequest(f"Unknown field(s): {', '.join(unknown)}.", param=unknown[0])
     problems = Problems()
     name = body.get("name")
-    if "name" in body and (not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME):
-        problems.error("name", f"must be a non-empty string of at most {MAX_NAME} characters")
+    if "name" in body and (
+        not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME or not name.isprintable()
+    ):
+        problems.error("name", f"must be a non-empty printable string of at most {MAX_NAME} characters")
     elif isinstance(name, str) and _name_taken(state, name, key_id):
         problems.error("name", f"a key named {name!r} exists already")
     for flag in ("admin", "allow_override"):
