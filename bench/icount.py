@@ -50,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             nginx.stop()
     base = counts.get("gateway")
-    print(f"{'scenario':<12} {'instructions/request':>21} {'vs gateway':>11}")
+    print(f"{'scenario':<16} {'instructions/request':>21} {'vs gateway':>11}")
     for name, count in counts.items():
         ratio = f"{count / base:>10.3f}x" if base else ""
-        print(f"{name:<12} {count:>21,.0f} {ratio}")
+        print(f"{name:<16} {count:>21,.0f} {ratio}")
     return 0
 
 
@@ -65,9 +65,10 @@ def _count(scenario: scenarios.Scenario, upstream, workdir: Path, args: argparse
     body = payloads.chat_request(scenario.model, scenario.stream, scenario.deterministic, scenario.repeated)
     numbers = itertools.count(1)
     try:
-        _drive(port, body, numbers, args.warmup, args.threads)
+        key = scenario.key or grid.MASTER_KEY
+        _drive(port, body, numbers, args.warmup, args.threads, key)
         _control(proc.pid, "-i", "on")
-        _drive(port, body, numbers, args.requests, args.threads)
+        _drive(port, body, numbers, args.requests, args.threads, key)
         _control(proc.pid, "-i", "off")
         _control(proc.pid, "-d")
     finally:
@@ -80,11 +81,11 @@ def _count(scenario: scenarios.Scenario, upstream, workdir: Path, args: argparse
     return count / args.requests
 
 
-def _drive(port: int, template: bytes, numbers, total: int, threads: int) -> None:
+def _drive(port: int, template: bytes, numbers, total: int, threads: int, key: str) -> None:
     lock = threading.Lock()
     remaining = [total]
     failures: list[str] = []
-    headers = {"Authorization": f"Bearer {grid.MASTER_KEY}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
     def client() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)

@@ -32,6 +32,8 @@ PAIRS = (
     Pair("auto", "gateway", 0.85, "#5"),
     Pair("auto", "auto-fixed", None),  # the same config: what selecting costs, the config aside
     Pair("experiment", "gateway", None),
+    Pair("key-limits", "gateway", 0.90, "#19"),
+    Pair("key-limits-redis", "gateway", 0.90, "#19"),
 )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import grid, latency, payloads
+from bench import grid, latency, payloads, state
 from bench.cpu import OtherLoad, speed_check, tree_cpu_seconds
 from bench.load import LoadResult, LoadSpec, run_load
 from bench.procs import Proc, connections_by_process, process_tree
@@ -96,6 +96,7 @@ class Runner:
                 rss = proc.rss_bytes() / 2**20 if proc else None
                 probe = latency.Probe(target.port, target.path, body, target.key, target.headers)
                 seq = self._sequential(probe)
+                trips = state.round_trips(target.port) if scenario.key else None
         row = Row(
             scenario.name,
             scenario.summary,
@@ -121,6 +122,8 @@ class Runner:
         if scenario.stream:
             row.chunks_per_s = load.rps * seq.events
         row.notes += warnings(row)
+        if trips:
+            row.notes.append(trips)
         return row
 
     def _load(
@@ -183,7 +186,7 @@ class Runner:
             name = scenario.name if round == 1 else f"{scenario.name}-r{round}"
             config = grid.write_config(self.workdir, name, scenario.config(self.upstream))
             proc, port = grid.start(config, self.workdir, scenario.workers, cpus)
-            target = Target(port, "/v1/chat/completions", grid.MASTER_KEY, proc=proc)
+            target = Target(port, "/v1/chat/completions", scenario.key or grid.MASTER_KEY, proc=proc)
         else:
             from bench import peers
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from bench import payloads
 from bench.grid import MASTER_KEY
+from bench.state import LIMITED_KEY, limited_config
 from bench.upstream import Upstream
 
 ConfigBuilder = Callable[[Upstream], dict[str, Any]]
@@ -31,6 +32,7 @@ class Scenario:
     server: str = "grid"
     deterministic: bool = False  # requests carry temperature 0 (cacheable)
     repeated: bool = False  # every request the same body (a response cache answers all but the first)
+    key: str | None = None  # the client key wrk sends (default: the master key)
 
     @property
     def via_gateway(self) -> bool:
@@ -159,6 +161,18 @@ SCENARIOS: list[Scenario] = [
         "experiment",
         "every request enrolled in an A/B experiment between 2 groups",
         config=experiment_config,
+    ),
+    Scenario(
+        "key-limits",
+        "non-streaming, a key with rpm/tpm/parallel/budget limits, in-process backend",
+        config=limited_config(redis=False),
+        key=LIMITED_KEY,
+    ),
+    Scenario(
+        "key-limits-redis",
+        "the same key's limits shared through a local redis-server (one Lua script per request)",
+        config=limited_config(redis=True),
+        key=LIMITED_KEY,
     ),
     Scenario(
         "workers-2",

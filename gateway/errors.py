@@ -103,6 +103,14 @@ class RateLimited(GatewayError):
     code = "rate_limit_exceeded"
 
 
+class BudgetExceeded(GatewayError):
+    """A key's spend reached its `max_budget` for the current budget window."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+
 class InternalError(GatewayError):
     """A failure on the gateway's side (not the client's request, not the upstream): 500."""
 

@@ -25,7 +25,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from gateway import deadline, metrics
 from gateway.config.model import Deployment, RouterSettings
-from gateway.errors import GatewayError, NoHealthyDeployment, UpstreamTimeout
+from gateway.errors import GatewayError, NoHealthyDeployment, RateLimited, UpstreamTimeout
 from gateway.upstream.failures import ContextWindowExceeded, is_retryable, is_upstream_fault, redact
 
 T = TypeVar("T")
@@ -142,6 +142,12 @@ async def run_chain(
             last_error = exc
     if last_error is not None:
         raise last_error
+    held_back = balancer.limit_wait(list(chain))
+    if held_back is not None:
+        raise RateLimited(
+            f"Every deployment of model group(s) {', '.join(chain)} is at its rpm/tpm limit.",
+            retry_after=held_back,
+        )
     wait = balancer.retry_after(list(chain))
     raise NoHealthyDeployment(
         f"No healthy deployment for model group(s) {', '.join(chain)}: every one is cooling down.",

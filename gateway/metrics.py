@@ -136,3 +136,26 @@ CACHE_SAVED_COST = Counter(
     ["model"],
     registry=REGISTRY,
 )
+STATE_BACKEND_UP = Gauge(
+    "grid_state_backend_up",
+    "1 when the state backend is reachable (always 1 in-process); 0 while Redis is down",
+    registry=REGISTRY,
+    multiprocess_mode="livemin",
+)
+STATE_BACKEND_UP.set(1)
+STATE_ROUND_TRIPS = Counter(
+    "grid_state_backend_round_trips_total",
+    "Round trips to the shared state backend by operation (admit is the only one a request waits for)",
+    ["op"],
+    registry=REGISTRY,
+)
+KEY_REQUESTS = Counter("grid_key_requests_total", "Requests by client key name", ["key"], registry=REGISTRY)
+KEY_SPEND = Counter(
+    "grid_key_spend_usd_total", "Estimated spend in USD by client key name", ["key"], registry=REGISTRY
+)
+RATE_LIMITED = Counter(
+    "grid_rate_limited_total",
+    "Requests refused by a key's limit (requests, tokens, parallel, budget)",
+    ["key", "limit"],
+    registry=REGISTRY,
+)

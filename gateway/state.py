@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import connection_guard, metrics
+from gateway.backend import StateBackend, open_backend
 from gateway.config.model import Deployment, Snapshot
 from gateway.experiments.registry import ExperimentRegistry
+from gateway.experiments.shared import published
 from gateway.health_checks import HealthChecker
+from gateway.keys.registry import KeyRegistry
 from gateway.routing.balancer import Balancer
 from gateway.routing.resolve import resolve
 from gateway.selector import Selector
@@ -37,9 +41,26 @@ class GatewayState:
     selector: Selector = field(init=False)  # model=auto; kept (with its history) across reloads
     cache: Any = None  # gateway.cache.cache.ResponseCache when the response cache is on, else None
     _closing: set = field(default_factory=set)  # old caches closing after a reload
+    backend: StateBackend = field(init=False)  # chosen at start: a reload does not switch it
+    keys: KeyRegistry = field(default_factory=KeyRegistry)  # admin-created keys
 
     def __post_init__(self) -> None:
         self.selector = Selector(self.snapshot)
+        self.backend = open_backend(self.snapshot, self.config_path)
+        self.backend.on_keys(self.keys.replace)
+        # breakers and experiment statuses, shared with the other replicas (no-ops in-process)
+        self.balancer.on_open(
+            lambda dep_id, seconds: self.backend.publish_open(dep_id, time.time() + seconds)
+        )
+        self.backend.on_breakers(self._opened_elsewhere)
+        self.backend.on_experiments(self.experiments.apply_shared)
+        if self.backend.name == "redis":
+            self.experiments.feedback.on_remember = self.backend.share_feedback
+
+    def _opened_elsewhere(self, opens) -> None:
+        now = time.time()
+        for dep_id, until in opens.items():
+            self.balancer.open_elsewhere(dep_id, until - now)
 
     @classmethod
     def create(cls, snapshot: Snapshot, config_path: str | None = None) -> GatewayState:
@@ -56,6 +77,11 @@ class GatewayState:
         return state
 
     async def start(self) -> None:
+        await self.backend.start()
+        self.backend.share_deployment_limits(self.balancer.limits)
+        self.backend.share_experiment_stats(lambda: published(self.experiments))
+        if self.selector.enabled:
+            self.backend.share_history(self.selector.history)
         # the pool's size is read once: a reload does not resize it
         self.passthrough = PassthroughClient(
             new_session(self.snapshot.general.connection.upstream_max_connections)
@@ -75,6 +101,7 @@ class GatewayState:
             await self.passthrough.session.close()
         if self.cache is not None:
             await self.cache.close()
+        await self.backend.stop()
 
     def client_for(self, dep: Deployment):
         return self.passthrough if dep.path == "passthrough" else self.litellm

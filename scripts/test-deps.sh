@@ -8,6 +8,8 @@
 #   stand-in python:3.11-slim made by debootstrap, and runs the image). Installed when we can; where we
 #   cannot, that test skips and says why.
 # - `curl`, for tests/test_docs_examples.py, which runs the docs' curl examples as written. Required.
+# - `redis-server`, for the shared state backend's tests (tests/test_state_redis.py starts its own on a
+#   free port, without persistence). Required.
 # tests/test_kubernetes.py needs no system package: it renders the manifests itself and compares with
 # `kubectl kustomize` only where a kubectl with Kustomize v5 happens to be installed.
 # Installed when missing and we can (root with apt-get), in one apt-get call, and a no-op when all are
@@ -16,16 +18,16 @@
 set -euo pipefail
 missing=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+command -v redis-server >/dev/null || missing+=(redis-server)
 command -v dockerd >/dev/null && [ -x /usr/bin/docker ] || missing+=(docker.io)
 command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
-command -v redis-server >/dev/null || missing+=(redis-server)
 command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} = 0 ]; then
     exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     echo "test-deps: missing Debian package(s): ${missing[*]} (apt-get install ${missing[*]})" >&2
-    if [[ " ${missing[*]} " == *" prometheus "* || " ${missing[*]} " == *" curl "* ]]; then
+    if [[ " ${missing[*]} " == *" prometheus "* || " ${missing[*]} " == *" curl "* || " ${missing[*]} " == *" redis-server "* ]]; then
         exit 1
     fi
     echo "test-deps: without them tests/test_image.py (make test-image) and tests/test_cache_redis.py skip" >&2
@@ -44,6 +46,7 @@ services=()
 for package in "${missing[@]}"; do
     case "$package" in
         prometheus) services+=(prometheus) ;;
+        redis-server) services+=(redis-server) ;;
         docker.io) services+=(docker.socket docker containerd) ;;
         redis-server) services+=(redis-server) ;;
     esac

@@ -67,14 +67,18 @@ def test_a_deterministic_request_is_a_miss_then_a_hit(gw: GatewayProcess, mock: 
     assert upstream_calls(mock) == 1
 
 
-def test_a_deterministic_responses_call_is_cached_json_and_stream(gw: GatewayProcess, mock: MockUpstream) -> None:
+def test_a_deterministic_responses_call_is_cached_json_and_stream(
+    gw: GatewayProcess, mock: MockUpstream
+) -> None:
     text = unique("responses")
     with openai_client(gw) as client:
         create = client.responses.with_raw_response.create
         first = create(model="gpt-4o-mini", input=text, temperature=0)
         second = create(model="gpt-4o-mini", input=text, temperature=0)
         assert (first.headers["x-grid-cache"], second.headers["x-grid-cache"]) == ("miss", "hit")
-        assert second.parse().id == first.parse().id and second.parse().output_text == first.parse().output_text
+        assert (
+            second.parse().id == first.parse().id and second.parse().output_text == first.parse().output_text
+        )
         assert len(mock.requests("/v1/responses")) == 1
 
         def streamed() -> tuple[str, list[str]]:

@@ -1,10 +1,12 @@
-"""`general_settings`: client keys (master, admin, per-team keys with model lists) and the body limits."""
+"""`general_settings`: client keys (master, admin, per-team keys with model lists and limits), the body
+limits and where admin-created keys are kept."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gateway.config.connection import connection_limits
+from gateway.config.keys import config_key_id, key_limits, key_metadata, key_models
 from gateway.config.model import ApiKey, GeneralSettings
 from gateway.config.problems import Problems
 from gateway.config.values import Missing, integer, number
@@ -42,17 +44,16 @@ def general_settings(gs: dict[str, Any], problems: Problems) -> GeneralSettings:
         if not isinstance(key, str) or not key:
             problems.error(f"{where}.key", "is required")
             continue
-        models = item.get("models") or []
-        if not isinstance(models, list):
-            problems.error(f"{where}.models", "must be a list of model groups or aliases")
-            models = []
         keys.append(
             ApiKey(
                 name=str(item.get("name") or f"key-{i}"),
                 key=key,
-                models=frozenset(str(m) for m in models),
+                models=key_models(item.get("models"), f"{where}.models", problems),
                 admin=bool(item.get("admin", False)),
                 allow_override=bool(item.get("allow_override", True)),
+                id=config_key_id(key),
+                limits=key_limits(item, where, problems),
+                metadata=key_metadata(item.get("metadata"), f"{where}.metadata", problems),
             )
         )
     limit_mb = number(gs.get("max_request_size_mb"), f"{w}.max_request_size_mb", problems, 32.0)
@@ -64,7 +65,17 @@ def general_settings(gs: dict[str, Any], problems: Problems) -> GeneralSettings:
         max_body_bytes=int((limit_mb or 32.0) * 1024 * 1024),
         max_json_depth=_json_depth(gs.get("max_json_depth"), f"{w}.max_json_depth", problems),
         connection=connection_limits(gs, problems),
+        key_store=_key_store(gs.get("key_store"), f"{w}.key_store", problems),
     )
+
+
+def _key_store(value: Any, where: str, problems: Problems) -> str:
+    if value is None:
+        return "grid-keys.json"
+    if not isinstance(value, str) or not value:
+        problems.error(where, "must be a file path")
+        return "grid-keys.json"
+    return value
 
 
 def _json_depth(value: Any, where: str, problems: Problems) -> int:

@@ -17,6 +17,7 @@ import orjson
 import yaml
 
 from gateway.cache.settings import cache_settings
+from gateway.config.backend import redis_url
 from gateway.config.general import general_settings
 from gateway.config.kinds import group_kind
 from gateway.config.model import Deployment, ModelGroup, RouterSettings, Snapshot
@@ -205,6 +206,7 @@ def _router_settings(rs: dict[str, Any], env: Mapping[str, str], problems: Probl
             rs.get("health_check_interval"), f"{w}.health_check_interval", problems, None
         ),
         health_check_mode=_health_check_mode(rs.get("health_check_mode"), f"{w}.health_check_mode", problems),
+        redis_url=redis_url(rs, env, problems),
     )
 
 

@@ -76,17 +76,53 @@ class RouterSettings:
     fallback_chain: tuple[str, ...] = ()  # GRID_MODEL_FALLBACK_CHAIN
     health_check_interval: float | None = None
     health_check_mode: str = "models"  # "models" (GET /models) or "completion" (a 1-token completion)
+    redis_url: str | None = field(default=None, repr=False)  # the shared state backend; None: in-process
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """A key's limits (LiteLLM's names). None: no such limit. `budget_duration` in seconds; None with a
+    `max_budget`: the budget is for the key's lifetime."""
+
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    max_budget: float | None = None
+    budget_duration: float | None = None
+
+    @property
+    def any(self) -> bool:
+        return (
+            self.rpm_limit is not None
+            or self.tpm_limit is not None
+            or self.max_parallel_requests is not None
+            or self.max_budget is not None
+        )
+
+
+NO_LIMITS = KeyLimits()
 
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """A client key. `models` empty means every model; `admin` grants /admin/*."""
+    """A client key. `models` empty means every model; `admin` grants /admin/*.
+
+    `id` names the key's shared state (windows, spend): for a configured key a hash of the key itself,
+    so replicas sharing a config share its state under any name; for an admin-created key its id.
+    `limited` is read on every request: a key without limits costs no state lookup at all."""
 
     name: str
     key: str = field(repr=False)
     models: frozenset[str] = frozenset()
     admin: bool = False
     allow_override: bool = True
+    id: str = ""
+    limits: KeyLimits = NO_LIMITS
+    metadata: Mapping[str, Any] = field(default_factory=lambda: EMPTY, compare=False)  # unhashable
+    limited: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limited", self.limits.any)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +132,7 @@ class GeneralSettings:
     max_json_depth: int = 64  # deeper request bodies are a 400 (gateway.json_limits)
     connection: ConnectionLimits = field(default_factory=ConnectionLimits)
     otel: OtelSettings = field(default_factory=OtelSettings)  # traces (gateway.tracing); off by default
+    key_store: str = "grid-keys.json"  # admin-created keys (in-process backend), beside the config
 
     @property
     def auth_enabled(self) -> bool:

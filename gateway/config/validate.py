@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from gateway import model_map
 from gateway.config import probe
+from gateway.config.backend import probe_redis
 from gateway.config.model import Deployment, Snapshot
 from gateway.config.probe import is_http_url, redact_url
 from gateway.config.problems import Problems
@@ -46,6 +47,8 @@ def validate(snapshot: Snapshot, problems: Problems, *, probe: bool = False) -> 
     check_model_routing(snapshot, problems, names.resolve)
     if probe:
         probe_api_bases(snapshot.deployments, problems)
+        if snapshot.router.redis_url is not None:
+            probe_redis(snapshot.router.redis_url, problems)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@
     POST /admin/experiments/{id}/pause      the same, meant to be resumed
     POST /admin/experiments/{id}/resume     (or /start) enrol again
 
-Status changes take effect on the next request. They are per process, like the statistics.
+Status changes take effect on the next request. In-process they are per process, like the statistics
+and the feedback log; with Redis every replica shares them (gateway.backend).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gateway.experiments.config import PAUSED, RUNNING, STOPPED
 from gateway.experiments.feedback import owner_of
 from gateway.experiments.registry import ExperimentRun
 from gateway.experiments.report import experiment_report
+from gateway.experiments.shared import merged_run
 
 ACTIONS = {"stop": STOPPED, "pause": PAUSED, "resume": RUNNING, "start": RUNNING}
 
@@ -44,12 +46,19 @@ async def feedback(request: Request) -> Response:
     if not isinstance(value, (int, float)) or not math.isfinite(value):  # bool is an int: true -> 1.0
         raise InvalidRequest("'value' must be a number or a boolean.", param="value")
     value = float(value)
-    registry = state_of(request).experiments
+    state = state_of(request)
+    registry = state.experiments
     # only the key that made the request may rate it (admin keys included): another client's id is as
     # unknown as any other
-    served = registry.feedback.lookup(request_id, owner_of(client_key(request)))
-    run = registry.get(served.experiment) if served is not None else None
-    if served is None or run is None or served.variant not in run.spec.models:
+    owner = owner_of(client_key(request))
+    served = registry.feedback.lookup(request_id, owner)
+    experiment, variant = (served.experiment, served.variant) if served is not None else (None, None)
+    if served is None:  # served by another replica? (Redis; in-process there is none)
+        shared = await state.backend.shared_feedback(request_id, owner)
+        if shared is not None:
+            experiment, variant = shared.get("experiment"), shared.get("variant")
+    run = registry.get(experiment) if isinstance(experiment, str) else None
+    if run is None or variant not in run.spec.models:
         ttl = registry.feedback.ttl
         raise NotFound(
             f"No experiment request with id '{request_id}': unknown, older than {ttl:g} s, "
@@ -57,14 +66,16 @@ async def feedback(request: Request) -> Response:
             param="request_id",
             code="request_not_found",
         )
-    if served.rated:
+    first = await state.backend.claim_feedback(request_id, owner, registry.feedback.ttl)
+    if (served is not None and served.rated) or not first:
         raise FeedbackConflict(
             f"Feedback for request '{request_id}' was already recorded.", param="request_id"
         )
-    served.rated = True
-    run.variants[run.spec.models.index(served.variant)].add_feedback(value)
+    if served is not None:
+        served.rated = True
+    run.variants[run.spec.models.index(variant)].add_feedback(value)
     return json_response(
-        {"status": "recorded", "request_id": request_id, "experiment": run.id, "variant": served.variant}
+        {"status": "recorded", "request_id": request_id, "experiment": run.id, "variant": variant}
     )
 
 
@@ -76,15 +87,22 @@ def _run(request: Request) -> ExperimentRun:
     return run
 
 
+async def _everywhere(request: Request, runs: list[ExperimentRun]) -> list[ExperimentRun]:
+    """`runs` with the counters of every replica (from the state backend; in-process: as they are)."""
+    others = await state_of(request).backend.experiment_stats([run.id for run in runs])
+    return [merged_run(run, others.get(run.id, ())) for run in runs]
+
+
 async def list_experiments(request: Request) -> Response:
     require_admin(request)
-    runs = list(state_of(request).experiments)
+    runs = await _everywhere(request, list(state_of(request).experiments))
     return json_response({"experiments": [experiment_report(run) for run in runs]})
 
 
 async def get_experiment(request: Request) -> Response:
     require_admin(request)
-    return json_response(experiment_report(_run(request)))
+    (run,) = await _everywhere(request, [_run(request)])
+    return json_response(experiment_report(run))
 
 
 async def change_status(request: Request) -> Response:
@@ -97,5 +115,7 @@ async def change_status(request: Request) -> Response:
     previous = run.status
     key = client_key(request)
     who = key.name if key is not None else "anonymous"
-    state_of(request).experiments.set_status(run.id, status, f"{action} by admin API ({who})")
+    state = state_of(request)
+    state.experiments.set_status(run.id, status, f"{action} by admin API ({who})")
+    await state.backend.publish_experiment(run.id, run.status, run.status_reason, run.status_changed_at)
     return json_response({"id": run.id, "status": run.status, "previous_status": previous})

@@ -46,6 +46,9 @@ class FeedbackLog:
         self.max_requests = max_requests
         self.clock = clock
         self._entries: OrderedDict[tuple[str, str], Served] = OrderedDict()
+        # (request id, experiment, variant, owner, ttl): the state backend shares entries with the other
+        # replicas, so feedback may reach any of them (None in-process)
+        self.on_remember: Callable[[str, str, str, str, float], None] | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -62,6 +65,8 @@ class FeedbackLog:
         if slot in entries:  # one client reusing its own X-Request-ID: its latest request wins
             del entries[slot]
         entries[slot] = Served(experiment, variant, owner, now)
+        if self.on_remember is not None:
+            self.on_remember(request_id, experiment, variant, owner, self.ttl)
         if len(entries) > self.max_requests or now - next(iter(entries.values())).at >= self.ttl:
             self._trim(now)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from gateway import metrics
 from gateway.config.model import Snapshot
@@ -220,6 +221,24 @@ class ExperimentRegistry:
             "experiment %s is now %s (%s)", experiment_id, status, reason, extra={"experiment": experiment_id}
         )
         return run
+
+    def apply_shared(self, statuses: Mapping[str, Mapping[str, Any]]) -> None:
+        """Statuses set on other replicas (`{id: {status, reason, at}}` from the state backend): a change
+        newer than this replica's own is adopted, from its next request on."""
+        for experiment_id, shared in statuses.items():
+            run = self.runs.get(experiment_id)
+            at = shared.get("at")
+            if run is None or not isinstance(at, (int, float)) or at <= run.status_changed_at:
+                continue
+            if shared.get("status") in STATUSES and shared.get("status") != run.status:
+                run.set_status(shared["status"], str(shared.get("reason", "")))
+                log.info(
+                    "experiment %s is now %s (set on another replica)",
+                    experiment_id,
+                    run.status,
+                    extra={"experiment": experiment_id},
+                )
+            run.status_changed_at = at
 
     def permits(self, run: ExperimentRun, models: frozenset[str], group: str) -> bool:
         """Whether a key with the model list `models`, asking for a name that resolves to `group`, may

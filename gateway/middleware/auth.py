@@ -1,6 +1,6 @@
 """Client authentication: `Authorization: Bearer KEY` or `x-api-key`, compared in constant time.
 
-The matched `ApiKey` is stored in the scope (`grid.key`) for per-model and admin permission checks.
+Configured keys are compared first; then admin-created keys, by hash. The matched `ApiKey` is stored in the scope (`grid.key`) for per-model and admin permission checks.
 The client's key is never forwarded upstream: the upstream clients build their own headers.
 """
 
@@ -11,8 +11,11 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.backend import StateBackend
 from gateway.config.model import ApiKey, GeneralSettings
 from gateway.errors import AuthenticationFailed
+from gateway.keys.limits import counted, serve_limited
+from gateway.keys.registry import KeyRegistry
 from gateway.middleware.respond import send_error
 
 # Paths anyone may call: health probes and the metrics scrape.
@@ -46,9 +49,20 @@ def match_key(keys: tuple[ApiKey, ...], presented: str) -> ApiKey | None:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, settings: Callable[[], GeneralSettings]) -> None:
+    """`created` holds the admin-created keys (looked up by hash when no configured key matched);
+    a key with limits is handed to `gateway.keys.limits` with the state `backend`."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Callable[[], GeneralSettings],
+        created: KeyRegistry | None = None,
+        backend: Callable[[], StateBackend] | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
+        self.created = created or KeyRegistry()
+        self.backend = backend
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
@@ -61,10 +75,13 @@ class AuthMiddleware:
                 exc = AuthenticationFailed("Missing API key: send it as 'Authorization: Bearer <key>'.")
                 await send_error(send, exc, scope.get("grid.request_id"))
                 return
-            key = match_key(general.keys, presented)
+            key = match_key(general.keys, presented) or self.created.lookup(presented)
             if key is None:
                 exc = AuthenticationFailed("Incorrect API key provided.")
                 await send_error(send, exc, scope.get("grid.request_id"))
                 return
             scope["grid.key"] = key
+            if key.limited and self.backend is not None and counted(scope):
+                await serve_limited(self.backend(), key, self.app, scope, receive, send)
+                return
         await self.app(scope, receive, send)

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import metrics
 from gateway.experiments.outcome import record_outcome
 from gateway.logs import log_fields
-from gateway.model_map import cost_per_token
+from gateway.spend import cost, priced_model, usage_tokens
 
 log = logging.getLogger("grid.access")
 
@@ -103,6 +103,7 @@ def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) 
     metrics.child(metrics.REQUEST_DURATION, endpoint).observe(elapsed)
     trace = scope.get("grid.trace")
     resolution = scope.get("grid.resolution")
+    spent = 0.0
     extra: dict = {"method": scope["method"], "path": scope["path"], "status": status}
     extra["duration_ms"] = round(elapsed * 1000, 3)
     if resolution is not None:
@@ -125,7 +126,7 @@ def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) 
             metrics.OVERHEAD.observe(trace.overhead_seconds(elapsed))
         if trace.fallbacks and resolution is not None and status < 400:
             metrics.child(metrics.FALLBACKS, resolution.group, served).inc()
-        _tokens(scope, served, _priced_model(trace.deployment))
+        spent = scope["grid.spent"] = _tokens(scope, served, priced_model(trace.deployment))
         extra.update(
             model_served=trace.group,
             deployment=deployment if trace.deployment else None,
@@ -142,6 +143,15 @@ def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) 
     extra_headers = scope.get("grid.headers")
     if extra_headers and "x-grid-cache" in extra_headers:
         extra["cache"] = extra_headers["x-grid-cache"]  # the response cache's hit, miss or skip
+    key = scope.get("grid.key")
+    if key is not None:  # key names are bounded: configured or admin-created keys only
+        extra["key"] = key.name
+        metrics.child(metrics.KEY_REQUESTS, key.name).inc()
+        if spent:
+            metrics.child(metrics.KEY_SPEND, key.name).inc(spent)
+        limited = scope.get("grid.limited")
+        if limited is not None:
+            metrics.child(metrics.RATE_LIMITED, key.name, limited).inc()
     if "grid.experiment" in scope:
         record_outcome(scope, status, elapsed, extra)  # also adds `experiment` and `variant` to the log
     route = scope.get("grid.route")
@@ -157,25 +167,17 @@ def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) 
         log_fields(log, logging.INFO, "%s %s %s", (scope["method"], scope["path"], status), extra)
 
 
-def _priced_model(dep) -> str | None:
-    """The name to price a deployment by: `model_info.base_model` (e.g. behind an Azure name) first."""
-    if dep is None:
-        return None
-    return dep.model_info.get("base_model") or dep.model
-
-
-def _tokens(scope: Scope, group: str, model: str | None) -> None:
-    usage = scope.get("grid.usage")
-    if not isinstance(usage, dict):
-        return
-    prompt = usage.get("prompt_tokens") or 0
-    completion = usage.get("completion_tokens") or 0
-    if not isinstance(prompt, int) or not isinstance(completion, int):
-        return
+def _tokens(scope: Scope, group: str, model: str | None) -> float:
+    """Token and cost metrics; returns the cost (0.0 when unknown) for the key's spend metric."""
+    tokens = usage_tokens(scope)
+    if tokens is None:
+        return 0.0
+    prompt, completion = tokens
     if prompt:
         metrics.child(metrics.TOKENS, group, "prompt").inc(prompt)
     if completion:
         metrics.child(metrics.TOKENS, group, "completion").inc(completion)
-    prices = cost_per_token(model) if model else None
-    if prices:
-        metrics.child(metrics.COST, group).inc(prompt * prices[0] + completion * prices[1])
+    spent = cost(model, prompt, completion)
+    if spent:
+        metrics.child(metrics.COST, group).inc(spent)
+    return spent

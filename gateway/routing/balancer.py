@@ -24,6 +24,7 @@ from typing import Any
 from gateway.config.model import Deployment, Snapshot
 from gateway.routing import breaker as br
 from gateway.routing.breaker import Breaker, BreakerPolicy, BreakerState
+from gateway.routing.deployment_limits import DeploymentLimits
 from gateway.routing.stats import DeploymentStats, minute_of
 from gateway.routing.strategies import CHOOSERS, ROUND_ROBIN, canonical, smooth_weighted
 from gateway.secrets import deployment_secrets, scrub
@@ -66,10 +67,12 @@ class Balancer:
         self._clock = clock
         self._random = (rng or random.Random()).random
         self._listeners: list[StateListener] = []
+        self._open_listeners: list[Callable[[str, float], None]] = []
         self._members: dict[str, _Member] = {}
         self._routable: dict[str, tuple[_Member, ...]] = {}
         self._listed: dict[str, tuple[_Member, ...]] = {}
         self._open = 0  # breakers in the OPEN state (kept by `_set`): 0 lets a reader skip them all
+        self.limits = DeploymentLimits(snapshot)  # litellm_params rpm / tpm
         self.reload(snapshot)
 
     def reload(self, snapshot: Snapshot) -> None:
@@ -94,6 +97,7 @@ class Balancer:
                 members[dep.id] = member
                 row.append(member)
             listed[name] = tuple(row)
+        self.limits.reload(snapshot)
         self._strategy = strategy
         self._choose = CHOOSERS.get(strategy)
         self._policy = BreakerPolicy.from_router(snapshot.router)
@@ -111,6 +115,18 @@ class Balancer:
         self._listeners.append(callback)
         return callback
 
+    def on_open(self, callback: Callable[[str, float], None]) -> None:
+        """Call `callback(deployment_id, seconds)` when this process opens a breaker for `seconds`
+        (not when `open_elsewhere` does): the state backend tells the other replicas."""
+        self._open_listeners.append(callback)
+
+    def open_elsewhere(self, dep_id: str, seconds: float) -> None:
+        """Another replica opened `dep_id`'s breaker for `seconds` more: skip it here too."""
+        m = self._members.get(dep_id)
+        if m is not None:
+            now = self._clock()
+            self._set(m, br.opened_elsewhere(m.breaker, now, now + seconds), remote=True)
+
     # -- choosing ------------------------------------------------------------------------------
 
     def pick(self, group: str, exclude: Collection[str] = ()) -> Deployment | None:
@@ -126,8 +142,11 @@ class Balancer:
         now = self._clock()
         fresh: list[_Member] = []
         tried: list[_Member] = []
+        limits = self.limits if self.limits.active else None
         for m in members:
             if m.breaker.state is not BreakerState.CLOSED and not self._sendable(m, now):
+                continue
+            if limits is not None and not limits.allows(m.dep.id):
                 continue
             (tried if exclude and m.dep.id in exclude else fresh).append(m)
         candidates = fresh or tried
@@ -166,6 +185,8 @@ class Balancer:
         m = self._members.get(dep.id)
         if m is not None:
             m.stats.on_start(minute_of(self._clock()))
+            if self.limits.active:
+                self.limits.count_request(dep.id)
 
     def succeeded(
         self, dep: Deployment, latency: float, *, ttft: float | None = None, tokens: int = 0
@@ -176,6 +197,8 @@ class Balancer:
             return
         now = self._clock()
         m.stats.on_success(minute_of(now), latency, ttft, tokens)
+        if tokens and self.limits.active:
+            self.limits.count_tokens(dep.id, tokens)
         self._set(m, br.on_success(m.breaker, now, self._policy))
 
     def failed(
@@ -230,11 +253,18 @@ class Balancer:
         m.stats.on_end()
         self._set(m, br.on_release(m.breaker, self._clock()))
 
-    def _set(self, m: _Member, new: Breaker) -> None:
+    def _set(self, m: _Member, new: Breaker, remote: bool = False) -> None:
         old = m.breaker
         if new is old:
             return
         m.breaker = new
+        if new.state is BreakerState.OPEN and not remote and self._open_listeners:
+            left = new.open_until - self._clock()
+            for callback in self._open_listeners:
+                try:
+                    callback(m.dep.id, left)
+                except Exception:  # sharing must never break routing
+                    log.exception("breaker open listener failed")
         if new.state is not old.state:
             self._open += (new.state is BreakerState.OPEN) - (old.state is BreakerState.OPEN)
             log.warning(
@@ -275,6 +305,13 @@ class Balancer:
                 if wait is not None and (soonest is None or wait < soonest):
                     soonest = wait
         return soonest or 0.0
+
+    def limit_wait(self, groups: Sequence[str]) -> float | None:
+        """Seconds until a deployment of `groups` has room under its rpm/tpm, when their limits (not
+        their breakers) are why none can take a request; else None."""
+        if not self.limits.active:
+            return None
+        return self.limits.wait([m.dep.id for g in groups for m in self._routable.get(g, ())])
 
     def stats(self) -> dict[str, Any]:
         """The body of `GET /admin/load-balancer/stats`. Ids and numbers only: no keys, no URLs."""

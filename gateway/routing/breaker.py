@@ -77,6 +77,14 @@ def settle(b: Breaker, now: float) -> Breaker:
     return b
 
 
+def opened_elsewhere(b: Breaker, now: float, until: float) -> Breaker:
+    """Another replica opened this deployment's breaker until `until`: a closed breaker opens for what
+    is left of that cooldown (one that is open or probing already decides for itself)."""
+    if b.state is not BreakerState.CLOSED or until <= now:
+        return b
+    return replace(b, state=BreakerState.OPEN, open_until=until, probing=False, failures=0)
+
+
 def can_send(b: Breaker, now: float) -> bool:
     """Closed always sends; half-open sends only while no probe is in flight; open never."""
     state = state_at(b, now)

@@ -6,7 +6,8 @@ The task-level view is used once it has `MIN_TASK_SAMPLES`; before that the grou
 
 History fades: what it says counts less as it ages (`half_life`), so a group that was avoided after
 a bad minute, and therefore gets no new samples, drifts back to neutral and is tried again rather
-than being shunned forever. Per process, like the balancer's statistics; kept across reloads.
+than being shunned forever. Per process, like the balancer's statistics; kept across reloads. With
+Redis, each replica publishes its tracks and blends in the others' (`published`, `set_remote`).
 
 Deciding reads a `board` (every group's health for one task) rather than each group's tracks: it is
 rebuilt only when the history has news, i.e. a moving average moved by more than `DRIFT` since it was
@@ -33,6 +34,16 @@ DRIFT = 0.02
 ERROR_DRIFT = 0.01  # ... and an error rate this much off (absolute)
 FADE_STEPS = 64  # boards are rebuilt at least this often per half-life (fading moves ~1% a step)
 _UNAVAILABLE = Health(available=False)  # a group without history whose breakers are all open
+BLEND_CAP = 20  # samples of one replica's track that count, at most, when tracks are blended
+
+
+def _for_task(track: Track, task: str | None) -> Track:
+    """The group's track for `task` once it has MIN_TASK_SAMPLES, else the group's own."""
+    if task is not None and track.tasks:
+        by_task = track.tasks.get(task)
+        if by_task is not None and by_task.requests >= MIN_TASK_SAMPLES:
+            return by_task
+    return track
 
 
 @dataclass(slots=True)
@@ -101,6 +112,9 @@ class History:
         self.epoch = 0  # counts the news (see `board`)
         self._epoch_at = clock()
         self._boards: dict[str, tuple[int, dict[str, Health]]] = {}
+        # other replicas' tracks (through the state backend; empty in-process): group -> tracks, each
+        # a Track whose `updated` is on this process's clock and `tasks` its per-task tracks
+        self._remote: dict[str, list[Track]] = {}
 
     def record(self, group: str, task: str | None, latency: float | None, error: bool) -> None:
         """One outcome. `latency` is time to first byte (None when unknown or the request failed)."""
@@ -128,20 +142,71 @@ class History:
         kept = self._boards.get(task)
         if kept is not None and kept[0] == self.epoch:
             return kept
-        kept = self._boards[task] = (self.epoch, {group: self.health(group, task) for group in self._groups})
+        groups = self._groups if not self._remote else {**self._groups, **self._remote}
+        kept = self._boards[task] = (self.epoch, {group: self.health(group, task) for group in groups})
         return kept
 
     def health(self, group: str, task: str | None, available: bool = True) -> Health:
         found = self._groups.get(group)
+        if self._remote and group in self._remote:
+            return self._blended(group, task, available, found)
         if found is None:
             return NEUTRAL if available else _UNAVAILABLE
-        track: Track = found
-        if task is not None:
-            by_task = found.tasks.get(task)
-            if by_task is not None and by_task.requests >= MIN_TASK_SAMPLES:
-                track = by_task
+        track = _for_task(found, task)
         fresh = 0.5 ** (max(0.0, self._clock() - track.updated) / self.half_life)
         return Health(available, track.error_rate * fresh, track.latency, fresh)
+
+    def _blended(self, group: str, task: str | None, available: bool, own: Track | None) -> Health:
+        """This replica's track and the others', each weighted by its samples (up to BLEND_CAP, so one
+        busy replica does not drown the rest) and faded by its own age."""
+        now = self._clock()
+        tracks = [_for_task(t, task) for t in ([own] if own is not None else []) + self._remote[group]]
+        weights = errors = latency_weights = latency = freshness = 0.0
+        for track in tracks:
+            fresh = 0.5 ** (max(0.0, now - track.updated) / self.half_life)
+            weight = min(track.requests, BLEND_CAP) * fresh
+            weights += weight
+            errors += weight * track.error_rate * fresh
+            if track.latency is not None:
+                latency_weights += weight
+                latency += weight * track.latency
+            freshness = max(freshness, fresh)
+        if not weights:
+            return NEUTRAL if available else _UNAVAILABLE
+        moving = latency / latency_weights if latency_weights else None
+        return Health(available, errors / weights, moving, freshness)
+
+    def published(self) -> dict[str, Any]:
+        """This replica's tracks for the others: ages, not clock readings (each process has its own)."""
+        now = self._clock()
+
+        def one(t: Track) -> list:
+            return [t.requests, t.errors, t.error_rate, t.latency, now - t.updated]
+
+        return {g: [one(t), {task: one(b) for task, b in t.tasks.items()}] for g, t in self._groups.items()}
+
+    def set_remote(self, others: list[tuple[float, dict[str, Any]]]) -> None:
+        """The other replicas' `published()` tracks, each with how long ago it was published (so a
+        replica that stopped publishing fades like any old track): a new board is due."""
+        now = self._clock()
+        remote: dict[str, list[Track]] = {}
+        for since, other in others:
+
+            def track(values: list, since: float = since) -> Track:
+                requests, errors, error_rate, latency, age = values
+                return Track(int(requests), int(errors), float(error_rate), latency, now - age - since)
+
+            for group, (own, tasks) in other.items():
+                found = track(own)
+                found.tasks = {task: track(values) for task, values in tasks.items()}
+                remote.setdefault(group, []).append(found)
+        if remote or self._remote:
+            self._remote = remote
+            self.epoch += 1
+
+    def remote_stats(self) -> dict[str, Any]:
+        """Per group: the other replicas' tracks as last read (empty in-process)."""
+        return {group: [t.describe() for t in tracks] for group, tracks in sorted(self._remote.items())}
 
     def stats(self) -> dict[str, Any]:
         """Per group: totals, moving averages and the same per task (for the admin API)."""

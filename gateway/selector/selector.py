@@ -308,6 +308,7 @@ class Selector:
             "candidates": list(self.candidates),
             "tokenizer": self._counter.name,
             "groups": self.history.stats(),
+            "other_replicas": self.history.remote_stats(),
             "decisions": {
                 task: dict(sorted(groups.items())) for task, groups in sorted(self.decisions.items())
             },
