@@ -194,7 +194,9 @@ class History:
 
             def track(values: list, since: float = since) -> Track:
                 requests, errors, error_rate, latency, age = values
-                return Track(int(requests), int(errors), float(error_rate), latency, now - age - since)
+                return Track(
+                    int(requests), int(errors), float(error_rate), latency, updated=now - age - since
+                )
 
             for group, (own, tasks) in other.items():
                 found = track(own)
