@@ -149,6 +149,13 @@ STATE_ROUND_TRIPS = Counter(
     ["op"],
     registry=REGISTRY,
 )
+KEY_BUDGET_USED = Gauge(
+    "grid_key_budget_used_ratio",
+    "Share of a key's max_budget spent in its current budget window, as of its last request",
+    ["key"],
+    registry=REGISTRY,
+    multiprocess_mode="livemax",
+)
 KEY_REQUESTS = Counter("grid_key_requests_total", "Requests by client key name", ["key"], registry=REGISTRY)
 KEY_SPEND = Counter(
     "grid_key_spend_usd_total", "Estimated spend in USD by client key name", ["key"], registry=REGISTRY

@@ -109,6 +109,8 @@ def test_a_spent_budget_answers_insufficient_quota_until_the_window_resets(gatew
     text = httpx.get(f"{gateway.url}/metrics", timeout=10).text
     assert metric_value(text, "grid_key_spend_usd_total", key="thrifty") > 0.000001
     assert metric_value(text, "grid_rate_limited_total", key="thrifty", limit="budget") == 1
+    # the share of the budget spent, as the refused request saw it (the "near its budget" alert's series)
+    assert metric_value(text, "grid_key_budget_used_ratio", key="thrifty") > 1.0
 
 
 def test_the_access_log_names_the_key_never_the_key_itself(gateway: GatewayProcess) -> None:

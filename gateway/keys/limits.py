@@ -15,6 +15,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import metrics
 from gateway.backend import StateBackend
 from gateway.backend.windows import BUDGET, PARALLEL, REQUESTS, rate_headers, retry_after
 from gateway.config.model import ApiKey
@@ -68,6 +69,9 @@ async def serve_limited(
     request_id = _slot_id()
     now = time.time()
     verdict = await backend.admit(key, request_id, now)
+    budget = key.limits.max_budget
+    if budget:  # for the "near its budget" alert (deploy/prometheus/alerts.yml)
+        metrics.child(metrics.KEY_BUDGET_USED, key.name).set(verdict.spend / budget)
     headers = rate_headers(key.limits, verdict)
     if verdict.refused is not None:
         scope["grid.limited"] = verdict.refused
