@@ -40,7 +40,7 @@ run: $(STAMP)
 # test class's) on one worker, so a module's gateway starts once. Most of a test's time is spent waiting
 # on a gateway subprocess, so there are more workers than the 2 cores CI has.
 TEST_WORKERS ?= 4
-XDIST := -n $(TEST_WORKERS) --dist loadscope
+XDIST := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 REPEAT ?= 20
 
 # The suite in a random order (the seed is printed), 60 s per test at most, with line coverage of gateway/

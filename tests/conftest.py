@@ -75,6 +75,16 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault("GRID_FUZZ_SEED", str(random.SystemRandom().randrange(2**32)))
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadscope` (make test), with the long tests split out and handed out first."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from tests.xdist_schedule import LongFirstScopeScheduling
+
+    return LongFirstScopeScheduling(config, log)
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """Print the random order's seed even under -q, so a failing order can be replayed."""
     seed = getattr(config.option, "randomly_seed", None)
