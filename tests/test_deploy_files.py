@@ -462,7 +462,8 @@ def test_the_images_build_steps_install_the_lock_and_its_command_serves(tmp_path
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            assert wait_for(lambda: server.poll() is not None or _answers(f"{base}/health/liveliness"), 60)
+            # a start-up deadline (LiteLLM imported on a busy machine), not a measurement
+            assert wait_for(lambda: server.poll() is not None or _answers(f"{base}/health/liveliness"), 180)
             assert server.poll() is None
             models = httpx.get(f"{base}/v1/models", timeout=20).json()
             assert {m["id"] for m in models["data"]} >= {"gpt-4o-mini", "claude-haiku-4-5"}
