@@ -67,7 +67,7 @@ def test_breaker_opens_blocks_traffic_half_opens_and_recovers(start_gateway, moc
         config(
             [dep("g", "brk-a", mock.url), dep("g", "brk-b", mock.url)],
             allowed_fails=2,
-            cooldown_time=4,
+            cooldown_time=8,  # room for the requests sent while open, on a busy machine
             num_retries=1,
         )
     )
@@ -76,7 +76,7 @@ def test_breaker_opens_blocks_traffic_half_opens_and_recovers(start_gateway, moc
         # closed -> open after allowed_fails consecutive failures (the client never notices: retried on b)
         until_hit(sdk, mock, "brk-a", 2)
         a = row(gw, "brk-a")
-        assert a["state"] == "open" and 0 < a["state_changes_in_s"] <= 4.0
+        assert a["state"] == "open" and 0 < a["state_changes_in_s"] <= 8.0
         assert a["failures"] == 2 and "500" in a["last_error"]
         assert (
             metric(gw, "grid_deployment_state", default=None, deployment="brk-a") == 2
