@@ -12,13 +12,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LITELLM_LOCAL_MODEL_COST_MAP=True
 
 WORKDIR /app
-# The runtime's hash-pinned lock first (make lock refreshes it), then the package without resolving again:
-# the image holds exactly the versions CI tested.
-COPY requirements.lock pyproject.toml README.md ./
-COPY gateway ./gateway
+# The runtime's hash-pinned lock first (make lock refreshes it), in a layer of its own: a change to the
+# code reuses it from the build cache instead of installing the lock again. Then the package without
+# resolving again: the image holds exactly the versions CI tested.
+COPY requirements.lock ./
 RUN pip install --require-hashes -r requirements.lock \
-    && pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin grid
+COPY pyproject.toml README.md ./
+COPY gateway ./gateway
+RUN pip install --no-deps .
 
 # The repo's default config (standby mock deployments, real ones when provider keys are set);
 # mount your own over it.

@@ -16,7 +16,7 @@ LOCK_FLAGS := --generate-hashes --universal --python-version 3.11 --quiet
 LATEST_VENV ?= .venv-latest
 export COVERAGE_FILE := $(CURDIR)/.coverage
 
-.PHONY: install run test test-image fuzz bench lint format clean lock test-latest coverage-report
+.PHONY: install run test test-repeat test-image fuzz bench lint format clean lock test-latest coverage-report
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,13 +38,21 @@ lock:
 run: $(STAMP)
 	$(BIN)/python -m gateway.devrun --config $(CONFIG) --port $(PORT) --mock-port $(MOCK_PORT)
 
+# In parallel with TEST_WORKERS=N (pytest-xdist, docs/testing.md): N processes, each test file's tests
+# (or each test class's) on one worker, so a module's gateway starts once. The default, 0, is one
+# process: on the 2-core machine CI has, 4 workers were no faster under load and more timing-sensitive.
+TEST_WORKERS ?= 0
+XDIST := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+REPEAT ?= 20
+
 # The suite in a random order (the seed is printed), 60 s per test at most, with line coverage of gateway/
-# measured in the test process and in every gateway subprocess; the report fails under the floor.
+# measured in the test processes (the xdist workers) and in every gateway subprocess; the report fails
+# under the floor.
 test: $(STAMP)
 	bash scripts/test-deps.sh
 	rm -f .coverage .coverage.*
 	@# the coverage table is printed after a failing run too; pytest's exit code (5: no test ran) wins
-	$(BIN)/python -m coverage run -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
+	$(BIN)/python -m coverage run -m pytest -q -p no:cacheprovider $(XDIST) $(PYTEST_ARGS); status=$$?; \
 		$(MAKE) --no-print-directory coverage-report; report=$$?; \
 		if [ $$status -ne 0 ]; then exit $$status; fi; exit $$report
 
@@ -53,6 +61,12 @@ coverage-report: $(STAMP)
 	@# the whole table is in .coverage-report.txt; printed: the 25 least covered files and the total
 	@$(BIN)/python -m coverage report --sort=-cover >.coverage-report.txt; status=$$?; \
 		head -n 2 .coverage-report.txt; tail -n 27 .coverage-report.txt; exit $$status
+
+# The suite REPEAT times (20) in a row, each in a new random order, without coverage; stops at the first
+# failure and prints its seed and the failing tests (scripts/test-repeat.sh).
+test-repeat: $(STAMP)
+	bash scripts/test-deps.sh
+	REPEAT=$(REPEAT) bash scripts/test-repeat.sh $(BIN)/python $(XDIST) $(PYTEST_ARGS)
 
 # The newest versions pyproject.toml allows, unlocked, in a venv of their own: what `make lock` would
 # bring. Run it on a schedule (weekly) to see a breaking release before it lands in the lock.
@@ -63,7 +77,7 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade -e '.[dev]'
 	bash scripts/test-deps.sh
 	$(LATEST_VENV)/bin/python -m pip list --format=freeze | grep -iE '^(litellm|openai|starlette|uvicorn|aiohttp)=='
-	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(LATEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
 # The image, built from the Dockerfile and run (tests/test_image.py, docs/deploy.md); .ci/run runs it
 # after `make test`. Needs root for its own dockerd; skips (saying why) where Docker cannot start.

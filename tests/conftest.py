@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -73,6 +75,23 @@ def start_gateway() -> Iterator[Callable[..., GatewayProcess]]:
     yield start
     for gw in started:
         gw.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The fuzz suite's random seed is in its test ids: chosen once, here, by the main process, so every
+    pytest-xdist worker (started after this, inheriting the environment) collects the same ids."""
+    if not hasattr(config, "workerinput"):
+        os.environ.setdefault("GRID_FUZZ_SEED", str(random.SystemRandom().randrange(2**32)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadscope` (make test), with the long tests split out and handed out first."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from tests.xdist_schedule import LongFirstScopeScheduling
+
+    return LongFirstScopeScheduling(config, log)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -159,9 +159,9 @@ class GatewayProcess:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(config))
 
-    def start(self, timeout: float = 60.0) -> GatewayProcess:
+    def start(self, timeout: float = 180.0) -> GatewayProcess:
         """Start and wait until it answers. The deadline is generous: a gateway that imports LiteLLM
-        under coverage on a busy machine has taken over 30 s."""
+        under coverage has taken over 60 s with four xdist workers on a 2-core machine at load 19."""
         self.write_config(self.config)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GRID_", "OPENAI_", "ANTHROPIC_"))}
         env.update(self.env)

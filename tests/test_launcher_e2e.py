@@ -49,14 +49,14 @@ def test_make_run_invokes_the_launcher_with_the_shipped_config() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,  # make parses the Makefile, no more: a deadline for a busy machine
     )
     assert dry.returncode == 0, dry.stderr
     (line,) = [x for x in dry.stdout.splitlines() if "gateway.devrun" in x]
     assert line.endswith("-m gateway.devrun --config config.yaml --port 8123 --mock-port 8124"), line
 
 
-@pytest.mark.timeout(180)  # two processes start (the mock, then the gateway importing LiteLLM)
+@pytest.mark.timeout(300)  # two processes start (the mock, then the gateway importing LiteLLM)
 def test_the_launcher_serves_the_sdk_from_its_mock_and_stops_with_it() -> None:
     port, mock_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRID_", "OPENAI_", "ANTHROPIC_"))} | {
@@ -65,10 +65,14 @@ def test_the_launcher_serves_the_sdk_from_its_mock_and_stops_with_it() -> None:
     }
     cmd = [sys.executable, "-m", "gateway.devrun", "--config", str(REPO / "config.yaml")]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--mock-port", str(mock_port)]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # a process group of its own: should the launcher have to be killed, its mock goes with it
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
-        assert wait_for(lambda: proc.poll() is None and answers(f"{base}/health/liveliness"), timeout=90), (
+        # a start-up deadline (the mock, then the gateway importing LiteLLM, on a busy machine)
+        assert wait_for(lambda: proc.poll() is None and answers(f"{base}/health/liveliness"), timeout=180), (
             proc.poll()
         )
         assert answers(f"http://127.0.0.1:{mock_port}/v1/models")  # its mock upstream is up
@@ -92,7 +96,7 @@ def test_the_launcher_serves_the_sdk_from_its_mock_and_stops_with_it() -> None:
         try:
             output = proc.communicate(timeout=30)[0].decode(errors="replace")
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             output = proc.communicate()[0].decode(errors="replace")
             raise AssertionError(f"the launcher did not stop on SIGINT:\n{output}") from None
     assert "OPENAI_API_KEY, ANTHROPIC_API_KEY not set" in output, output
