@@ -160,6 +160,7 @@ def test_curl_example_succeeds(block: Block, stack):
     script = _localize(block.text, gw, mock).replace("curl ", "curl -sS --fail-with-body --max-time 20 ")
     script = script.replace(".venv/bin/gateway ", f"{sys.executable} -m gateway ")  # this test's venv
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRID_", "OPENAI_", "ANTHROPIC_"))}
+    env["GRID_MASTER_KEY"] = "sk-docs-master"  # what the reader exports (the shipped config has auth off)
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         capture_output=True,
