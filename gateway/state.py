@@ -26,6 +26,7 @@ from gateway.selector.tokens import COUNTER
 from gateway.upstream.litellm_path import LiteLLMClient, preload
 from gateway.upstream.passthrough import PassthroughClient, new_session
 
+BACKEND_STOP_SECONDS = 5.0
 log = logging.getLogger("grid.state")
 
 
@@ -101,7 +102,12 @@ class GatewayState:
             await self.passthrough.session.close()
         if self.cache is not None:
             await self.cache.close()
-        await self.backend.stop()
+        try:  # flushes what Redis has not seen yet; a Redis that does not answer must not hold the exit
+            await asyncio.wait_for(self.backend.stop(), BACKEND_STOP_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "the state backend did not stop within %g s; exiting without it", BACKEND_STOP_SECONDS
+            )
 
     def client_for(self, dep: Deployment):
         return self.passthrough if dep.path == "passthrough" else self.litellm

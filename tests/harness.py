@@ -9,6 +9,7 @@ import atexit
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -169,8 +170,13 @@ class GatewayProcess:
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(self.config_path)]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers), *self.args]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, preexec_fn=self.preexec_fn
+        self.proc = subprocess.Popen(  # its own process group: `stop` ends its workers with it
+            cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=self.preexec_fn,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -205,6 +211,9 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc is not None:  # `--workers N`: a worker the server left behind goes with its group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         if getattr(self, "_log", None):
             self._log.close()
         # The temp directory goes when the test process exits (or when this object is collected), not
