@@ -5,58 +5,26 @@ A real `redis-server` (Debian's, see scripts/test-deps.sh) is started on a free 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from gateway.mock_upstream.runner import MockUpstream
-from tests.harness import free_port, wait_for
+from tests.harness import free_port
+from tests.redis_server import RedisServer
 from tests.test_cache import chat, config, unique, upstream_calls
-
-SERVER = shutil.which("redis-server")
-pytestmark = pytest.mark.skipif(SERVER is None, reason="redis-server is not installed (scripts/test-deps.sh)")
 
 
 @pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="grid-redis-") as workdir:
-        proc = subprocess.Popen(
-            [
-                SERVER or "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            cwd=workdir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=port, socket_timeout=2)
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
 
-        def ready() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.RedisError:
-                return False
 
-        try:
-            assert wait_for(ready), "redis-server did not start"
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            client.close()
-            proc.terminate()
-            proc.wait(timeout=10)
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
 
 
 def test_a_hit_across_two_gateway_processes(mock: MockUpstream, start_gateway, redis_url: str) -> None:
@@ -70,12 +38,13 @@ def test_a_hit_across_two_gateway_processes(mock: MockUpstream, start_gateway, r
     assert upstream_calls(mock) == 1
 
 
-def test_litellm_redis_cache_params_and_expiry(mock: MockUpstream, start_gateway, redis_url: str) -> None:
+def test_litellm_redis_cache_params_and_expiry(
+    mock: MockUpstream, start_gateway, redis_server: RedisServer
+) -> None:
     cfg = config(mock, None)
-    port = redis_url.rsplit(":", 1)[1].split("/")[0]
     cfg["litellm_settings"] = {
         "cache": True,
-        "cache_params": {"type": "redis", "host": "127.0.0.1", "port": port, "ttl": 1},
+        "cache_params": {"type": "redis", "host": "127.0.0.1", "port": redis_server.port, "ttl": 1},
     }
     gw = start_gateway(cfg)
     text = unique("litellm redis")
