@@ -195,7 +195,13 @@ def test_demo_traffic_against_the_shipped_config_sends_only_names_it_serves():
         env = {**LITELLM_ENV, "GRID_MOCK_URL": f"{mock.url}/v1", "GRID_MOCK_ANTHROPIC_URL": mock.url}
         with GatewayProcess(config, env=env) as gw:
             options = demo_traffic.Options(
-                base_url=gw.url, api_key="anything", mock_url=mock.url, requests=80, rps=0, seed=7
+                base_url=gw.url,
+                api_key="anything",
+                mock_url=mock.url,
+                requests=80,
+                rps=0,
+                seed=7,
+                concurrency=1,  # each fault rule is met by its own scenario, not by a concurrent stream
             )
             tally = asyncio.run(demo_traffic.run(options))
     statuses = {key.rsplit(" ", 1)[1] for key in tally}
