@@ -175,7 +175,7 @@ def loso(corpus: Path, only: list[str] | None = None, fold_temperature: bool = F
     shipped model's temperature (fitted on grouped folds of all sources: it changes no argmax, so no
     accuracy figure depends on it; the ECE is then mildly optimistic) unless `fold_temperature`,
     which fits one per fold on the training sources alone (three more fits per fold)."""
-    records, _ = load(corpus)
+    records, digest = load(corpus)
     X, y = matrix(records)
     w = sample_weights(records, y)
     source = np.array([r["source"] for r in records])
@@ -195,7 +195,7 @@ def loso(corpus: Path, only: list[str] | None = None, fold_temperature: bool = F
             f"{s:24s} {int(test.sum()):5d} {float((guess == y[test]).mean()):9.3f} {np.mean(fits):9.3f}",
             flush=True,
         )
-        np.savez(corpus.parent / f"loso-{s}.npz", logits=z, temperature=t)
+        np.savez(corpus.parent / f"loso-{s}.npz", logits=z, temperature=t, corpus_sha256=digest)
 
 
 def _accept(record: dict[str, Any]) -> list[str]:
