@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from gateway.config.loader import load_config
+from gateway.router_model.choice import CLASSIFIERS
 from gateway.selector import Selector
 from gateway.selector.tokens import COUNTER
 
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", default="config.yaml", help="whose model_routing to use")
     parser.add_argument(
-        "--classifier", choices=("lexicon", "learned"), help="override the config's model_routing.classifier"
+        "--classifier", choices=CLASSIFIERS, help="override the config's model_routing.classifier"
     )
     parser.add_argument("--edge", action="store_true", help="what auto adds per request at the HTTP edge")
     parser.add_argument(

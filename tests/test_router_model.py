@@ -131,3 +131,37 @@ def test_no_reserved_evaluation_package_is_a_source():
 
 def test_the_model_is_loaded_once():
     assert router_model.model() is router_model.model()
+
+
+def test_the_stacked_second_stage_was_fitted_on_the_public_sources_only():
+    """The second stage must learn from answers out of sample: never from the project's own grid-*
+    sources (the lexicon was mended on them), and from every public source's full count."""
+    meta = json.loads(META.read_text(encoding="utf-8"))
+    stack = meta["stack"]
+    public = {s: n for s, n in meta["sources"].items() if not s.startswith("grid-")}
+    assert stack["fitted_on"] == public and len(public) >= 8
+    assert len(stack["params"]) == 2 + 3 * len(TASKS)
+
+
+@pytest.mark.parametrize(
+    "text, task",
+    [
+        ("Write a Python function that reverses a linked list.", "code_generation"),
+        ("Translate 'good night' into German, please.", "translation"),
+        (
+            "Summarize this memo in two sentences: the office moves to Leeds in May; parking is free.",
+            "summarization",
+        ),
+    ],
+)
+def test_the_stacked_classifier_gives_probabilities_and_agrees_where_both_classifiers_do(text, task):
+    from gateway.router_model import stack
+    from gateway.router_model.choice import lexicon
+
+    by_lexicon, _, _ = lexicon(text, "", (), False, 1, False, False, False)
+    by_learned, _, _ = classify(text)
+    assert TASKS[int(np.argmax(by_lexicon))] == TASKS[int(np.argmax(by_learned))] == task  # the premise
+    probabilities, code, notation = stack.classify(text)
+    assert len(probabilities) == len(TASKS) and abs(sum(probabilities) - 1.0) < 1e-6
+    assert TASKS[int(np.argmax(probabilities))] == task
+    assert (code, notation) == lexicon(text, "", (), False, 1, False, False, False)[1:]

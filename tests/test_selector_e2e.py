@@ -409,7 +409,7 @@ def test_auto_select_routes_named_models_unless_overridden(start_gateway, mock):
     assert raw.headers["x-grid-model"] == "strong" and REASON not in raw.headers
 
 
-@pytest.mark.parametrize("classifier", ["lexicon", "learned"])
+@pytest.mark.parametrize("classifier", ["lexicon", "learned", "stacked"])
 def test_an_unsure_request_goes_to_the_default_group_and_says_so(start_gateway, mock, classifier):
     """Issue 18: `model_routing.min_confidence` sends requests the classifier is unsure about to
     `model_routing.default`; sure ones are ranked as usual (tradeoff 10: cheap). Whichever
@@ -427,14 +427,15 @@ def test_an_unsure_request_goes_to_the_default_group_and_says_so(start_gateway, 
 
 
 def test_the_classifier_is_chosen_by_config_and_recommend_shows_its_probabilities(start_gateway, mock):
-    """`model_routing.classifier: learned` swaps the lexicon (the default) for the learned model: the
-    same request gets that model's probabilities in /models/recommend and in the reason header."""
+    """`model_routing.classifier` swaps the lexicon (the default) for the learned model or the
+    stacked one: the same request gets that classifier's probabilities in /models/recommend and in
+    the reason header."""
     body = {"messages": [{"role": "user", "content": "Translate 'good night' into German"}]}
     seen = {}
-    for name in ("lexicon", "learned"):
+    for name in ("lexicon", "learned", "stacked"):
         cfg = config(mock.url, tradeoff=10)
-        if name == "learned":
-            cfg["model_routing"]["classifier"] = "learned"
+        if name != "lexicon":
+            cfg["model_routing"]["classifier"] = name
         gw = start_gateway(cfg)
         answer = httpx.post(f"{gw.url}/models/recommend", json=body, headers=ADMIN, timeout=10).json()
         headers, _ = ask(gw, body["messages"][0]["content"])
@@ -443,4 +444,4 @@ def test_the_classifier_is_chosen_by_config_and_recommend_shows_its_probabilitie
         top, p = tasks.split(",")[0].split(":")
         assert top == "translation" and abs(float(p) - answer["task_probabilities"]["translation"]) < 0.006
         seen[name] = answer["task_probabilities"]
-    assert seen["lexicon"] != seen["learned"]
+    assert len({tuple(sorted(p.items())) for p in seen.values()}) == 3

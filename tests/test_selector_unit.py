@@ -618,7 +618,7 @@ def problems_of(routing: dict[str, Any]) -> list[str]:
             "warning: model_routing.capabilities.cheap.colour: unknown key, ignored",
         ),
         ({"auto_selct": True}, "warning: model_routing.auto_selct: unknown key, ignored"),
-        ({"classifier": "bayes"}, "error: model_routing.classifier: 'bayes' is not one of lexicon, learned"),
+        ({"classifier": "bayes"}, "error: model_routing.classifier: 'bayes' is not one of lexicon, learned, stacked"),
         ({"experiments": [], "experiment_feedback": {}}, None),  # the experiments module's keys
     ],
 )
@@ -744,7 +744,8 @@ def test_n_above_one_skips_a_group_that_cannot_honour_it_unless_params_are_dropp
 
 def test_the_default_classifier_is_the_lexicon_and_the_learned_one_loads_only_when_configured():
     """An unused classifier costs nothing: with the default (lexicon) neither numpy nor the learned
-    model's module is imported, even after a decision; `classifier: learned` loads them at start."""
+    model's module is imported, even after a decision; `classifier: learned` (or `stacked`, which
+    reads both) loads them at start."""
     script = (
         "import sys, yaml\n"
         "from gateway.config.loader import build_from_dict\n"
@@ -758,12 +759,12 @@ def test_the_default_classifier_is_the_lexicon_and_the_learned_one_loads_only_wh
     )
     model_list = [{"model_name": "cheap", "litellm_params": {"model": "openai/x", "api_key": "k"}}]
     outputs = {}
-    for name in ("lexicon", "learned"):
-        routing = {"auto_models": ["cheap"], **({"classifier": name} if name == "learned" else {})}
+    for name in ("lexicon", "learned", "stacked"):
+        routing = {"auto_models": ["cheap"], **({"classifier": name} if name != "lexicon" else {})}
         cfg = yaml.safe_dump({"model_list": model_list, "model_routing": routing})
         done = subprocess.run(
             [sys.executable, "-c", script, cfg], capture_output=True, text=True, timeout=60, check=True
         )
         outputs[name] = done.stdout.split()
     assert outputs["lexicon"] == ["summarization", "False", "False"]
-    assert outputs["learned"] == ["summarization", "True", "True"]
+    assert outputs["learned"] == outputs["stacked"] == ["summarization", "True", "True"]

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from gateway.router_model.lexicon.classifier import classify
 from gateway.router_model.tasks import TASKS
 
-CLASSIFIERS = ("lexicon", "learned")
+CLASSIFIERS = ("lexicon", "learned", "stacked")
 LEXICON_LEAD = 1.0
 LEXICON_TEMPERATURE = 1.0
 
@@ -57,9 +57,14 @@ def lexicon(
 
 def classifier(name: str) -> Classify:
     """The configured classifier, loaded (the learned one's weights are read here, not on a request)."""
-    if name != "learned":
-        return lexicon
-    from gateway.router_model import model
+    if name == "learned":
+        from gateway.router_model import model
 
-    model.warm()
-    return model.classify
+        model.warm()
+        return model.classify
+    if name == "stacked":
+        from gateway.router_model import stack
+
+        stack.warm()
+        return stack.classify
+    return lexicon

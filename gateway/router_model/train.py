@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from gateway.router_model import stacking
 from gateway.router_model.features import DIM, features
 from gateway.router_model.model import META, TASKS, WEIGHTS
 
@@ -164,6 +165,7 @@ def train(corpus: Path) -> None:
         "records": len(records),
         "sources": dict(sorted(Counter(r["source"] for r in records).items())),
         "trained_with": f"scikit-learn {sklearn.__version__}, numpy {np.__version__}",
+        "stack": stacking.fit_public(corpus, records, digest, C),  # the stacked classifier's second stage
     }
     META.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     print(f"{len(records)} records, temperature {temperature}: wrote {WEIGHTS.name} and {META.name}")
@@ -195,7 +197,7 @@ def loso(corpus: Path, only: list[str] | None = None, fold_temperature: bool = F
             f"{s:24s} {int(test.sum()):5d} {float((guess == y[test]).mean()):9.3f} {np.mean(fits):9.3f}",
             flush=True,
         )
-        np.savez(corpus.parent / f"loso-{s}.npz", logits=z, temperature=t, corpus_sha256=digest)
+        np.savez(corpus.parent / f"loso-{s}.npz", logits=z, temperature=t, corpus_sha256=digest, C=C)
 
 
 def _accept(record: dict[str, Any]) -> list[str]:
@@ -203,8 +205,9 @@ def _accept(record: dict[str, Any]) -> list[str]:
 
 
 def report(corpus: Path) -> None:
-    """Pool the held-out logits of every source: accuracy, per-task recall, calibration."""
-    records, _ = load(corpus)
+    """Pool the held-out logits of every source: accuracy, per-task recall, calibration; then the
+    three classifiers on the public sources (`stacking.compare`)."""
+    records, digest = load(corpus)
     shipped = float(json.loads(META.read_text(encoding="utf-8"))["temperature"])
     source = np.array([r["source"] for r in records])
     y = np.array([TASKS.index(r["task"]) for r in records])
@@ -234,7 +237,6 @@ def report(corpus: Path) -> None:
     idx = np.concatenate(rows)
     p = np.vstack(probs)
     yy, pred = y[idx], p.argmax(axis=1)
-    held = dict(zip(idx.tolist(), pred.tolist(), strict=True))
     print(
         f"\nLOSO accuracy over {len(names)} sources: pooled {float((pred == yy).mean()):.3f}, "
         f"mean of the sources {np.mean(accs):.3f}; counting any fitting task {np.mean(fitting_all):.3f}"
@@ -249,72 +251,7 @@ def report(corpus: Path) -> None:
                 f"  {task:20s} {float((pred[m] == k).mean()):.3f}  ({int(m.sum())})  "
                 + ", ".join(f"->{t} x{n}" for t, n in confused)
             )
-    compare(records, held)
-
-
-OWN = "grid-"  # the project's own sources: the lexicon was mended on them, so they are not unseen by it
-
-
-def compare(records: list[dict[str, Any]], learned: dict[int, int]) -> None:
-    """The learned model's held-out answers against the lexicon's on the public sources (those the
-    project did not write: neither classifier saw them), per source, per task, and McNemar's paired
-    test on the items both answered."""
-    from gateway.selector.analysis import analyse  # the lexicon: the default classifier
-
-    public = [i for i in sorted(learned) if not records[i]["source"].startswith(OWN)]
-    if not public:
-        return
-    both: dict[str, list[tuple[bool, bool]]] = {}
-    by_task: dict[str, list[tuple[bool, bool]]] = {}
-    lexicon_p: list[tuple[float, ...]] = []
-    lexicon_y: list[int] = []
-    for i in public:
-        r = records[i]
-        fits = _accept(r)
-        analysis = analyse({"messages": r["messages"]})
-        pair = (TASKS[learned[i]] in fits, analysis.task in fits)
-        lexicon_p.append(analysis.signals.probabilities)
-        lexicon_y.append(TASKS.index(r["task"]))
-        both.setdefault(r["source"], []).append(pair)
-        by_task.setdefault(r["task"], []).append(pair)
-    print(
-        f"\nlexicon against learned (held out) on the {len(both)} public sources, counting any fitting task:"
-    )
-    print(f"{'source':24s} {'n':>5s} {'learned':>8s} {'lexicon':>8s}")
-    for name, pairs in sorted(both.items()):
-        n = len(pairs)
-        print(f"{name:24s} {n:5d} {sum(a for a, _ in pairs) / n:8.3f} {sum(b for _, b in pairs) / n:8.3f}")
-    pairs = [p for ps in both.values() for p in ps]
-    n = len(pairs)
-    only_learned = sum(a and not b for a, b in pairs)
-    only_lexicon = sum(b and not a for a, b in pairs)
-    z = (abs(only_learned - only_lexicon) - 1) / max((only_learned + only_lexicon) ** 0.5, 1e-9)
-    print(
-        f"pooled over {n} prompts: learned {sum(a for a, _ in pairs) / n:.3f}, "
-        f"lexicon {sum(b for _, b in pairs) / n:.3f}; mean of the sources: learned "
-        f"{np.mean([np.mean([a for a, _ in ps]) for ps in both.values()]):.3f}, lexicon "
-        f"{np.mean([np.mean([b for _, b in ps]) for ps in both.values()]):.3f}"
-    )
-    print(
-        f"McNemar: only the learned model right {only_learned}, only the lexicon right {only_lexicon}, "
-        f"z = {z:.1f} (continuity-corrected; |z| > 1.96: p < 0.05)"
-    )
-    print(
-        f"the lexicon's probabilities (choice.lexicon): ECE (10 bins) {ece(np.array(lexicon_p), np.array(lexicon_y)):.3f}"
-    )
-    tasks = [ps for ps in by_task.values()]
-    print(
-        f"task-balanced (the mean of the per-task recalls below): learned "
-        f"{np.mean([np.mean([a for a, _ in ps]) for ps in tasks]):.3f}, lexicon "
-        f"{np.mean([np.mean([b for _, b in ps]) for ps in tasks]):.3f}"
-    )
-    print("per-task recall on the public sources (learned, lexicon):")
-    for task in TASKS:
-        if task in by_task:
-            ps = by_task[task]
-            print(
-                f"  {task:20s} {np.mean([a for a, _ in ps]):.3f} {np.mean([b for _, b in ps]):.3f}  ({len(ps)})"
-            )
+    stacking.compare(corpus, records, digest, C)
 
 
 def main(argv: list[str] | None = None) -> None:

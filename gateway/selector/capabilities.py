@@ -10,7 +10,7 @@ selector (which reads a config that already passed, and so can take defaults for
       session_ttl: 1800           # seconds a session keeps its model (0: no stickiness)
       session_max: 10000          # sessions remembered at most (least recently used go first)
       history_half_life: 300      # seconds for performance history to lose half its weight
-      classifier: lexicon         # the task classifier: lexicon (default) or learned
+      classifier: lexicon         # the task classifier: lexicon (default), learned or stacked
       min_confidence: 0.4         # optional: a likeliest task less probable than this goes to `default`
       default: a-group            # the group unsure requests go to (needed with min_confidence)
       capabilities:
