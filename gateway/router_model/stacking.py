@@ -123,11 +123,29 @@ def _mcnemar(pairs: list[tuple[bool, bool]]) -> tuple[int, int, float]:
     return one, two, (abs(one - two) - 1) / (one + two) ** 0.5 if one + two else 0.0
 
 
+def held_out_stacked(
+    records: list[dict[str, Any]], llp: np.ndarray, xlp: np.ndarray, names: list[str]
+) -> np.ndarray:
+    """The stacked probabilities of each source in `names`, its second stage fitted on the other
+    sources of `names` (rows of other sources are zero)."""
+    from gateway.router_model.train import softmax
+
+    y = np.array([TASKS.index(r["task"]) for r in records])
+    source = np.array([r["source"] for r in records])
+    out = np.zeros_like(llp)
+    for s in names:
+        train_idx = np.flatnonzero((source != s) & np.isin(source, names))
+        params = fit(llp[train_idx], xlp[train_idx], y[train_idx], weights(records, train_idx, y))
+        test = source == s
+        out[test] = softmax(combine(params, llp[test], xlp[test]), 1.0)
+    return out
+
+
 def compare(corpus: Path, records: list[dict[str, Any]], digest: str, C: float) -> None:
     """Learned (held out), lexicon and stacked (held out twice over: its second stage fitted without
     the source, on the other public sources only) on the public sources, counting any fitting
     task: per source, pooled, mean of the sources, task-balanced, per task, McNemar."""
-    from gateway.router_model.train import _accept, ece, softmax
+    from gateway.router_model.train import _accept, ece
 
     names = [s for s in public(records) if fresh(corpus, digest, s, C)]  # the folds measured so far
     if len(names) < 2:
@@ -135,14 +153,7 @@ def compare(corpus: Path, records: list[dict[str, Any]], digest: str, C: float) 
     z = held_out_logits(corpus, records, digest, names, C)
     xlp = lexicon_log_probabilities(records, corpus.parent / f"lexicon-{digest[:16]}.npy")
     y = np.array([TASKS.index(r["task"]) for r in records])
-    source = np.array([r["source"] for r in records])
-    llp = log_softmax(z)
-    stacked_p = np.zeros_like(z)
-    for s in names:
-        train_idx = np.flatnonzero((source != s) & np.isin(source, names))
-        params = fit(llp[train_idx], xlp[train_idx], y[train_idx], weights(records, train_idx, y))
-        test = source == s
-        stacked_p[test] = softmax(combine(params, llp[test], xlp[test]), 1.0)
+    stacked_p = held_out_stacked(records, log_softmax(z), xlp, names)
     by_source: dict[str, list[tuple[bool, bool, bool]]] = {}
     by_task: dict[str, list[tuple[bool, bool, bool]]] = {}
     rows = [i for i, r in enumerate(records) if r["source"] in names]
