@@ -161,7 +161,7 @@ def test_the_stacked_classifier_gives_probabilities_and_agrees_where_both_classi
     by_lexicon, _, _ = lexicon(text, "", (), False, 1, False, False, False)
     by_learned, _, _ = classify(text)
     assert TASKS[int(np.argmax(by_lexicon))] == TASKS[int(np.argmax(by_learned))] == task  # the premise
-    probabilities, code, notation = stack.classify(text)
+    probabilities, code, notation = stack.classify(text, "", (), False, 1, False, False, False)
     assert len(probabilities) == len(TASKS) and abs(sum(probabilities) - 1.0) < 1e-6
     assert TASKS[int(np.argmax(probabilities))] == task
     assert (code, notation) == lexicon(text, "", (), False, 1, False, False, False)[1:]

@@ -618,7 +618,10 @@ def problems_of(routing: dict[str, Any]) -> list[str]:
             "warning: model_routing.capabilities.cheap.colour: unknown key, ignored",
         ),
         ({"auto_selct": True}, "warning: model_routing.auto_selct: unknown key, ignored"),
-        ({"classifier": "bayes"}, "error: model_routing.classifier: 'bayes' is not one of lexicon, learned, stacked"),
+        (
+            {"classifier": "bayes"},
+            "error: model_routing.classifier: 'bayes' is not one of lexicon, learned, stacked",
+        ),
         ({"experiments": [], "experiment_feedback": {}}, None),  # the experiments module's keys
     ],
 )

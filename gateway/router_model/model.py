@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ def model() -> Model:
     return Model.load()
 
 
-def classify(
+def logits(
     last_user: str,
     system: str = "",
     earlier: Sequence[str] = (),
@@ -66,9 +67,9 @@ def classify(
     tools: bool = False,
     images: bool = False,
     json: bool = False,
-) -> tuple[tuple[float, ...], float, float]:
-    """The probability of each task (in `TASKS` order) for a request's parts, and the code and
-    notation signals read on the way: `choice.Classify`, with the inputs `analysis` reads."""
+) -> tuple[np.ndarray, list[float]]:
+    """The shipped model's logits (before the temperature) for a request's parts, and the
+    structural signals read on the way (`features`): what `classify` and `stack` start from."""
     indices, values, dense = features(
         last_user,
         system,
@@ -80,7 +81,15 @@ def classify(
         images=images,
         json=json,
     )
-    return tuple(model().probabilities(indices, values).tolist()), max(dense[0], dense[1]), dense[3]
+    return model().scores(indices, values), dense
+
+
+def classify(*request: Any) -> tuple[tuple[float, ...], float, float]:
+    """The probability of each task (in `TASKS` order) for a request's parts (`logits`' arguments),
+    and the code and notation signals read on the way: `choice.Classify`."""
+    z, dense = logits(*request)
+    p = np.exp((z - z.max()) / model().temperature)
+    return tuple((p / p.sum()).tolist()), max(dense[0], dense[1]), dense[3]
 
 
 def warm() -> None:

@@ -19,14 +19,13 @@ complexity reads are the lexicon's, as with the lexicon alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 import numpy as np
 
 from gateway.router_model import model as learned
 from gateway.router_model.choice import lexicon
-from gateway.router_model.features import features
 from gateway.router_model.tasks import TASKS
 
 FLOOR = 1e-6  # a probability's floor before its log (the lexicon's can be ~1e-9 for unlikely tasks)
@@ -61,31 +60,13 @@ def parameters() -> np.ndarray:
     return np.asarray(stack["params"], dtype=np.float64)
 
 
-def classify(
-    last_user: str,
-    system: str = "",
-    earlier: Sequence[str] = (),
-    prior_code: bool = False,
-    turns: int = 1,
-    tools: bool = False,
-    images: bool = False,
-    json: bool = False,
-) -> tuple[tuple[float, ...], float, float]:
-    """The probability of each task, and the lexicon's code and notation signals: `choice.Classify`."""
-    p_lexicon, code, notation = lexicon(last_user, system, earlier, prior_code, turns, tools, images, json)
-    indices, values, _ = features(
-        last_user,
-        system,
-        earlier[-1] if earlier else "",
-        earlier=len(earlier),
-        prior_code=prior_code,
-        turns=turns,
-        tools=tools,
-        images=images,
-        json=json,
-    )
-    z = learned.model().scores(indices, values).astype(np.float64)
-    s = combine(parameters(), log_softmax(z), log_probabilities(np.asarray(p_lexicon)))
+def classify(*request: Any) -> tuple[tuple[float, ...], float, float]:
+    """The probability of each task, and the lexicon's code and notation signals: `choice.Classify`
+    (all eight of its arguments: the last user turn, system prompt, earlier user turns, code in an
+    earlier answer, messages, tools, images, JSON output)."""
+    p_lexicon, code, notation = lexicon(*request)
+    z, _ = learned.logits(*request)
+    s = combine(parameters(), log_softmax(z.astype(np.float64)), log_probabilities(np.asarray(p_lexicon)))
     top = float(s.max())
     weights = [math.exp(float(v) - top) for v in s]
     total = sum(weights)
@@ -96,4 +77,4 @@ def warm() -> None:
     """Load the weights and the second stage, and classify once (no request pays the first call)."""
     learned.warm()
     parameters()
-    classify("warm up")
+    classify("warm up", "", (), False, 1, False, False, False)
