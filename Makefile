@@ -116,11 +116,14 @@ icount: $(STAMP)
 router-corpus: $(STAMP)
 	$(BIN)/python -m gateway.router_model.corpus
 
+# The learned model, then the stacked classifier's second stage from the public sources' held-out
+# folds (build/router/loso-*.npz: reused when made from this corpus, else computed, one fit each).
 train-router: router-corpus
 	$(BIN)/python -m gateway.router_model.train
 
 # Leave-one-source-out accuracy, per-task recall and calibration (slow: one fit per source; the
-# folds are kept in build/router/loso-*.npz, `--loso --only SOURCE ...` redoes some, `--report` pools).
+# folds are kept in build/router/loso-*.npz, `--loso --only SOURCE ...` redoes some, `--report` pools
+# them and compares the learned, lexicon and stacked classifiers on the public sources).
 eval-router: router-corpus
 	$(BIN)/python -m gateway.router_model.train --loso
 	$(BIN)/python -m gateway.router_model.train --report
