@@ -60,3 +60,53 @@ def test_redis_down_answers_without_the_cache(mock: MockUpstream, start_gateway)
     states = [chat(gw, text, temperature=0)[0] for _ in range(2)]
     assert states == ["miss", "miss"] and upstream_calls(mock) == 2
     assert "Redis unavailable" in gw.logs() and "redis://" not in gw.logs()
+
+
+def test_the_state_backends_redis_serves_the_cache_across_processes(
+    mock: MockUpstream, start_gateway, redis_url: str
+) -> None:
+    """Only the state backend's Redis is configured: `cache: true` stores there, so replicas share it."""
+    cfg = config(mock, True, redis_url=redis_url)
+    first, second = start_gateway(cfg), start_gateway(cfg)
+    text = unique("state backend redis")
+    state, stored = chat(first, text, temperature=0)
+    assert state == "miss"
+    state, replayed = chat(second, text, temperature=0)
+    assert state == "hit" and replayed.id == stored.id
+    assert upstream_calls(mock) == 1
+
+
+def test_litellm_redis_type_without_a_host_uses_the_state_backends_redis(
+    mock: MockUpstream, start_gateway, redis_url: str
+) -> None:
+    cfg = config(mock, None, redis_url=redis_url)
+    cfg["litellm_settings"] = {"cache": True, "cache_params": {"type": "redis", "ttl": 60}}
+    first, second = start_gateway(cfg), start_gateway(cfg)
+    text = unique("litellm type redis, no host")
+    assert chat(first, text, temperature=0)[0] == "miss"
+    assert chat(second, text, temperature=0)[0] == "hit"
+    assert upstream_calls(mock) == 1
+
+
+def test_an_explicit_local_cache_stays_in_process_beside_a_redis_state_backend(
+    mock: MockUpstream, start_gateway, redis_url: str
+) -> None:
+    cfg = config(mock, {"type": "local"}, redis_url=redis_url)
+    first, second = start_gateway(cfg), start_gateway(cfg)
+    text = unique("local on purpose")
+    assert chat(first, text, temperature=0)[0] == "miss"
+    assert chat(second, text, temperature=0)[0] == "miss"
+    assert chat(second, text, temperature=0)[0] == "hit"
+
+
+def test_a_state_backend_redis_outage_turns_cached_requests_into_misses(
+    mock: MockUpstream, start_gateway
+) -> None:
+    with RedisServer() as server:
+        gw = start_gateway(config(mock, True, redis_url=server.url))
+        text = unique("outage")
+        assert [chat(gw, text, temperature=0)[0] for _ in range(2)] == ["miss", "hit"]
+    # redis-server is gone: the same request is answered by the provider, a miss, never an error
+    states = [chat(gw, text, temperature=0)[0] for _ in range(2)]
+    assert states == ["miss", "miss"] and upstream_calls(mock) == 3
+    assert "redis://" not in gw.logs()
