@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,13 +26,16 @@ from gateway.errors import GatewayError
 from gateway.fallback import Trace, run_chain
 from gateway.routing.permissions import permitted_groups
 from gateway.routing.plan import plan
-from gateway.routing.resolve import context_window_chain
+from gateway.routing.resolve import Resolution, context_window_chain
 from gateway.tokens import estimate_prompt_tokens, too_long_for
 from gateway.upstream.event_stream import EventUsageTap, chat_usage
 from gateway.upstream.failures import is_upstream_fault
 from gateway.upstream.relay import StreamRelay
 from gateway.upstream.stream import error_event
 from gateway.upstream.usage_tap import UsageTap
+
+if TYPE_CHECKING:
+    from gateway.state import GatewayState
 
 T = TypeVar("T")
 
@@ -141,6 +144,30 @@ class Door:
     chat_view: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
+async def begin_route(
+    request: Request, state: GatewayState, body: dict[str, Any], door: Door | None = None
+) -> tuple[Resolution, Trace]:
+    """The route step every proxied endpoint takes (JSON or multipart): the request's deadline, its
+    chain of groups (`model="auto"` decisions batched when the selector is on), the routing span, and
+    the trace the chain fills in; both left in the scope for error headers and the access log."""
+    scope = request.scope
+    started = scope["grid.started"]
+    seconds, what = request_timeout(state.snapshot.router.request_timeout, scope["headers"], body)
+    deadline.start(started, seconds, what)
+    if state.selector.enabled:
+        view = door.chat_view(body) if door is not None and door.chat_view is not None else body
+        resolution = await DECISIONS.run(plan, scope, state, view)
+    else:
+        resolution = plan(scope, state, body)
+    spans = scope.get("grid.spans")  # gateway.tracing's, only when traces are configured
+    if spans is not None:
+        spans.routed(started, resolution, scope)
+    trace = Trace()
+    scope["grid.trace"] = trace
+    scope["grid.resolution"] = resolution
+    return resolution, trace
+
+
 async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> Any:
     started = time.monotonic()
     request.scope["grid.started"] = started
@@ -149,20 +176,9 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
     body = await json_body(request, snapshot.general.max_json_depth)
     # a request that cannot be valid never reaches routing
     check_request(endpoint, body) if door is None else door.check(body)
-    seconds, what = request_timeout(snapshot.router.request_timeout, request.scope["headers"], body)
-    deadline.start(started, seconds, what)
-    spans = request.scope.get("grid.spans")  # gateway.tracing's, only when traces are configured
-    if state.selector.enabled:
-        view = door.chat_view(body) if door is not None and door.chat_view is not None else body
-        resolution = await DECISIONS.run(plan, request.scope, state, view)
-    else:
-        resolution = plan(request.scope, state, body)
-    if spans is not None:
-        spans.routed(started, resolution, request.scope)
+    resolution, trace = await begin_route(request, state, body, door)
+    spans = request.scope.get("grid.spans")
     request_id = request.scope["grid.request_id"]
-    trace = Trace()
-    request.scope["grid.trace"] = trace
-    request.scope["grid.resolution"] = resolution
     stream = endpoint not in UNSTREAMED and bool(body.get("stream"))
     request.scope["grid.stream"] = stream
     cache = state.cache
