@@ -25,6 +25,7 @@ from gateway.endpoints.validate import check_request
 from gateway.errors import GatewayError
 from gateway.fallback import Trace, run_chain
 from gateway.routing.permissions import permitted_groups
+from gateway.routing.pinned import PinnedBalancer
 from gateway.routing.plan import plan
 from gateway.routing.resolve import Resolution, context_window_chain
 from gateway.tokens import estimate_prompt_tokens, too_long_for
@@ -142,6 +143,8 @@ class Door:
     tap: Callable[[], UsageTap] = EventUsageTap
     # the body as a chat request, for routing (`model="auto"` reads its messages): made only then
     chat_view: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # the one deployment that must serve the request (it holds state the request continues), or None
+    pin: Callable[[Request, dict[str, Any]], Awaitable[Deployment | None]] | None = None
 
 
 async def begin_route(
@@ -177,6 +180,7 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
     # a request that cannot be valid never reaches routing
     check_request(endpoint, body) if door is None else door.check(body)
     resolution, trace = await begin_route(request, state, body, door)
+    pinned = await door.pin(request, body) if door is not None and door.pin is not None else None
     spans = request.scope.get("grid.spans")
     request_id = request.scope["grid.request_id"]
     stream = endpoint not in UNSTREAMED and bool(body.get("stream"))
@@ -189,7 +193,7 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
             entry = await cache.lookup(request.scope, ticket)
             if entry is not None:
                 return cache.replay(request.scope, entry, started)
-    balancer = state.balancer
+    balancer = state.balancer if pinned is None else PinnedBalancer(state.balancer, pinned)
 
     key = request.scope.get("grid.key")
 
@@ -219,7 +223,7 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
             balancer.succeeded(dep, seconds, tokens=_total_tokens(usage_of(result[1])))
 
     chain = run_chain(
-        resolution.chain,
+        resolution.chain if pinned is None else (pinned.group,),
         snapshot.router,
         balancer,
         attempt,

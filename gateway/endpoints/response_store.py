@@ -6,26 +6,33 @@ id did not exist). A response translated from chat completions (a deployment wit
 is kept whole, with its conversation as chat messages, so that the gateway itself answers `GET`,
 `input_items` and a later `previous_response_id`.
 
-`ResponseStore` is the interface; `MemoryResponseStore` the in-process backend: bounded in entries and
-in bytes (the oldest entries go first), so memory stays flat however many responses are created and
-however large their inputs. A shared backend (Redis,
-when the state backend grows one) implements the same methods.
+`MemoryResponseStore` is the in-process store: bounded in entries and in bytes (the oldest entries go
+first), so memory stays flat however many responses are created and however large their inputs.
+`ResponseIds` puts it in front of the state backend: with Redis, every entry is also written there
+(for `SHARED_TTL`), so a `GET`/`DELETE`/`cancel`/`input_items` or a `previous_response_id` sent to
+another replica finds it; an entry found there is kept locally too. Redis being down costs only the
+sharing: each replica still finds the ids it made. In-process, the backend's calls do nothing.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
+
+import orjson
+
+from gateway.backend import StateBackend
 
 DEFAULT_LIMIT = 10_000
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024  # what the kept (translated) responses and conversations may hold
+SHARED_TTL = 30 * 86400.0  # how long Redis remembers an id (OpenAI keeps a stored response 30 days)
 
 
 @dataclass(frozen=True, slots=True)
 class Stored:
     deployment: str  # the deployment's id
-    owner: str | None  # the creating key's name (None: the gateway runs without keys)
+    owner: str | None  # the creating key's id, a digest for a configured key (None: no keys)
     response: dict[str, Any] | None = None  # kept by the gateway: the translated response itself
     input_items: list[Any] = field(default_factory=list)
     conversation: list[dict[str, Any]] = field(default_factory=list)  # chat messages, answer included
@@ -40,6 +47,8 @@ class ResponseStore(Protocol):
     def delete(self, response_id: str, owner: str | None) -> bool: ...
 
     def known(self, response_id: str) -> bool: ...
+
+    def get_any(self, response_id: str) -> Stored | None: ...
 
     def __len__(self) -> int: ...
 
@@ -77,8 +86,51 @@ class MemoryResponseStore:
         """Whether the id was made through this gateway (by any key)."""
         return response_id in self.entries
 
+    def get_any(self, response_id: str) -> Stored | None:
+        return self.entries.get(response_id)
+
     def __len__(self) -> int:
         return len(self.entries)
 
 
-STORE: ResponseStore = MemoryResponseStore()
+class ResponseIds:
+    """The gateway's view of response ids: this process's store, then the state backend's."""
+
+    def __init__(self, backend: StateBackend, local: ResponseStore | None = None) -> None:
+        self.backend = backend
+        self.local = local if local is not None else MemoryResponseStore()
+
+    async def put(self, response_id: str, entry: Stored) -> None:
+        self.local.put(response_id, entry)
+        await self.backend.share_response(response_id, orjson.dumps(asdict(entry)), SHARED_TTL)
+
+    async def find(self, response_id: str) -> Stored | None:
+        """The entry of `response_id`, whichever key made it (callers check the owner)."""
+        entry = self.local.get_any(response_id)
+        if entry is not None:
+            return entry
+        raw = await self.backend.shared_response(response_id)
+        entry = _decoded(raw) if raw else None
+        if entry is not None:
+            self.local.put(response_id, entry)
+        return entry
+
+    async def get(self, response_id: str, owner: str | None) -> Stored | None:
+        entry = await self.find(response_id)
+        return entry if entry is not None and entry.owner == owner else None
+
+    async def delete(self, response_id: str, owner: str | None) -> bool:
+        if await self.get(response_id, owner) is None:
+            return False
+        self.local.delete(response_id, owner)
+        await self.backend.forget_response(response_id)
+        return True
+
+
+def _decoded(raw: bytes) -> Stored | None:
+    """An entry as `put` shared it; None for anything else (Redis is not trusted to hold only ours)."""
+    try:
+        fields = orjson.loads(raw)
+        return Stored(**fields) if isinstance(fields, dict) else None
+    except (orjson.JSONDecodeError, TypeError):
+        return None
