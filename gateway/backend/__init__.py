@@ -123,9 +123,6 @@ class StateBackend:
         """A response id's entry as another replica stored it, or None."""
         return None
 
-    async def forget_response(self, response_id: str) -> None:
-        """A response was deleted: no replica finds it any more."""
-
 
 def key_store_path(snapshot: Snapshot, config_path: str | None) -> str | None:
     """`general_settings.key_store`, relative to the config's directory; None without a config file."""

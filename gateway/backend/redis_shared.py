@@ -251,10 +251,6 @@ class RedisSharing(StateBackend):
         found = await self._quietly(self.client.get(_response_key(response_id)))
         return found.encode() if isinstance(found, str) else found
 
-    async def forget_response(self, response_id: str) -> None:
-        if self._up:
-            await self._quietly(self.client.delete(_response_key(response_id)))
-
     async def _quietly(self, call) -> Any:
         """One call that a Redis fault turns into None (and Redis marked down), never an error."""
         try:

@@ -18,11 +18,12 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway.config.model import Deployment
 from gateway.endpoints.common import json_body, state_of
-from gateway.endpoints.proxy import CLIENT_CLOSED, _grid_headers, _unless_disconnected, begin_route
+from gateway.endpoints.proxy import CLIENT_CLOSED, _grid_headers, _unless_disconnected, routed, start_route
 from gateway.endpoints.validate import check_request
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.experiments.middleware import enrol
 from gateway.fallback import Outcome, Trace, run_chain
+from gateway.routing.plan import plan
 from gateway.routing.resolve import Resolution
 from gateway.state import GatewayState
 from gateway.upstream.multipart import MultipartUpload, boundary_of
@@ -68,7 +69,9 @@ async def _upload(request: Request, endpoint: str) -> Response:
         state = state_of(request)
         if state.experiments.active:  # the experiments middleware leaves multipart bodies to us
             enrol(state.experiments, request.scope, body)
-        resolution, trace = await begin_route(request, state, body)
+        start_route(request.scope, state, body)
+        resolution = plan(request.scope, state, body)
+        trace = routed(request.scope, resolution)
         request_id = request.scope["grid.request_id"]
 
         async def attempt(dep: Deployment) -> tuple[bytes, str]:
@@ -99,7 +102,9 @@ async def speech(request: Request) -> Response:
     body = await json_body(request)
     check_request("audio/speech", body)
     state = state_of(request)
-    resolution, trace = await begin_route(request, state, body)
+    start_route(request.scope, state, body)
+    resolution = plan(request.scope, state, body)
+    trace = routed(request.scope, resolution)
     request_id = request.scope["grid.request_id"]
 
     async def attempt(dep: Deployment):

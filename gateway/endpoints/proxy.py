@@ -147,28 +147,24 @@ class Door:
     pin: Callable[[Request, dict[str, Any]], Awaitable[Deployment | None]] | None = None
 
 
-async def begin_route(
-    request: Request, state: GatewayState, body: dict[str, Any], door: Door | None = None
-) -> tuple[Resolution, Trace]:
-    """The route step every proxied endpoint takes (JSON or multipart): the request's deadline, its
-    chain of groups (`model="auto"` decisions batched when the selector is on), the routing span, and
-    the trace the chain fills in; both left in the scope for error headers and the access log."""
-    scope = request.scope
-    started = scope["grid.started"]
+def start_route(scope: Scope, state: GatewayState, body: dict[str, Any]) -> None:
+    """The first half of the route step every proxied endpoint takes (JSON or multipart): the
+    request's deadline (the router's `request_timeout`, or the client's shorter header)."""
     seconds, what = request_timeout(state.snapshot.router.request_timeout, scope["headers"], body)
-    deadline.start(started, seconds, what)
-    if state.selector.enabled:
-        view = door.chat_view(body) if door is not None and door.chat_view is not None else body
-        resolution = await DECISIONS.run(plan, scope, state, view)
-    else:
-        resolution = plan(scope, state, body)
+    deadline.start(scope["grid.started"], seconds, what)
+
+
+def routed(scope: Scope, resolution: Resolution) -> Trace:
+    """The second half, once the chain of groups is planned: the routing span, and the trace the
+    chain fills in; both left in the scope for error headers and the access log. (Two plain calls
+    around the endpoint's own `plan`, not one coroutine: an await costs every chat request.)"""
     spans = scope.get("grid.spans")  # gateway.tracing's, only when traces are configured
     if spans is not None:
-        spans.routed(started, resolution, scope)
+        spans.routed(scope["grid.started"], resolution, scope)
     trace = Trace()
     scope["grid.trace"] = trace
     scope["grid.resolution"] = resolution
-    return resolution, trace
+    return trace
 
 
 async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> Any:
@@ -179,7 +175,13 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
     body = await json_body(request, snapshot.general.max_json_depth)
     # a request that cannot be valid never reaches routing
     check_request(endpoint, body) if door is None else door.check(body)
-    resolution, trace = await begin_route(request, state, body, door)
+    start_route(request.scope, state, body)
+    if state.selector.enabled:
+        view = door.chat_view(body) if door is not None and door.chat_view is not None else body
+        resolution = await DECISIONS.run(plan, request.scope, state, view)
+    else:
+        resolution = plan(request.scope, state, body)
+    trace = routed(request.scope, resolution)
     pinned = await door.pin(request, body) if door is not None and door.pin is not None else None
     spans = request.scope.get("grid.spans")
     request_id = request.scope["grid.request_id"]

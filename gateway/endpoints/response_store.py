@@ -26,6 +26,7 @@ from gateway.backend import StateBackend
 
 DEFAULT_LIMIT = 10_000
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024  # what the kept (translated) responses and conversations may hold
+DELETED = b"deleted"  # what the shared store holds for a deleted id
 SHARED_TTL = 30 * 86400.0  # how long Redis remembers an id (OpenAI keeps a stored response 30 days)
 
 
@@ -49,6 +50,8 @@ class ResponseStore(Protocol):
     def known(self, response_id: str) -> bool: ...
 
     def get_any(self, response_id: str) -> Stored | None: ...
+
+    def drop(self, response_id: str) -> None: ...
 
     def __len__(self) -> int: ...
 
@@ -75,11 +78,9 @@ class MemoryResponseStore:
         return entry if entry is not None and entry.owner == owner else None
 
     def delete(self, response_id: str, owner: str | None) -> bool:
-        entry = self.get(response_id, owner)
-        if entry is None:
+        if self.get(response_id, owner) is None:
             return False
-        del self.entries[response_id]
-        self.bytes -= entry.size
+        self.drop(response_id)
         return True
 
     def known(self, response_id: str) -> bool:
@@ -88,6 +89,11 @@ class MemoryResponseStore:
 
     def get_any(self, response_id: str) -> Stored | None:
         return self.entries.get(response_id)
+
+    def drop(self, response_id: str) -> None:
+        entry = self.entries.pop(response_id, None)
+        if entry is not None:
+            self.bytes -= entry.size
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -105,15 +111,18 @@ class ResponseIds:
         await self.backend.share_response(response_id, orjson.dumps(asdict(entry)), SHARED_TTL)
 
     async def find(self, response_id: str) -> Stored | None:
-        """The entry of `response_id`, whichever key made it (callers check the owner)."""
-        entry = self.local.get_any(response_id)
-        if entry is not None:
-            return entry
+        """The entry of `response_id`, whichever key made it (callers check the owner). The shared
+        store answers first (another replica may have deleted the id); this process's store answers
+        when it has nothing (in-process, or an id made while Redis was down)."""
         raw = await self.backend.shared_response(response_id)
+        if raw == DELETED:
+            self.local.drop(response_id)
+            return None
         entry = _decoded(raw) if raw else None
         if entry is not None:
             self.local.put(response_id, entry)
-        return entry
+            return entry
+        return self.local.get_any(response_id)
 
     async def get(self, response_id: str, owner: str | None) -> Stored | None:
         entry = await self.find(response_id)
@@ -122,8 +131,9 @@ class ResponseIds:
     async def delete(self, response_id: str, owner: str | None) -> bool:
         if await self.get(response_id, owner) is None:
             return False
-        self.local.delete(response_id, owner)
-        await self.backend.forget_response(response_id)
+        self.local.drop(response_id)
+        # a tombstone, not a removal: a replica holding its own copy must learn the id is gone
+        await self.backend.share_response(response_id, DELETED, SHARED_TTL)
         return True
 
 
