@@ -27,9 +27,15 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
-def test_a_hit_across_two_gateway_processes(mock: MockUpstream, start_gateway, redis_url: str) -> None:
-    cache = {"type": "redis", "redis_url": redis_url, "ttl": 60}
-    first, second = start_gateway(config(mock, cache)), start_gateway(config(mock, cache))
+@pytest.mark.parametrize("where", ["cache's own redis_url", "the state backend's redis_url only"])
+def test_a_hit_across_two_gateway_processes(
+    mock: MockUpstream, start_gateway, redis_url: str, where: str
+) -> None:
+    if where.startswith("cache"):
+        cfg = config(mock, {"type": "redis", "redis_url": redis_url, "ttl": 60})
+    else:  # `cache: true` and a Redis state backend: the cache is stored there, shared by replicas
+        cfg = config(mock, True, redis_url=redis_url)
+    first, second = start_gateway(cfg), start_gateway(cfg)
     text = unique("shared by processes")
     state, stored = chat(first, text, temperature=0)
     assert state == "miss"
@@ -60,20 +66,6 @@ def test_redis_down_answers_without_the_cache(mock: MockUpstream, start_gateway)
     states = [chat(gw, text, temperature=0)[0] for _ in range(2)]
     assert states == ["miss", "miss"] and upstream_calls(mock) == 2
     assert "Redis unavailable" in gw.logs() and "redis://" not in gw.logs()
-
-
-def test_the_state_backends_redis_serves_the_cache_across_processes(
-    mock: MockUpstream, start_gateway, redis_url: str
-) -> None:
-    """Only the state backend's Redis is configured: `cache: true` stores there, so replicas share it."""
-    cfg = config(mock, True, redis_url=redis_url)
-    first, second = start_gateway(cfg), start_gateway(cfg)
-    text = unique("state backend redis")
-    state, stored = chat(first, text, temperature=0)
-    assert state == "miss"
-    state, replayed = chat(second, text, temperature=0)
-    assert state == "hit" and replayed.id == stored.id
-    assert upstream_calls(mock) == 1
 
 
 def test_litellm_redis_type_without_a_host_uses_the_state_backends_redis(

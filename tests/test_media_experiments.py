@@ -16,25 +16,19 @@ import openai
 import pytest
 
 from gateway.mock_upstream.runner import MockUpstream
-from tests.conftest import MASTER_KEY, deployment
-from tests.harness import CLIENT_TIMEOUT, GatewayProcess
-from tests.test_media import wav_file
+from tests.conftest import MASTER_KEY
+from tests.harness import CLIENT_TIMEOUT, GatewayProcess, openai_client
+from tests.test_media import _entry, wav_file
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 500
 MODES = {"ears-a": "audio_transcription", "ears-b": "audio_transcription"}
 MODES |= {"brush-a": "image_generation", "brush-b": "image_generation"}
 
 
-def _entry(name: str, url: str) -> dict:
-    entry = deployment(name, url, dep_id=f"{name}-dep", model=f"openai/{name}-up")
-    entry["model_info"]["mode"] = MODES[name]
-    return entry
-
-
 @pytest.fixture(scope="module")
 def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
     config = {
-        "model_list": [_entry(name, mock.url) for name in MODES],
+        "model_list": [_entry(name, mock.url, MODES, model=f"openai/{name}-up") for name in MODES],
         "router_settings": {"num_retries": 0, "model_group_alias": {"ears": "ears-a", "brush": "brush-a"}},
         "general_settings": {"master_key": MASTER_KEY},
         "model_routing": {
@@ -50,9 +44,7 @@ def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
 
 @pytest.fixture
 def client(gw: GatewayProcess) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=gw.base_url, api_key=MASTER_KEY, max_retries=0, timeout=CLIENT_TIMEOUT
-    ) as sdk:
+    with openai_client(gw) as sdk:
         yield sdk
 
 
