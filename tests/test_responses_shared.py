@@ -147,3 +147,17 @@ def test_a_continuation_goes_only_to_the_deployment_holding_it(mock, mock_b, sta
         # a new conversation still goes to the healthy deployment
         fresh = client.responses.with_raw_response.create(model="gpt-r", input="new topic")
         assert fresh.headers["x-grid-deployment"] == "r-a"
+
+
+def test_with_redis_gone_a_replica_still_finds_the_ids_it_made(mock, mock_b, start_gateway):
+    with RedisServer() as server:
+        gw = start_gateway(config(mock, mock_b, redis_url=server.url), env=dict(LITELLM_ENV))
+        with openai_client(gw) as client:
+            before = client.responses.create(model="claude", input="made while Redis was up")
+            server.stop()
+            during = client.responses.create(model="claude", input="made while Redis is down")
+            for made in (before, during):
+                assert client.responses.retrieve(made.id).output_text == made.output_text
+            go_on = client.responses.create(model="claude", input="and now?", previous_response_id=during.id)
+            assert go_on.output_text == "mock reply: and now?"
+    assert "Traceback" not in gw.logs()
