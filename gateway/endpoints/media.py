@@ -32,6 +32,14 @@ from gateway.upstream.passthrough import read_raw
 RELAY_CHUNK = 64 * 1024
 
 
+def _route(request: Request, state: GatewayState, body: dict[str, Any]) -> tuple[Resolution, Trace]:
+    """proxy's route step, with a plain `plan` (no `model="auto"` batching: these bodies have no
+    messages to read)."""
+    start_route(request.scope, state, body)
+    resolution = plan(request.scope, state, body)
+    return resolution, routed(request.scope, resolution)
+
+
 def _openai_wire(dep: Deployment, endpoint: str) -> None:
     if dep.path != "passthrough":
         raise InvalidRequest(
@@ -69,9 +77,7 @@ async def _upload(request: Request, endpoint: str) -> Response:
         state = state_of(request)
         if state.experiments.active:  # the experiments middleware leaves multipart bodies to us
             enrol(state.experiments, request.scope, body)
-        start_route(request.scope, state, body)
-        resolution = plan(request.scope, state, body)
-        trace = routed(request.scope, resolution)
+        resolution, trace = _route(request, state, body)
         request_id = request.scope["grid.request_id"]
 
         async def attempt(dep: Deployment) -> tuple[bytes, str]:
@@ -102,9 +108,7 @@ async def speech(request: Request) -> Response:
     body = await json_body(request)
     check_request("audio/speech", body)
     state = state_of(request)
-    start_route(request.scope, state, body)
-    resolution = plan(request.scope, state, body)
-    trace = routed(request.scope, resolution)
+    resolution, trace = _route(request, state, body)
     request_id = request.scope["grid.request_id"]
 
     async def attempt(dep: Deployment):
