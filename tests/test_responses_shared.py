@@ -72,6 +72,9 @@ def test_an_openai_wire_response_made_on_one_replica_is_found_on_the_other(repli
             assert got.parse().id == response_id and got.headers["x-grid-deployment"] == dep
             assert mocks[dep].requests(f"/v1/responses/{response_id}")
             assert on_b.responses.input_items.list(response_id).data[0].content[0].text.startswith("turn")
+            with pytest.raises(openai.BadRequestError):  # not a background response: the provider's 400
+                on_b.responses.cancel(response_id)
+            assert mocks[dep].requests(f"/v1/responses/{response_id}/cancel")
             go_on = on_b.responses.with_raw_response.create(
                 model="gpt-r", input="and then?", previous_response_id=response_id
             )
