@@ -21,6 +21,10 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from gateway.config.connection import OPEN_FILES_RESERVE, ConnectionLimits
 from gateway.errors import GatewayError, HeadersTooLarge, Overloaded, RequestTimeout, ShuttingDown
+from gateway.middleware import anthropic_errors
+
+# the Anthropic Messages paths, as the raw request line spells them
+ANTHROPIC_PATHS = frozenset(path.encode() for path in anthropic_errors.ANTHROPIC_PATHS)
 
 log = logging.getLogger("grid.connections")
 
@@ -29,9 +33,12 @@ __all__ = ["HeadersTooLarge", "Overloaded", "RequestTimeout", "ShuttingDown"]  #
 LINGER_SECONDS = 2.0  # after an error answer: how long the rest of the request is read and dropped
 
 
-def response_bytes(error: GatewayError) -> bytes:
-    """A whole HTTP/1.1 response for `error`, closing the connection."""
+def response_bytes(error: GatewayError, path: bytes = b"") -> bytes:
+    """A whole HTTP/1.1 response for `error`, closing the connection; in Anthropic's error shape
+    when `path` (the request's, if known) is an Anthropic Messages path, as the app answers there."""
     body = error.body_bytes()
+    if path in ANTHROPIC_PATHS:
+        body = anthropic_errors.reshape(error.status, body)
     head = [
         STATUS_LINE[error.status],
         b"content-type: application/json\r\n",
@@ -40,6 +47,13 @@ def response_bytes(error: GatewayError) -> bytes:
     ]
     head += [b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in error.headers().items()]
     return b"".join(head) + b"\r\n" + body
+
+
+def request_line_path(data: bytes) -> bytes:
+    """The path of the request line at the start of `data` (b"" when it is not all there)."""
+    line = data.split(b"\r\n", 1)[0]
+    parts = line.split(b" ", 2)
+    return parts[1].split(b"?", 1)[0] if len(parts) == 3 else b""
 
 
 class _Limits:

@@ -75,6 +75,8 @@ class HeldHeaders:
 
 
 HEAD, BODY, LINGER = 1, 2, 3  # a connection's phase: reading a request head, its body, or closing
+REFUSING = 4  # over the connection cap: waiting (briefly) for the request line, to answer its 503
+REFUSE_WAIT = 1.0  # seconds a refused connection's request line is waited for
 
 
 class GridHttpProtocol(HttpToolsProtocol):
@@ -113,10 +115,11 @@ class GridHttpProtocol(HttpToolsProtocol):
         self.transport = HeldHeaders(transport, self.loop)  # type: ignore[assignment]
         guard.watchdog_for(self.server_state, self.loop)
         if len(self.connections) > guard.LIMITS.max_connections:
+            # answered when the request line arrives (its path chooses the error's shape), or at once
+            # if it does not within REFUSE_WAIT
             guard.REJECTIONS.warning("overloaded", "connection refused: the gateway is at its connection cap")
-            self.reject(
-                guard.Overloaded("The gateway is at its connection limit; retry shortly.", retry_after=1)
-            )
+            self.phase = REFUSING
+            self.deadline = self.loop.time() + min(self.header_timeout, REFUSE_WAIT)
             return
         self.deadline = self.loop.time() + self.header_timeout
 
@@ -135,6 +138,9 @@ class GridHttpProtocol(HttpToolsProtocol):
             self.head_room = room
         elif phase == LINGER:
             return  # answered already: the rest of the request is dropped
+        elif phase == REFUSING:
+            self.reject(_overloaded(), guard.request_line_path(data))
+            return
         try:  # `_feed`, inlined: this is every request's path
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -209,6 +215,8 @@ class GridHttpProtocol(HttpToolsProtocol):
         phase, self.deadline = self.phase, None
         if phase == LINGER:
             self.transport.close()
+        elif phase == REFUSING:
+            self.reject(_overloaded())
         elif phase == HEAD:
             cycle = self.cycle
             if cycle is not None and not cycle.response_complete:  # still answering the last request
@@ -228,10 +236,13 @@ class GridHttpProtocol(HttpToolsProtocol):
             elif cycle.response_complete:  # answered without the body (401, 413, ...): done waiting
                 self.transport.close()
 
-    def reject(self, error: GatewayError) -> None:
+    def reject(self, error: GatewayError, path: bytes | None = None) -> None:
         """Answer `error` (unless a response has started) and close: the application, if it runs,
         sees a disconnect; the rest of the request is read and dropped until the client closes or
-        `LINGER_SECONDS` pass."""
+        `LINGER_SECONDS` pass. `path` (default: the current request's, as far as it was parsed)
+        chooses the error's shape: Anthropic's on the Messages paths, OpenAI's elsewhere."""
+        if path is None:
+            path = getattr(self, "url", b"").split(b"?", 1)[0] if self.phase != REFUSING else b""
         self.phase = LINGER
         self.deadline = self.loop.time() + guard.LINGER_SECONDS
         cycle = self.cycle
@@ -247,11 +258,15 @@ class GridHttpProtocol(HttpToolsProtocol):
         if started:
             raw.close()
             return
-        raw.write(guard.response_bytes(error))
+        raw.write(guard.response_bytes(error, path))
         if raw.can_write_eof():
             raw.write_eof()
         with contextlib.suppress(Exception):  # reading may have been paused by flow control
             raw.resume_reading()
+
+
+def _overloaded() -> GatewayError:
+    return guard.Overloaded("The gateway is at its connection limit; retry shortly.", retry_after=1)
 
 
 class ByteSet:

@@ -15,6 +15,7 @@ from typing import Any
 from gateway import connection_guard, metrics
 from gateway.backend import StateBackend, open_backend
 from gateway.config.model import Deployment, Snapshot
+from gateway.endpoints.response_store import ResponseIds
 from gateway.experiments.registry import ExperimentRegistry
 from gateway.experiments.shared import published
 from gateway.health_checks import HealthChecker
@@ -44,10 +45,12 @@ class GatewayState:
     _closing: set = field(default_factory=set)  # old caches closing after a reload
     backend: StateBackend = field(init=False)  # chosen at start: a reload does not switch it
     keys: KeyRegistry = field(default_factory=KeyRegistry)  # admin-created keys
+    responses: ResponseIds = field(init=False)  # Responses API ids -> deployment (shared with Redis)
 
     def __post_init__(self) -> None:
         self.selector = Selector(self.snapshot)
         self.backend = open_backend(self.snapshot, self.config_path)
+        self.responses = ResponseIds(self.backend)
         self.backend.on_keys(self.keys.replace)
         # breakers and experiment statuses, shared with the other replicas (no-ops in-process)
         self.balancer.on_open(

@@ -34,10 +34,18 @@ def mock() -> Iterator[MockUpstream]:
         yield upstream
 
 
+@pytest.fixture(scope="session")
+def mock_b() -> Iterator[MockUpstream]:
+    """A second mock upstream, for groups of two deployments on two servers (reset as `mock` is)."""
+    with MockUpstream("mock-b", require_key=PROVIDER_KEY) as upstream:
+        yield upstream
+
+
 @pytest.fixture(autouse=True)
 def _reset_mock(request: pytest.FixtureRequest) -> None:
-    if "mock" in request.fixturenames:
-        request.getfixturevalue("mock").reset()
+    for name in ("mock", "mock_b"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).reset()
 
 
 def deployment(

@@ -52,6 +52,7 @@ HEADER_NAMES = [
     "transfer-encoding-x",
     "traceparent",
     "anthropic-version",
+    "anthropic-beta",
     "host-x",
     "x-forwarded-for",
     "openai-organization",

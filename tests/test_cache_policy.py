@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from gateway.cache.policy import SKIP, Decision, decide, namespace, request_key
+from gateway.config.loader import build_from_dict
 from gateway.config.model import ApiKey
+from gateway.config.problems import Problems
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -50,3 +52,40 @@ def test_the_namespace_is_a_digest_of_the_key_never_the_key() -> None:
     assert namespace(ApiKey(name="team", key="sk-other"), "key") != space  # same name, other key
     assert namespace(key, "global") == namespace(None, "key") == "global"
     assert "sk-secret" not in request_key("embeddings", "g", False, {"input": "x"}, space)
+
+
+STATE = "redis://state:6379/0"
+OWN = "redis://cache:6379/0"
+
+
+def where(router: dict, litellm: dict | None = None, state: str | None = STATE) -> tuple:
+    """(backend, url) a config's cache settings choose (the state backend's Redis given as
+    GRID_REDIS_URL when `state`), or where its errors are."""
+    problems = Problems()
+    model = {"model_name": "m", "litellm_params": {"model": "openai/m", "api_base": "http://up/v1"}}
+    data = {"model_list": [model], "router_settings": router, "litellm_settings": litellm or {}}
+    snapshot = build_from_dict(data, {"GRID_REDIS_URL": state} if state else {}, problems)
+    if problems.errors:
+        return tuple(p.field for p in problems.errors)
+    return snapshot.cache.backend, snapshot.cache.redis_url
+
+
+def test_the_cache_follows_the_state_backend_unless_told_otherwise() -> None:
+    assert where({"cache": True}) == ("redis", STATE)
+    assert where({"cache": True}, state=None) == ("local", None)
+    assert where({"cache": {"ttl": 60}}) == ("redis", STATE)
+    assert where({"cache": {"type": "local"}}) == ("local", None)
+    assert where({"cache": {"type": "redis"}}) == ("redis", STATE)
+    assert where({"cache": {"redis_url": OWN}}) == ("redis", OWN)  # the cache's own Redis wins
+    assert where({"cache": {"type": "redis", "redis_host": "cache"}}) == ("redis", OWN)
+    assert where({"cache": {"type": "redis"}}, state=None) == ("router_settings.cache",)
+
+
+def test_litellms_cache_params_follow_it_too() -> None:
+    assert where({}, {"cache": True}) == ("redis", STATE)
+    assert where({}, {"cache": True, "cache_params": {"type": "redis", "ttl": 5}}) == ("redis", STATE)
+    assert where({}, {"cache": True, "cache_params": {"type": "local"}}) == ("local", None)
+    assert where({}, {"cache": True, "cache_params": {"type": "redis", "host": "cache"}}) == ("redis", OWN)
+    assert where({}, {"cache": True, "cache_params": {"type": "redis"}}, state=None) == (
+        "litellm_settings.cache_params",
+    )

@@ -27,9 +27,15 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
-def test_a_hit_across_two_gateway_processes(mock: MockUpstream, start_gateway, redis_url: str) -> None:
-    cache = {"type": "redis", "redis_url": redis_url, "ttl": 60}
-    first, second = start_gateway(config(mock, cache)), start_gateway(config(mock, cache))
+@pytest.mark.parametrize("where", ["cache's own redis_url", "the state backend's redis_url only"])
+def test_a_hit_across_two_gateway_processes(
+    mock: MockUpstream, start_gateway, redis_url: str, where: str
+) -> None:
+    if where.startswith("cache"):
+        cfg = config(mock, {"type": "redis", "redis_url": redis_url, "ttl": 60})
+    else:  # `cache: true` and a Redis state backend: the cache is stored there, shared by replicas
+        cfg = config(mock, True, redis_url=redis_url)
+    first, second = start_gateway(cfg), start_gateway(cfg)
     text = unique("shared by processes")
     state, stored = chat(first, text, temperature=0)
     assert state == "miss"
@@ -60,3 +66,39 @@ def test_redis_down_answers_without_the_cache(mock: MockUpstream, start_gateway)
     states = [chat(gw, text, temperature=0)[0] for _ in range(2)]
     assert states == ["miss", "miss"] and upstream_calls(mock) == 2
     assert "Redis unavailable" in gw.logs() and "redis://" not in gw.logs()
+
+
+def test_litellm_redis_type_without_a_host_uses_the_state_backends_redis(
+    mock: MockUpstream, start_gateway, redis_url: str
+) -> None:
+    cfg = config(mock, None, redis_url=redis_url)
+    cfg["litellm_settings"] = {"cache": True, "cache_params": {"type": "redis", "ttl": 60}}
+    first, second = start_gateway(cfg), start_gateway(cfg)
+    text = unique("litellm type redis, no host")
+    assert chat(first, text, temperature=0)[0] == "miss"
+    assert chat(second, text, temperature=0)[0] == "hit"
+    assert upstream_calls(mock) == 1
+
+
+def test_an_explicit_local_cache_stays_in_process_beside_a_redis_state_backend(
+    mock: MockUpstream, start_gateway, redis_url: str
+) -> None:
+    cfg = config(mock, {"type": "local"}, redis_url=redis_url)
+    first, second = start_gateway(cfg), start_gateway(cfg)
+    text = unique("local on purpose")
+    assert chat(first, text, temperature=0)[0] == "miss"
+    assert chat(second, text, temperature=0)[0] == "miss"
+    assert chat(second, text, temperature=0)[0] == "hit"
+
+
+def test_a_state_backend_redis_outage_turns_cached_requests_into_misses(
+    mock: MockUpstream, start_gateway
+) -> None:
+    with RedisServer() as server:
+        gw = start_gateway(config(mock, True, redis_url=server.url))
+        text = unique("outage")
+        assert [chat(gw, text, temperature=0)[0] for _ in range(2)] == ["miss", "hit"]
+    # redis-server is gone: the same request is answered by the provider, a miss, never an error
+    states = [chat(gw, text, temperature=0)[0] for _ in range(2)]
+    assert states == ["miss", "miss"] and upstream_calls(mock) == 3
+    assert "redis://" not in gw.logs()

@@ -35,9 +35,9 @@ MODES = {
 }
 
 
-def _entry(name: str, url: str) -> dict:
-    entry = deployment(name, url, dep_id=f"{name}-dep")
-    entry["model_info"]["mode"] = MODES[name]
+def _entry(name: str, url: str, modes: dict[str, str] = MODES, **params: str) -> dict:
+    entry = deployment(name, url, dep_id=f"{name}-dep", **params)
+    entry["model_info"]["mode"] = modes[name]
     return entry
 
 

@@ -182,3 +182,47 @@ def test_tokens_are_counted_for_json_and_streams(client, gw, model):
         streamed = s.get_final_message()
     expected = message.usage.output_tokens + streamed.usage.output_tokens
     assert expected > 0 and completion_tokens() - before == expected
+
+
+BETA = "prompt-caching-2024-07-31,token-efficient-tools-2025-02-19"
+
+
+def test_anthropic_beta_and_version_reach_an_anthropic_deployment_and_nothing_else(client, mock):
+    headers = {"anthropic-beta": BETA, "anthropic-version": "2023-06-01", "x-stray": "not forwarded"}
+    message = client.messages.create(model="claude", max_tokens=64, messages=HELLO, extra_headers=headers)
+    assert message.content[0].text == "mock reply: hello there"
+    with client.messages.stream(model="claude", max_tokens=64, messages=HELLO, extra_headers=headers) as s:
+        assert s.get_final_text() == "mock reply: hello there"
+    client.messages.count_tokens(model="claude", messages=HELLO, extra_headers=headers)
+    sent = mock.requests("/v1/messages") + mock.requests("/v1/messages/count_tokens")
+    assert len(sent) == 3
+    for request in sent:
+        assert request["headers"]["anthropic-beta"] == BETA
+        assert request["headers"]["anthropic-version"] == "2023-06-01"
+        assert "x-stray" not in request["headers"] and request["headers"]["x-api-key"] == PROVIDER_KEY
+
+
+def test_a_translated_group_gets_no_anthropic_headers(client, mock):
+    client.messages.create(model="gpt", max_tokens=64, messages=HELLO, extra_headers={"anthropic-beta": BETA})
+    sent = mock.requests("/v1/chat/completions")
+    assert len(sent) == 1 and "anthropic-beta" not in sent[0]["headers"]
+
+
+def test_a_client_anthropic_version_replaces_the_gateways(client, mock):
+    client.messages.create(
+        model="claude", max_tokens=64, messages=HELLO, extra_headers={"anthropic-version": "2099-01-01"}
+    )
+    assert mock.requests("/v1/messages")[0]["headers"]["anthropic-version"] == "2099-01-01"
+
+
+@pytest.mark.parametrize("value", [b"x" * 1025, b"b\xe9ta"])
+def test_an_unprintable_or_overlong_anthropic_header_is_a_400_that_reaches_no_upstream(gw, mock, value):
+    with httpx.Client(timeout=CLIENT_TIMEOUT) as http:
+        answer = http.post(
+            f"{gw.url}/v1/messages",
+            json={"model": "claude", "max_tokens": 8, "messages": HELLO},
+            headers={"x-api-key": MASTER_KEY, "anthropic-beta": value},
+        )
+    assert answer.status_code == 400
+    assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == "invalid_request_error"
+    assert not mock.requests("/v1/messages")

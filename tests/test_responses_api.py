@@ -10,7 +10,7 @@ errors (JSON and mid-stream) are covered on both.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import httpx
 import openai
@@ -27,18 +27,6 @@ TOOL = {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
 OTHER_KEY = "sk-grid-other-team"
-
-
-@pytest.fixture(scope="module")
-def mock_b() -> Iterator[MockUpstream]:
-    with MockUpstream("mock-b", require_key=PROVIDER_KEY) as upstream:
-        yield upstream
-
-
-@pytest.fixture(autouse=True)
-def _reset_b(request: pytest.FixtureRequest) -> None:
-    if "mock_b" in request.fixturenames:
-        request.getfixturevalue("mock_b").reset()
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +94,16 @@ def test_stream_relays_the_responses_events_in_order_with_usage(client):
     assert events[-1].response.usage.output_tokens == 5
 
 
+def assert_unseen_by(gw: GatewayProcess, key: str, response_ids: Iterable[str]) -> None:
+    """Another key gets 404s for these ids, by id and as `previous_response_id`, as if unknown."""
+    with openai_client(gw, key=key) as other:
+        for response_id in response_ids:
+            with pytest.raises(openai.NotFoundError):
+                other.responses.retrieve(response_id)
+            with pytest.raises(openai.NotFoundError):
+                other.responses.create(model="gpt-r", input="go on", previous_response_id=response_id)
+
+
 def test_retrieve_and_delete_reach_the_deployment_that_made_each_response(client, gw, mock, mock_b):
     made: dict[str, str] = {}
     for i in range(40):
@@ -121,11 +119,7 @@ def test_retrieve_and_delete_reach_the_deployment_that_made_each_response(client
         assert mocks[dep].requests(f"/v1/responses/{response_id}"), dep
         items = client.responses.input_items.list(response_id)
         assert items.data[0].content[0].text.startswith("number")
-    with openai_client(gw, key=OTHER_KEY) as other:  # another key does not see them
-        with pytest.raises(openai.NotFoundError):
-            other.responses.retrieve(made["r-b"])
-        with pytest.raises(openai.NotFoundError):
-            other.responses.create(model="gpt-r", input="go on", previous_response_id=made["r-a"])
+    assert_unseen_by(gw, OTHER_KEY, made.values())
     for response_id in made.values():
         client.responses.delete(response_id)
         with pytest.raises(openai.NotFoundError):

@@ -114,6 +114,15 @@ class StateBackend:
         """The other replicas' published counters, per experiment id (in-process: none)."""
         return {}
 
+    # Responses API ids (gateway.endpoints.response_store): in-process, the local store is all there is.
+
+    async def share_response(self, response_id: str, payload: bytes, ttl: float) -> None:
+        """Remember a response id's entry for every replica, for `ttl` seconds."""
+
+    async def shared_response(self, response_id: str) -> bytes | None:
+        """A response id's entry as another replica stored it, or None."""
+        return None
+
 
 def key_store_path(snapshot: Snapshot, config_path: str | None) -> str | None:
     """`general_settings.key_store`, relative to the config's directory; None without a config file."""

@@ -241,6 +241,29 @@ class RedisSharing(StateBackend):
             return True
         return bool(claimed)
 
+    async def share_response(self, response_id: str, payload: bytes, ttl: float) -> None:
+        if self._up:
+            await self._quietly(self.client.set(_response_key(response_id), payload, ex=max(1, int(ttl))))
+
+    async def shared_response(self, response_id: str) -> bytes | None:
+        if not self._up:
+            return None
+        found = await self._quietly(self.client.get(_response_key(response_id)))
+        return found.encode() if isinstance(found, str) else found
+
+    async def _quietly(self, call) -> Any:
+        """One call that a Redis fault turns into None (and Redis marked down), never an error."""
+        try:
+            return await call
+        except (RedisError, OSError) as exc:
+            self._down(exc)
+            return None
+
+
+def _response_key(response_id: str) -> str:
+    """Response ids come from clients (`previous_response_id`): hashed into a key of fixed shape."""
+    return "grid:resp:" + hashlib.sha256(response_id.encode()).hexdigest()
+
 
 def _feedback_key(request_id: str, owner: str) -> str:
     """Request ids are the client's: hashed with the owner into a key of fixed shape."""

@@ -99,7 +99,7 @@ def build_from_dict(
     uncached = (
         g.name for g in groups.values() if any(d.model_info.get("cache") is False for d in g.deployments)
     )
-    cache = cache_settings(router_raw, litellm, uncached, problems)
+    cache = cache_settings(router_raw, litellm, uncached, problems, router.redis_url)
     gs = mapping(data.get("general_settings"), "general_settings", problems)
     general = general_settings(gs, problems)
     general = dataclasses.replace(general, otel=otel_settings(gs.get("otel"), env, problems))

@@ -16,13 +16,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway import deadline
 from gateway.config.model import Deployment
-from gateway.deadline import request_timeout
 from gateway.endpoints.common import json_body, state_of
-from gateway.endpoints.proxy import CLIENT_CLOSED, _grid_headers, _unless_disconnected
+from gateway.endpoints.proxy import CLIENT_CLOSED, _grid_headers, _unless_disconnected, routed, start_route
 from gateway.endpoints.validate import check_request
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.experiments.middleware import enrol
 from gateway.fallback import Outcome, Trace, run_chain
 from gateway.routing.plan import plan
 from gateway.routing.resolve import Resolution
@@ -33,16 +32,12 @@ from gateway.upstream.passthrough import read_raw
 RELAY_CHUNK = 64 * 1024
 
 
-def _begin(request: Request, body: dict[str, Any]) -> tuple[GatewayState, Resolution, Trace]:
-    """The route step every proxied endpoint takes: the request's deadline, its chain of groups."""
-    state = state_of(request)
-    seconds, what = request_timeout(state.snapshot.router.request_timeout, request.scope["headers"], body)
-    deadline.start(request.scope["grid.started"], seconds, what)
+def _route(request: Request, state: GatewayState, body: dict[str, Any]) -> tuple[Resolution, Trace]:
+    """proxy's route step, with a plain `plan` (no `model="auto"` batching: these bodies have no
+    messages to read)."""
+    start_route(request.scope, state, body)
     resolution = plan(request.scope, state, body)
-    trace = Trace()
-    request.scope["grid.trace"] = trace
-    request.scope["grid.resolution"] = resolution
-    return state, resolution, trace
+    return resolution, routed(request.scope, resolution)
 
 
 def _openai_wire(dep: Deployment, endpoint: str) -> None:
@@ -76,8 +71,13 @@ async def _upload(request: Request, endpoint: str) -> Response:
     upload = MultipartUpload(request.receive, boundary, int(length) if length and length.isdigit() else None)
     try:
         body = {"model": await upload.read_model()}
+        if upload.user is not None:
+            body["user"] = upload.user
         request.scope["grid.body"] = body  # for the access log's model fields
-        state, resolution, trace = _begin(request, body)
+        state = state_of(request)
+        if state.experiments.active:  # the experiments middleware leaves multipart bodies to us
+            enrol(state.experiments, request.scope, body)
+        resolution, trace = _route(request, state, body)
         request_id = request.scope["grid.request_id"]
 
         async def attempt(dep: Deployment) -> tuple[bytes, str]:
@@ -107,7 +107,8 @@ async def speech(request: Request) -> Response:
     request.scope["grid.started"] = started = time.monotonic()
     body = await json_body(request)
     check_request("audio/speech", body)
-    state, resolution, trace = _begin(request, body)
+    state = state_of(request)
+    resolution, trace = _route(request, state, body)
     request_id = request.scope["grid.request_id"]
 
     async def attempt(dep: Deployment):

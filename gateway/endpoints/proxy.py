@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,14 +25,18 @@ from gateway.endpoints.validate import check_request
 from gateway.errors import GatewayError
 from gateway.fallback import Trace, run_chain
 from gateway.routing.permissions import permitted_groups
+from gateway.routing.pinned import PinnedBalancer
 from gateway.routing.plan import plan
-from gateway.routing.resolve import context_window_chain
+from gateway.routing.resolve import Resolution, context_window_chain
 from gateway.tokens import estimate_prompt_tokens, too_long_for
 from gateway.upstream.event_stream import EventUsageTap, chat_usage
 from gateway.upstream.failures import is_upstream_fault
 from gateway.upstream.relay import StreamRelay
 from gateway.upstream.stream import error_event
 from gateway.upstream.usage_tap import UsageTap
+
+if TYPE_CHECKING:
+    from gateway.state import GatewayState
 
 T = TypeVar("T")
 
@@ -139,6 +143,28 @@ class Door:
     tap: Callable[[], UsageTap] = EventUsageTap
     # the body as a chat request, for routing (`model="auto"` reads its messages): made only then
     chat_view: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # the one deployment that must serve the request (it holds state the request continues), or None
+    pin: Callable[[Request, dict[str, Any]], Awaitable[Deployment | None]] | None = None
+
+
+def start_route(scope: Scope, state: GatewayState, body: dict[str, Any]) -> None:
+    """The first half of the route step every proxied endpoint takes (JSON or multipart): the
+    request's deadline (the router's `request_timeout`, or the client's shorter header)."""
+    seconds, what = request_timeout(state.snapshot.router.request_timeout, scope["headers"], body)
+    deadline.start(scope["grid.started"], seconds, what)
+
+
+def routed(scope: Scope, resolution: Resolution) -> Trace:
+    """The second half, once the chain of groups is planned: the routing span, and the trace the
+    chain fills in; both left in the scope for error headers and the access log. (Two plain calls
+    around the endpoint's own `plan`, not one coroutine: an await costs every chat request.)"""
+    spans = scope.get("grid.spans")  # gateway.tracing's, only when traces are configured
+    if spans is not None:
+        spans.routed(scope["grid.started"], resolution, scope)
+    trace = Trace()
+    scope["grid.trace"] = trace
+    scope["grid.resolution"] = resolution
+    return trace
 
 
 async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> Any:
@@ -149,20 +175,16 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
     body = await json_body(request, snapshot.general.max_json_depth)
     # a request that cannot be valid never reaches routing
     check_request(endpoint, body) if door is None else door.check(body)
-    seconds, what = request_timeout(snapshot.router.request_timeout, request.scope["headers"], body)
-    deadline.start(started, seconds, what)
-    spans = request.scope.get("grid.spans")  # gateway.tracing's, only when traces are configured
+    start_route(request.scope, state, body)
     if state.selector.enabled:
         view = door.chat_view(body) if door is not None and door.chat_view is not None else body
         resolution = await DECISIONS.run(plan, request.scope, state, view)
     else:
         resolution = plan(request.scope, state, body)
-    if spans is not None:
-        spans.routed(started, resolution, request.scope)
+    trace = routed(request.scope, resolution)
+    pinned = await door.pin(request, body) if door is not None and door.pin is not None else None
+    spans = request.scope.get("grid.spans")
     request_id = request.scope["grid.request_id"]
-    trace = Trace()
-    request.scope["grid.trace"] = trace
-    request.scope["grid.resolution"] = resolution
     stream = endpoint not in UNSTREAMED and bool(body.get("stream"))
     request.scope["grid.stream"] = stream
     cache = state.cache
@@ -173,7 +195,7 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
             entry = await cache.lookup(request.scope, ticket)
             if entry is not None:
                 return cache.replay(request.scope, entry, started)
-    balancer = state.balancer
+    balancer = state.balancer if pinned is None else PinnedBalancer(state.balancer, pinned)
 
     key = request.scope.get("grid.key")
 
@@ -203,7 +225,7 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
             balancer.succeeded(dep, seconds, tokens=_total_tokens(usage_of(result[1])))
 
     chain = run_chain(
-        resolution.chain,
+        resolution.chain if pinned is None else (pinned.group,),
         snapshot.router,
         balancer,
         attempt,

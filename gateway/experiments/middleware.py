@@ -39,7 +39,8 @@ ELIGIBLE_PATHS = frozenset(
         "/responses",
         "/v1/messages",
         "/messages",
-        # JSON media endpoints (the multipart ones are relayed as they arrive, never read whole here)
+        # JSON media endpoints (the multipart ones are relayed as they arrive, never read whole here:
+        # `gateway.endpoints.media` enrols them once it has read their `model` and `user` fields)
         "/v1/images/generations",
         "/images/generations",
         "/v1/audio/speech",
@@ -80,36 +81,39 @@ class ExperimentsMiddleware:
             body = _parse(raw, self.max_depth())
             if body is not None:
                 scope["grid.body"] = body
-                self.enrol(scope, body)
+                enrol(self.registry, scope, body)
         await self.app(scope, _replay(raw, pending, receive), send)
 
-    def enrol(self, scope: Scope, body: dict) -> None:
-        model = body.get("model")
-        if model is not None and not isinstance(model, str):
-            return
-        asked = model or self.registry.default_model
-        found = self.registry.candidates(asked)
-        if found is None or requested_override(scope) is not None:
-            return
-        group, runs = found
-        key = scope.get("grid.key")
-        models = key.models if key is not None else None
-        if models and asked not in models and group not in models:
-            return  # the route step answers 403; nothing to learn from it
-        for run in runs:
-            if not run.enrolling:
-                continue
-            if models and not self.registry.permits(run, models, group):
-                continue  # a variant outside the key's model list: never enrolled in this experiment
-            unit = unit_of(run, scope, body)
-            if unit is None:
-                continue
-            index = run.assign(unit)
-            if index is None:
-                continue
-            assignment = Assignment(run, index)
-            _apply(scope, assignment, self.registry, owner_of(key))
-            return
+
+def enrol(registry: ExperimentRegistry, scope: Scope, body: dict) -> None:
+    """Enrol the request (`body`: its JSON, or a multipart upload's `model` and `user` fields) in the
+    first running experiment that takes it; the decision goes to the scope."""
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        return
+    asked = model or registry.default_model
+    found = registry.candidates(asked)
+    if found is None or requested_override(scope) is not None:
+        return
+    group, runs = found
+    key = scope.get("grid.key")
+    models = key.models if key is not None else None
+    if models and asked not in models and group not in models:
+        return  # the route step answers 403; nothing to learn from it
+    for run in runs:
+        if not run.enrolling:
+            continue
+        if models and not registry.permits(run, models, group):
+            continue  # a variant outside the key's model list: never enrolled in this experiment
+        unit = unit_of(run, scope, body)
+        if unit is None:
+            continue
+        index = run.assign(unit)
+        if index is None:
+            continue
+        assignment = Assignment(run, index)
+        _apply(scope, assignment, registry, owner_of(key))
+        return
 
 
 def _apply(scope: Scope, assignment: Assignment, registry: ExperimentRegistry, owner: str) -> None:

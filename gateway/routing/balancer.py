@@ -159,6 +159,21 @@ class Balancer:
             self._set(chosen, br.on_dispatch(chosen.breaker, now))
         return chosen.dep
 
+    def pick_only(self, dep_id: str) -> Deployment | None:
+        """`dep_id`'s deployment if its breaker and limits let a request through now, else None: for
+        a request only that deployment can serve (a Responses conversation its provider holds)."""
+        m = self._members.get(dep_id)
+        if m is None:
+            return None
+        now = self._clock()
+        if m.breaker.state is not BreakerState.CLOSED and not self._sendable(m, now):
+            return None
+        if self.limits.active and not self.limits.allows(dep_id):
+            return None
+        if m.breaker.state is not BreakerState.CLOSED:
+            self._set(m, br.on_dispatch(m.breaker, now))
+        return m.dep
+
     def _strategy_pick(self, candidates: list[_Member], now: float) -> _Member | None:
         if self._strategy == ROUND_ROBIN or self._choose is None:
             # The one stateful strategy: its current weights live in the members.

@@ -1,8 +1,8 @@
 """A multipart upload (audio to transcribe, an image to edit) relayed as it arrives, not buffered whole.
 
-The gateway reads only the head of the body: the text fields up to the `model` field's value, which
+The gateway reads only the head of the body, the text fields before the first file: `model`, which
 routing needs and which is the one thing rewritten (each deployment gets its own upstream model
-name). Every byte after it goes upstream as it comes from the client, and into a spool (memory up to
+name), and `user`, which an experiment may assign variants by. Every byte after the model's value goes upstream as it comes from the client, and into a spool (memory up to
 `SPOOL_MEMORY`, an unlinked temporary file beyond) so that a retry or a fallback can send the same
 body again: a 20 MB file costs the process a few hundred kB, not 20 MB. The client's other fields
 and files are relayed unchanged; they reach only the deployment's own URL, with its own key.
@@ -63,6 +63,7 @@ class MultipartUpload:
         self._done = False
         self._lock = asyncio.Lock()
         self.error: BaseException | None = None
+        self.user: str | None = None  # the `user` field, when it comes before the first file
 
     async def _pull(self) -> bytes:
         """The next piece of the client's body; b"" once it has all arrived."""
@@ -81,46 +82,53 @@ class MultipartUpload:
         return message.get("body", b"")
 
     async def read_model(self) -> str:
-        """Read the head of the body up to the end of the `model` field: its value."""
+        """Read the head of the body, the text fields before the first file, and return the `model`
+        field's value (`user`'s, when sent, is kept in `self.user` for experiments)."""
         head = bytearray()
         while True:
-            found = self._scan(head)
-            if found is not None:
+            fields, complete = self._fields(head)
+            found = fields.get(b"model")
+            ended = complete or len(head) > HEAD_LIMIT or self._done
+            if found is not None and ended:
                 start, end = found
                 self._prefix, self._old_model = bytes(head[:start]), end - start
                 self._append(bytes(head[end:]))
+                user = fields.get(b"user")
+                if user is not None:
+                    self.user = bytes(head[user[0] : user[1]]).decode("utf-8", "replace")
                 try:
                     return bytes(head[start:end]).decode("utf-8")
                 except UnicodeDecodeError:
                     raise InvalidRequest("'model' must be UTF-8 text.", param="model") from None
-            if len(head) > HEAD_LIMIT or self._done:
+            if ended:
                 raise _missing_model()
             head += await self._pull()
 
-    def _scan(self, head: bytearray) -> tuple[int, int] | None:
-        """(start, end) of the model field's value in `head`; None while it is not complete yet.
-        Raises the 400 when a file part or the end of the form comes first."""
+    def _fields(self, head: bytearray) -> tuple[dict[bytes, tuple[int, int]], bool]:
+        """The text fields complete in `head` (name -> (start, end) of the value), and whether the
+        text fields are over (a file part or the end of the form has begun)."""
         delimiter = self._delimiter
+        fields: dict[bytes, tuple[int, int]] = {}
         at = head.find(delimiter)
         while at >= 0:
             after = at + len(delimiter)
             if head[after : after + 2] == b"--":
-                raise _missing_model()  # the closing delimiter: no model field at all
+                return fields, True  # the closing delimiter
             headers_end = head.find(b"\r\n\r\n", after)
             if headers_end < 0:
-                return None
+                return fields, False
             headers = bytes(head[after:headers_end])
             if _FILENAME.search(headers):
-                raise _missing_model()
+                return fields, True
             value = headers_end + 4
             end = head.find(b"\r\n" + delimiter, value)
             if end < 0:
-                return None
+                return fields, False
             name = _NAME.search(headers)
-            if name is not None and name.group(1) == b"model":
-                return value, end
+            if name is not None:
+                fields.setdefault(name.group(1), (value, end))
             at = end + 2
-        return None
+        return fields, False
 
     def _append(self, chunk: bytes) -> None:
         if chunk:
