@@ -84,7 +84,8 @@ class StateBackend:
         """`listener` gets the breakers other replicas hold open, on every poll."""
 
     async def publish_experiment(self, experiment_id: str, status: str, reason: str, at: float) -> None:
-        """An admin changed an experiment's status on this replica: every replica adopts it."""
+        """An admin changed an experiment's status on this replica: every replica adopts it (awaited:
+        the admin's answer says it is written)."""
 
     def announce_experiment(self, experiment_id: str, status: str, reason: str, at: float) -> None:
         """This replica changed an experiment's status on its own (its guardrail stopped it): every

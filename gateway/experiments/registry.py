@@ -3,7 +3,9 @@
 Built from each config snapshot (`reload`), kept across reloads: an experiment whose variants did not
 change keeps its statistics, and its status is taken from the file only when the file's status
 changed (so a kill switch pulled through the admin API is not undone by an unrelated reload).
-Statistics are per process, like the balancer's: with `--workers N` each worker reports its share.
+Statistics are per process, like the balancer's: with `--workers N` each worker reports its share;
+with the Redis backend the other replicas' outcome counts arrive once a second (`remote`, for the
+guardrail) and a guardrail stop is announced to them (`announce`), both off the request path.
 """
 
 from __future__ import annotations
