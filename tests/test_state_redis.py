@@ -1,7 +1,8 @@
 """Issue 19 across replicas: two gateway processes (no balancer in front) share one real Redis
 (Debian's `redis-server`, started on a free port without persistence). Limits, spend and admin-created
 keys are shared; a Redis outage fails no request (`grid_state_backend_up` drops to 0 and recovers when
-Redis is back) and the spend recorded meanwhile is written afterwards.
+Redis is back) and the spend recorded meanwhile is written afterwards. A guardrail that trips on one
+replica stops the experiment on every replica, and judges on both replicas' outcomes.
 
 Clients are the openai SDK and httpx; the upstream is the mock (gpt-4o-mini prices its usage).
 """
