@@ -17,7 +17,7 @@ from gateway.backend import StateBackend, open_backend
 from gateway.config.model import Deployment, Snapshot
 from gateway.endpoints.response_store import ResponseIds
 from gateway.experiments.registry import ExperimentRegistry
-from gateway.experiments.shared import published
+from gateway.experiments.shared import published, take_remote
 from gateway.health_checks import HealthChecker
 from gateway.keys.registry import KeyRegistry
 from gateway.routing.balancer import Balancer
@@ -58,6 +58,7 @@ class GatewayState:
         )
         self.backend.on_breakers(self._opened_elsewhere)
         self.backend.on_experiments(self.experiments.apply_shared)
+        self.experiments.announce = self.backend.announce_experiment  # the guardrail's own stops
         if self.backend.name == "redis":
             self.experiments.feedback.on_remember = self.backend.share_feedback
 
@@ -83,7 +84,9 @@ class GatewayState:
     async def start(self) -> None:
         await self.backend.start()
         self.backend.share_deployment_limits(self.balancer.limits)
-        self.backend.share_experiment_stats(lambda: published(self.experiments))
+        self.backend.share_experiment_stats(
+            lambda: published(self.experiments), lambda found: take_remote(self.experiments, found)
+        )
         if self.selector.enabled:
             self.backend.share_history(self.selector.history)
         # the pool's size is read once: a reload does not resize it

@@ -1,7 +1,8 @@
 """Issue 19 across replicas: two gateway processes (no balancer in front) share one real Redis
 (Debian's `redis-server`, started on a free port without persistence). Limits, spend and admin-created
 keys are shared; a Redis outage fails no request (`grid_state_backend_up` drops to 0 and recovers when
-Redis is back) and the spend recorded meanwhile is written afterwards.
+Redis is back) and the spend recorded meanwhile is written afterwards. A guardrail that trips on one
+replica stops the experiment on every replica, and judges on both replicas' outcomes.
 
 Clients are the openai SDK and httpx; the upstream is the mock (gpt-4o-mini prices its usage).
 """
@@ -21,6 +22,10 @@ import httpx
 import openai
 import pytest
 
+from gateway.config.loader import build_from_dict
+from gateway.config.problems import Problems
+from gateway.experiments.middleware import unit_of
+from gateway.experiments.registry import ExperimentRegistry
 from tests.conftest import MASTER_KEY, deployment
 from tests.harness import CHAT, HI, GatewayProcess, http_client, metric_value, openai_client, wait_for
 from tests.redis_server import RedisServer
@@ -30,6 +35,7 @@ PAIR = "sk-grid-two-at-once"
 BUDGET = "sk-grid-small-budget"
 OTHER = "sk-grid-other"
 MODEL = "gpt-4o-mini"
+GUARD_MIN = 10  # the guardrail experiments' min_requests
 
 
 def config(mock_url: str, redis_url: str) -> dict[str, Any]:
@@ -44,6 +50,9 @@ def config(mock_url: str, redis_url: str) -> dict[str, Any]:
             deployment("exp-c", mock_url, model="openai/exp-c-up"),
             deployment("exp-d", mock_url, model="openai/exp-d-up"),
             deployment("exp-e", mock_url, model="openai/exp-e-up"),
+            # the guardrail tests: a control each and a variant whose upstream answers 500s
+            *(deployment(g, mock_url, model=f"openai/{g}-up") for g in ("guard-ctl", "guard-bad")),
+            *(deployment(g, mock_url, model=f"openai/{g}-up") for g in ("pool-ctl", "pool-bad")),
         ],
         "router_settings": {
             "num_retries": 0,
@@ -67,6 +76,15 @@ def config(mock_url: str, redis_url: str) -> dict[str, Any]:
                     "traffic_percentage": 100,
                     "applies_to": ["exp-c"],
                 },
+                *(
+                    {
+                        "id": f"{name}-exp",
+                        "models": [f"{name}-ctl", f"{name}-bad"],
+                        "applies_to": [f"{name}-ctl"],
+                        "guardrail": {"min_requests": GUARD_MIN},
+                    }
+                    for name in ("guard", "pool")
+                ),
                 {
                     "id": "fb-exp",
                     "models": ["exp-e", "exp-d"],
@@ -199,6 +217,94 @@ def test_an_experiment_stopped_through_one_replica_stops_on_the_other(replicas) 
         assert wait_for(lambda: admin.get("/admin/experiments/shared-exp").json()["status"] == "stopped")
     assert _experiment_of(b) is None
     assert _experiment_of(a) is None
+
+
+def _guarded_chat(gw: GatewayProcess, model: str, user: str) -> tuple[int, dict[str, str]]:
+    """One request through the openai SDK: its status and response headers (a 5xx is an answer)."""
+    with openai_client(gw) as client:
+        try:
+            raw = client.chat.completions.with_raw_response.create(model=model, messages=HI, user=user)
+        except openai.APIStatusError as exc:
+            return exc.status_code, dict(exc.response.headers)
+    return raw.http_response.status_code, dict(raw.headers)
+
+
+def _report(gw: GatewayProcess, experiment_id: str) -> dict[str, Any]:
+    with http_client(gw) as admin:
+        listed = admin.get("/admin/experiments").json()["experiments"]
+    return next(e for e in listed if e["id"] == experiment_id)
+
+
+def _drive_until_stopped(gw: GatewayProcess, model: str, experiment_id: str, users: Iterator[str]) -> None:
+    """Requests to `gw` one at a time until its guardrail stops the experiment (a generous deadline:
+    the other replica's counts reach `gw` with its next once-a-second read)."""
+
+    def step() -> bool:
+        _guarded_chat(gw, model, next(users))
+        return _report(gw, experiment_id)["status"] == "stopped"
+
+    assert wait_for(step, timeout=40, interval=0.05), _report(gw, experiment_id)
+
+
+def test_a_guardrail_stop_on_one_replica_stops_the_experiment_on_the_other(replicas, mock) -> None:  # noqa: ANN001
+    a, b = replicas
+    mock.add_fault({"match": {"model": "guard-bad-up"}, "status": 500})
+    users = (f"guard-user-{i}" for i in range(10_000))
+    statuses = Counter()
+    for _ in range(4 * GUARD_MIN):  # only A serves: its own outcomes trip its guardrail
+        status, headers = _guarded_chat(a, "guard-ctl", next(users))
+        statuses[headers.get("x-grid-experiment"), status >= 500] += 1
+        if _report(a, "guard-exp")["status"] == "stopped":
+            break
+    on_a = _report(a, "guard-exp")
+    assert on_a["status"] == "stopped", (on_a, statuses)
+    assert on_a["status_reason"].startswith("guardrail: variant guard-bad error rate 100.0%")
+    # B served none of it: it stops because A announced the stop, with A's reason
+    with http_client(b) as admin:
+        assert wait_for(lambda: _report(b, "guard-exp")["status"] == "stopped", timeout=30)
+        single = admin.get("/admin/experiments/guard-exp").json()
+    on_b = _report(b, "guard-exp")
+    assert on_b["status_reason"] == on_a["status_reason"] == single["status_reason"]
+    assert on_b["verdict"].startswith("stopped by the guardrail: variant guard-bad")
+    for i in range(6):  # B's next requests are not enrolled: the control serves them
+        status, headers = _guarded_chat(b, "guard-ctl", f"after-{i}")
+        assert status == 200 and "x-grid-experiment" not in headers and headers["x-grid-model"] == "guard-ctl"
+
+
+def _users_of(cfg: dict[str, Any], experiment_id: str, index: int) -> Iterator[str]:
+    """Users the experiment assigns to variant `index` (the assignment is a pure hash of the unit)."""
+    problems = Problems()
+    registry = ExperimentRegistry()
+    registry.reload(build_from_dict(cfg, {}, problems))
+    run = registry.get(experiment_id)
+    assert run is not None and not problems.errors
+    return (
+        user
+        for i in range(100_000)
+        if run.assign(unit_of(run, {}, {"user": (user := f"pool-user-{i}")})) == index
+    )
+
+
+def test_the_guardrail_judges_on_the_outcomes_of_both_replicas(replicas, mock, redis_server) -> None:  # noqa: ANN001
+    a, b = replicas
+    mock.add_fault({"match": {"model": "pool-bad-up"}, "status": 500})
+    cfg = config(mock.url, redis_server.url)
+    control, variant = _users_of(cfg, "pool-exp", 0), _users_of(cfg, "pool-exp", 1)
+    # B: enough control outcomes, too few of the variant for its guardrail to judge
+    for _ in range(GUARD_MIN + 2):
+        got = _guarded_chat(b, "pool-ctl", next(control))
+        assert got[0] == 200, got
+    for _ in range(GUARD_MIN // 2):
+        status, headers = _guarded_chat(b, "pool-ctl", next(variant))
+        assert status >= 500 and headers["x-grid-experiment"] == "pool-exp=pool-bad"
+    assert _report(b, "pool-exp")["status"] == "running"
+    # A: only the failing variant, so A alone never has a control sample; B's outcomes complete it
+    _drive_until_stopped(a, "pool-ctl", "pool-exp", variant)
+    reason = _report(a, "pool-exp")["status_reason"]
+    assert reason.startswith("guardrail: variant pool-bad error rate 100.0%")
+    assert f"vs control 0.0% (0/{GUARD_MIN + 2})" in reason, reason  # B's control outcomes
+    assert wait_for(lambda: _report(b, "pool-exp")["status"] == "stopped", timeout=30)
+    assert _report(b, "pool-exp")["status_reason"] == reason
 
 
 def test_a_deployments_rpm_holds_across_both_replicas(replicas) -> None:  # noqa: ANN001

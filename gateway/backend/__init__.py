@@ -84,7 +84,12 @@ class StateBackend:
         """`listener` gets the breakers other replicas hold open, on every poll."""
 
     async def publish_experiment(self, experiment_id: str, status: str, reason: str, at: float) -> None:
-        """An admin changed an experiment's status on this replica: every replica adopts it."""
+        """An admin changed an experiment's status on this replica: every replica adopts it (awaited:
+        the admin's answer says it is written)."""
+
+    def announce_experiment(self, experiment_id: str, status: str, reason: str, at: float) -> None:
+        """This replica changed an experiment's status on its own (its guardrail stopped it): every
+        replica adopts it, written in the background so the request that tripped it never waits."""
 
     def on_experiments(self, listener: ExperimentsListener) -> None:
         """`listener` gets the experiment statuses set through any replica, on every poll."""
@@ -92,8 +97,13 @@ class StateBackend:
     def share_deployment_limits(self, limits: DeploymentLimits) -> None:
         """Reconcile deployments' rpm/tpm counts with the other replicas (in-process: nothing to do)."""
 
-    def share_experiment_stats(self, provider: Callable[[], Mapping[str, bytes]]) -> None:
-        """Publish this replica's experiment counters (`provider()`: id -> payload) now and then."""
+    def share_experiment_stats(
+        self,
+        provider: Callable[[], Mapping[str, bytes]],
+        receiver: Callable[[Mapping[str, list[str]]], None] | None = None,
+    ) -> None:
+        """Publish this replica's experiment counters (`provider()`: id -> payload) now and then, and
+        hand the other replicas' (id -> their payloads) to `receiver` in the same round trip."""
 
     def share_feedback(self, request_id: str, experiment: str, variant: str, owner: str, ttl: float) -> None:
         """Remember which variant served `owner`'s request on every replica (background)."""

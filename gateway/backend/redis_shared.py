@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -96,6 +96,11 @@ class RedisSharing(StateBackend):
         except (RedisError, OSError) as exc:
             self._down(exc)
 
+    def announce_experiment(self, experiment_id: str, status: str, reason: str, at: float) -> None:
+        if self._up:
+            value = orjson.dumps({"status": status, "reason": reason, "at": at})
+            self._background(self.client.hset(EXPERIMENTS, experiment_id, value))
+
     def on_experiments(self, listener: ExperimentsListener) -> None:
         self._experiment_listeners.append(listener)
 
@@ -150,10 +155,21 @@ class RedisSharing(StateBackend):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def share_experiment_stats(self, provider: Callable[[], Mapping[str, bytes]]) -> None:
-        self._sharing.append(asyncio.get_running_loop().create_task(self._publish_stats(provider)))
+    def share_experiment_stats(
+        self,
+        provider: Callable[[], Mapping[str, bytes]],
+        receiver: Callable[[Mapping[str, list[str]]], None] | None = None,
+    ) -> None:
+        task = self._publish_stats(provider, receiver)
+        self._sharing.append(asyncio.get_running_loop().create_task(task))
 
-    async def _publish_stats(self, provider: Callable[[], Mapping[str, bytes]]) -> None:
+    async def _publish_stats(
+        self,
+        provider: Callable[[], Mapping[str, bytes]],
+        receiver: Callable[[Mapping[str, list[str]]], None] | None,
+    ) -> None:
+        """Once a second: this replica's counters out and, in the same pipeline, the others' back in
+        (for the guardrail, which then judges on all traffic without a round trip of its own)."""
         while True:
             await asyncio.sleep(STATS_SECONDS)
             payloads = provider()
@@ -161,13 +177,23 @@ class RedisSharing(StateBackend):
                 continue
             pipe = self.client.pipeline(transaction=False)
             for experiment_id, payload in payloads.items():
-                pipe.hset(f"grid:exp:{{{experiment_id}}}:stats", self.replica, payload)
-                pipe.expire(f"grid:exp:{{{experiment_id}}}:stats", STATS_TTL)
+                name = f"grid:exp:{{{experiment_id}}}:stats"
+                pipe.hset(name, self.replica, payload).expire(name, STATS_TTL).hgetall(name)
             metrics.child(metrics.STATE_ROUND_TRIPS, "experiments").inc()
             try:
-                await pipe.execute()
+                found = await pipe.execute()
             except (RedisError, OSError) as exc:
                 self._down(exc)
+                continue
+            if receiver is not None:
+                receiver(self._others(payloads, found[2::3]))
+
+    def _others(self, ids: Iterable[str], found: list[Mapping[str, str]]) -> dict[str, list[str]]:
+        """Per experiment id, the payloads of every replica but this one."""
+        return {
+            experiment_id: [payload for replica, payload in per_replica.items() if replica != self.replica]
+            for experiment_id, per_replica in zip(ids, found, strict=True)
+        }
 
     def share_history(self, history: History) -> None:
         self._sharing.append(asyncio.get_running_loop().create_task(self._exchange_history(history)))
@@ -207,10 +233,7 @@ class RedisSharing(StateBackend):
         except (RedisError, OSError) as exc:
             self._down(exc)
             return {}
-        return {
-            experiment_id: [payload for replica, payload in per_replica.items() if replica != self.replica]
-            for experiment_id, per_replica in zip(experiment_ids, found, strict=True)
-        }
+        return self._others(experiment_ids, found)
 
     def share_feedback(self, request_id: str, experiment: str, variant: str, owner: str, ttl: float) -> None:
         if self._up:

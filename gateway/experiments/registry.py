@@ -3,7 +3,9 @@
 Built from each config snapshot (`reload`), kept across reloads: an experiment whose variants did not
 change keeps its statistics, and its status is taken from the file only when the file's status
 changed (so a kill switch pulled through the admin API is not undone by an unrelated reload).
-Statistics are per process, like the balancer's: with `--workers N` each worker reports its share.
+Statistics are per process, like the balancer's: with `--workers N` each worker reports its share;
+with the Redis backend the other replicas' outcome counts arrive once a second (`remote`, for the
+guardrail) and a guardrail stop is announced to them (`announce`), both off the request path.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ def _nothing() -> None:
     return None
 
 
+def _keep_to_self(experiment_id: str, status: str, reason: str, at: float) -> None:
+    """The default announcer: nobody else to tell (one process; the in-process backend)."""
+
+
+Announcer = Callable[[str, str, str, float], None]
+
+
 class ExperimentRun:
     """One configured experiment at run time."""
 
@@ -43,6 +52,8 @@ class ExperimentRun:
         "variants",
         "live",
         "notify",
+        "announce",
+        "remote",
         "_traffic",
         "_traffic_prefix",
         "_variant_prefixes",
@@ -58,6 +69,10 @@ class ExperimentRun:
         self.spec = spec
         self.live = live
         self.notify: Callable[[], None] = _nothing  # the registry's refresh, after any status change
+        # the state backend's announcer: a stop of this replica's own (the guardrail's) reaches the others
+        self.announce: Announcer = _keep_to_self
+        # per variant, the other replicas' outcomes (refreshed once a second with Redis, else zeros)
+        self.remote = [Counts(0, 0) for _ in spec.models]
         self._prepare()
 
     def _prepare(self) -> None:
@@ -102,22 +117,24 @@ class ExperimentRun:
         draws = [draw_from(prefix, unit) for prefix in self._variant_prefixes]
         return pick_variant(self.spec.weights, draws)
 
+    def counts(self, index: int) -> Counts:
+        """Variant `index`'s outcomes on every replica: this one's now, the others' as last read."""
+        stats, remote = self.variants[index], self.remote[index]
+        return Counts(stats.requests + remote.requests, stats.errors + remote.errors)
+
     def check_guardrail(self, index: int) -> None:
-        """After an outcome of variant `index`: stop the experiment if a variant is failing."""
+        """After an outcome of variant `index`: stop the experiment if a variant is failing (judged on
+        all replicas' outcomes; the stop is announced to the others without waiting)."""
         if self.status != RUNNING or not self.spec.guardrail.enabled:
             return
-        control = self.variants[0]
+        control = self.counts(0)
         candidates = range(1, len(self.variants)) if index == 0 else (index,)
         for i in candidates:
-            stats = self.variants[i]
-            reason = breach(
-                Counts(control.requests, control.errors),
-                Counts(stats.requests, stats.errors),
-                self.spec.guardrail,
-            )
+            reason = breach(control, self.counts(i), self.spec.guardrail)
             if reason is not None:
                 variant = self.spec.models[i]
                 self.set_status("stopped", f"guardrail: variant {variant} {reason}")
+                self.announce(self.id, self.status, self.status_reason, self.status_changed_at)
                 log.warning(
                     "experiment %s stopped by its guardrail: variant %s %s",
                     self.id,
@@ -162,6 +179,7 @@ class ExperimentRegistry:
         # experiment id -> for each variant, the names that lead to its group (the group, its aliases)
         self.variant_names: dict[str, tuple[frozenset[str], ...]] = {}
         self.active = False  # any experiment enrolling: the middleware's one-attribute fast path
+        self.announce: Announcer = _keep_to_self  # set by the state to its backend's announcer
         self.feedback = FeedbackLog(3600.0, 100_000)
 
     def __iter__(self) -> Iterator[ExperimentRun]:
@@ -183,6 +201,7 @@ class ExperimentRegistry:
             else:
                 runs[spec.id] = ExperimentRun(spec, live)
             runs[spec.id].notify = self.refresh
+            runs[spec.id].announce = self.announce
             if not live:
                 log.warning("experiment %s enrols nobody: a variant has no live deployment", spec.id)
         routes: dict[str, tuple[str, list[ExperimentRun]]] = {}

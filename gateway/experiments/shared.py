@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from gateway.experiments.guardrail import Counts
 from gateway.experiments.registry import ExperimentRegistry, ExperimentRun
 from gateway.experiments.stats import Moments, Reservoir, VariantStats
 
@@ -104,8 +105,8 @@ def merge_variant(own: VariantStats, others: Iterable[Mapping[str, Any]]) -> Var
     return merged
 
 
-def merged_run(run: ExperimentRun, payloads: Iterable[bytes | str]) -> ExperimentRun:
-    """`run` with every replica's statistics (payloads of other replicas for the same variants)."""
+def _variants_of(run: ExperimentRun, payloads: Iterable[bytes | str]) -> list[list[Mapping[str, Any]]]:
+    """The other replicas' per-variant statistics for `run`'s variants (other shapes are left out)."""
     others: list[list[Mapping[str, Any]]] = []
     for payload in payloads:
         try:
@@ -114,6 +115,30 @@ def merged_run(run: ExperimentRun, payloads: Iterable[bytes | str]) -> Experimen
             continue
         if isinstance(found, dict) and found.get("models") == list(run.spec.models):
             others.append(found["variants"])
+    return others
+
+
+def take_remote(registry: ExperimentRegistry, found: Mapping[str, Iterable[bytes | str]]) -> None:
+    """The other replicas' outcome counts, per variant, into each run (for its guardrail): read with
+    this replica's own publication, once a second, so a request never waits for them."""
+    for experiment_id, payloads in found.items():
+        run = registry.get(experiment_id)
+        if run is None:
+            continue
+        remote = [(0, 0)] * len(run.spec.models)
+        for variants in _variants_of(run, payloads):
+            try:
+                counts = [(int(v["requests"]), int(v["errors"])) for v in variants]
+            except (TypeError, ValueError, KeyError):
+                continue  # a malformed payload counts for nothing
+            if len(counts) == len(remote) and all(0 <= e <= r for r, e in counts):
+                remote = [(r + r2, e + e2) for (r, e), (r2, e2) in zip(remote, counts, strict=True)]
+        run.remote = [Counts(requests, errors) for requests, errors in remote]
+
+
+def merged_run(run: ExperimentRun, payloads: Iterable[bytes | str]) -> ExperimentRun:
+    """`run` with every replica's statistics (payloads of other replicas for the same variants)."""
+    others = _variants_of(run, payloads)
     if not others:
         return run
     view = copy.copy(run)
