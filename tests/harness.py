@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -30,6 +31,17 @@ PROVIDER_KEY = "sk-provider-secret-123"
 # not the network (nothing may be downloaded here)
 LITELLM_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True"}
 CHAT = "/v1/chat/completions"
+
+# Every httpx client (each `httpx.get`, each SDK client) builds an SSL context, and by default that
+# parses certifi's bundle of ~140 CA certificates: 28 ms of CPU each, thousands of times a run, though
+# every test talks plain HTTP on loopback. With the system's hashed CA directory OpenSSL reads a
+# certificate only when one is verified (never, here). Set for the test process only (see `_child_env`).
+_CA_DIR = "/etc/ssl/certs"
+_SET_CA_DIR = (
+    not os.environ.get("SSL_CERT_FILE") and not os.environ.get("SSL_CERT_DIR") and os.path.isdir(_CA_DIR)
+)
+if _SET_CA_DIR:
+    os.environ["SSL_CERT_DIR"] = _CA_DIR
 HI = [{"role": "user", "content": "hi"}]
 
 # Every client in the suite has a timeout: a hung gateway fails its test instead of stalling CI for the
@@ -110,6 +122,22 @@ def metric_value(text: str, name: str, default: float | None = None, **labels: s
     return default
 
 
+def _answers(port: int, path: str, timeout: float = 2.0) -> int | None:
+    """GET `path` on a loopback port with the standard library's client: the status, or None if nothing
+    answered. The readiness poll runs every 50 ms while a gateway starts: an httpx client per poll cost
+    more CPU than the start it waited for shares the machine with."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -165,6 +193,8 @@ class GatewayProcess:
         under coverage has taken over 60 s with four xdist workers on a 2-core machine at load 19."""
         self.write_config(self.config)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GRID_", "OPENAI_", "ANTHROPIC_"))}
+        if _SET_CA_DIR:  # the gateway runs with the environment it was given, not the test process's tweak
+            env.pop("SSL_CERT_DIR", None)
         env.update(self.env)
         env.setdefault("GRID_LOG_LEVEL", "INFO")
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(self.config_path)]
@@ -183,11 +213,8 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 self.stop()
                 raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.logs()}")
-            try:
-                if httpx.get(f"{self.url}/health/liveliness", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
+            if _answers(self.port, "/health/liveliness") == 200:
+                return self
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"gateway did not become ready:\n{self.logs()}")
@@ -196,8 +223,7 @@ class GatewayProcess:
         """The log so far. The gateway writes its lines once per event-loop iteration: a round trip
         through it first (to /metrics, which logs nothing) makes sure earlier lines are out."""
         if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"{self.url}/metrics", timeout=2)
+            _answers(self.port, "/metrics")
         try:
             return self.log_path.read_text(errors="replace")
         except OSError:
