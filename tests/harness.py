@@ -32,16 +32,11 @@ PROVIDER_KEY = "sk-provider-secret-123"
 LITELLM_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True"}
 CHAT = "/v1/chat/completions"
 
-# Every httpx client (each `httpx.get`, each SDK client) builds an SSL context, and by default that
-# parses certifi's bundle of ~140 CA certificates: 28 ms of CPU each, thousands of times a run, though
-# every test talks plain HTTP on loopback. With the system's hashed CA directory OpenSSL reads a
-# certificate only when one is verified (never, here). Set for the test process only (see `_child_env`).
-_CA_DIR = "/etc/ssl/certs"
-_SET_CA_DIR = (
-    not os.environ.get("SSL_CERT_FILE") and not os.environ.get("SSL_CERT_DIR") and os.path.isdir(_CA_DIR)
-)
-if _SET_CA_DIR:
-    os.environ["SSL_CERT_DIR"] = _CA_DIR
+# Every httpx client (each `httpx.get`, each SDK client) builds its own SSL context by default, and that
+# parses the whole CA bundle: 28 ms of CPU per client, though every test talks plain HTTP on loopback.
+# The harness's clients share one context, built once the way httpx builds it (same CA bundle, same
+# environment variables); pass `verify=TLS_CONTEXT` to a one-off `httpx.get` in a loop.
+TLS_CONTEXT = httpx.create_ssl_context()
 HI = [{"role": "user", "content": "hi"}]
 
 # Every client in the suite has a timeout: a hung gateway fails its test instead of stalling CI for the
@@ -63,7 +58,7 @@ def http_client(
 ) -> httpx.Client:
     """An httpx client on a gateway (or any base URL), with the key as a bearer token."""
     base = target.url if isinstance(target, GatewayProcess) else target
-    return httpx.Client(base_url=base, headers=auth(key) if key else {}, timeout=timeout)
+    return httpx.Client(base_url=base, headers=auth(key) if key else {}, timeout=timeout, verify=TLS_CONTEXT)
 
 
 def openai_client(
@@ -71,6 +66,7 @@ def openai_client(
 ) -> openai.OpenAI:
     """The official SDK pointed at a gateway (or a `/v1` base URL): no retries, a timeout."""
     base = target.base_url if isinstance(target, GatewayProcess) else target
+    kwargs.setdefault("http_client", openai.DefaultHttpxClient(verify=TLS_CONTEXT))
     return openai.OpenAI(base_url=base, api_key=key, max_retries=0, timeout=timeout, **kwargs)
 
 
@@ -78,6 +74,7 @@ def async_openai_client(
     target: GatewayProcess | str, key: str = MASTER_KEY, timeout: float = CLIENT_TIMEOUT, **kwargs: Any
 ) -> openai.AsyncOpenAI:
     base = target.base_url if isinstance(target, GatewayProcess) else target
+    kwargs.setdefault("http_client", openai.DefaultAsyncHttpxClient(verify=TLS_CONTEXT))
     return openai.AsyncOpenAI(base_url=base, api_key=key, max_retries=0, timeout=timeout, **kwargs)
 
 
@@ -193,8 +190,6 @@ class GatewayProcess:
         under coverage has taken over 60 s with four xdist workers on a 2-core machine at load 19."""
         self.write_config(self.config)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GRID_", "OPENAI_", "ANTHROPIC_"))}
-        if _SET_CA_DIR:  # the gateway runs with the environment it was given, not the test process's tweak
-            env.pop("SSL_CERT_DIR", None)
         env.update(self.env)
         env.setdefault("GRID_LOG_LEVEL", "INFO")
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(self.config_path)]
