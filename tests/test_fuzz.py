@@ -6,22 +6,17 @@ client's request is never a provider's fault), and show no secret (provider key,
 a response header or body. Nothing may reach the attacker address a body names.
 
 Each property runs twice: once with a fixed seed (the same cases every run) and once with a random
-seed, shown in the test id (`seed=...`) so a failure can be replayed with `GRID_FUZZ_SEED=...`. A run's
-cases are split between two lanes (a gateway and a mock upstream each) that run at once, each a whole
-hypothesis run seeded from the test's seed.
+seed, shown in the test id (`seed=...`) so a failure can be replayed with `GRID_FUZZ_SEED=...`.
 `GRID_FUZZ_EXAMPLES` scales the number of cases (`make fuzz` runs many more).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -92,45 +87,18 @@ def config(mock_url: str) -> dict[str, Any]:
     }
 
 
-@dataclass
-class Lane:
-    """One gateway and the mock upstream behind it, with a client: a property's half of the cases runs
-    on each lane at once (see `run_property`)."""
-
-    mock: MockUpstream
-    gw: GatewayProcess
-    http: httpx.Client
-
-
-LANES = 2
+@pytest.fixture(scope="module")
+def gw(mock: MockUpstream) -> Iterator[GatewayProcess]:
+    env = dict(LITELLM_ENV)
+    with GatewayProcess(config(mock.url), env=env) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
-def lanes(mock: MockUpstream) -> Iterator[list[Lane]]:
-    """Two lanes, each its own mock upstream and gateway, so neither sees the other's requests, breakers
-    or attacker hits: a failure belongs to the case that caused it. The gateways start at once."""
-    with contextlib.ExitStack() as stack:
-        mocks = [mock] + [
-            stack.enter_context(MockUpstream(f"mock-fuzz-{i}", require_key=PROVIDER_KEY))
-            for i in range(1, LANES)
-        ]
-        processes = [GatewayProcess(config(m.url), env=dict(LITELLM_ENV)) for m in mocks]
-        for process in processes:
-            stack.callback(process.stop)
-        with ThreadPoolExecutor(LANES) as pool:
-            list(pool.map(GatewayProcess.start, processes))
-        clients = [stack.enter_context(httpx.Client(base_url=p.url, timeout=30)) for p in processes]
-        yield [Lane(m, p, c) for m, p, c in zip(mocks, processes, clients, strict=True)]
-        for client in clients:
-            _last_health.pop(id(client), None)
-
-
-@pytest.fixture
-def fresh_lanes(lanes: list[Lane]) -> list[Lane]:
-    """The session's mock is reset before each test (conftest); the lanes' own mocks are reset here."""
-    for lane in lanes[1:]:
-        lane.mock.reset()
-    return lanes
+def http(gw: GatewayProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gw.url, timeout=30) as client:
+        yield client
+    _last_health.pop(id(client), None)
 
 
 def deployment_health(http: httpx.Client) -> dict[str, tuple[str, int]]:
@@ -240,59 +208,42 @@ def check(http: httpx.Client, mock: MockUpstream, case: Case) -> None:
     _last_health[id(http)] = after
 
 
-def untraced(*fns: Callable[[], None]) -> None:
-    """Run each of `fns` at once, each in a thread of its own with no trace function, and re-raise the
-    first thing one raised (after all have ended).
+def untraced(fn: Callable[[], None]) -> None:
+    """Run `fn` in a thread of its own with no trace function, and re-raise what it raised.
 
     Under `coverage run` (make test) the tracer sees every call in the test process, and hypothesis
     makes millions: that doubled the test process's CPU here (11.4 s against 5.6 s for 600 cases),
-    for nothing, as no `gateway/` code runs in these threads. What coverage measures is unchanged: the
-    gateway subprocesses and the mock upstreams' own threads are traced as before."""
+    for nothing, as no `gateway/` code runs in this thread. What coverage measures is unchanged: the
+    gateway subprocess and the mock upstream's own thread are traced as before."""
     raised: list[BaseException] = []
 
-    def target(fn: Callable[[], None]) -> None:
+    def target() -> None:
         sys.settrace(None)  # this thread only (coverage installed its tracer as the thread started)
         try:
             fn()
         except BaseException as exc:  # noqa: BLE001 - handed to the test's thread, unchanged
             raised.append(exc)
 
-    threads = [threading.Thread(target=target, args=(fn,), name="fuzz-property", daemon=True) for fn in fns]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    thread = threading.Thread(target=target, name="fuzz-property", daemon=True)
+    thread.start()
+    thread.join()
     if raised:
         raise raised[0]
 
 
-def lane_seed(hypothesis_seed: int, lane: int) -> int:
-    """Lane 0 runs the test's own seed; the others a seed derived from it (replayed alike)."""
-    return hypothesis_seed if lane == 0 else (hypothesis_seed + 1_000_003 * lane) % 2**32
+def run_property(strategy, examples: int, hypothesis_seed: int, http, mock) -> None:
+    @settings(
+        max_examples=max(1, int(examples * SCALE)),
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )
+    @given(case=strategy)
+    def prop(case: Case) -> None:
+        check(http, mock, case)
 
-
-def run_property(strategy, examples: int, hypothesis_seed: int, lanes: list[Lane]) -> None:
-    """The property over `examples` cases (times the scale), split among the lanes, which run at once:
-    while one lane's gateway answers a case, the other lane's hypothesis draws the next, so the test
-    process and the gateways keep both cores busy. Each lane is a whole hypothesis run of its own
-    (seeded, shrinking and printing its failing example as usual) against its own gateway and mock."""
-    per_lane = max(1, -(-int(examples * SCALE) // len(lanes)))
-
-    def lane_run(lane: Lane, lane_hypothesis_seed: int) -> Callable[[], None]:
-        @settings(
-            max_examples=per_lane,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-            print_blob=True,
-        )
-        @given(case=strategy)
-        def prop(case: Case) -> None:
-            check(lane.http, lane.mock, case)
-
-        return seed(lane_hypothesis_seed)(prop)
-
-    untraced(*(lane_run(lane, lane_seed(hypothesis_seed, i)) for i, lane in enumerate(lanes)))
+    untraced(seed(hypothesis_seed)(prop))
 
 
 SEEDS = [
@@ -302,15 +253,15 @@ SEEDS = [
 
 
 @pytest.mark.parametrize("hypothesis_seed", SEEDS)
-def test_valid_shaped_bodies_are_answered_in_shape(hypothesis_seed, fresh_lanes) -> None:
-    run_property(body_cases(hostile=False), EXAMPLES["valid_shaped"], hypothesis_seed, fresh_lanes)
+def test_valid_shaped_bodies_are_answered_in_shape(hypothesis_seed, gw, http, mock) -> None:
+    run_property(body_cases(hostile=False), EXAMPLES["valid_shaped"], hypothesis_seed, http, mock)
 
 
 @pytest.mark.parametrize("hypothesis_seed", SEEDS)
-def test_hostile_bodies_are_refused_in_shape(hypothesis_seed, fresh_lanes) -> None:
-    run_property(body_cases(hostile=True), EXAMPLES["hostile"], hypothesis_seed, fresh_lanes)
+def test_hostile_bodies_are_refused_in_shape(hypothesis_seed, gw, http, mock) -> None:
+    run_property(body_cases(hostile=True), EXAMPLES["hostile"], hypothesis_seed, http, mock)
 
 
 @pytest.mark.parametrize("hypothesis_seed", SEEDS)
-def test_other_paths_methods_and_admin_with_any_key(hypothesis_seed, fresh_lanes) -> None:
-    run_property(other_cases(), EXAMPLES["other"], hypothesis_seed, fresh_lanes)
+def test_other_paths_methods_and_admin_with_any_key(hypothesis_seed, gw, http, mock) -> None:
+    run_property(other_cases(), EXAMPLES["other"], hypothesis_seed, http, mock)
