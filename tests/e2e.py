@@ -11,7 +11,7 @@ import openai
 
 from gateway.mock_upstream.runner import MockUpstream
 from tests.conftest import MASTER_KEY, deployment
-from tests.harness import CHAT, CLIENT_TIMEOUT, HI, GatewayProcess, metric_value, openai_client
+from tests.harness import CHAT, CLIENT_TIMEOUT, HI, TLS_CONTEXT, GatewayProcess, metric_value, openai_client
 
 __all__ = ["CHAT", "HI", "admin_stats", "client", "config", "dep", "hits", "hits_by_model", "metric"]
 
@@ -51,6 +51,7 @@ def admin_stats(gw: GatewayProcess) -> dict:
         f"{gw.url}/admin/load-balancer/stats",
         headers={"Authorization": f"Bearer {MASTER_KEY}"},
         timeout=CLIENT_TIMEOUT,
+        verify=TLS_CONTEXT,
     )
     assert resp.status_code == 200, resp.text
     return resp.json()
@@ -58,4 +59,5 @@ def admin_stats(gw: GatewayProcess) -> dict:
 
 def metric(gw: GatewayProcess, name: str, *, default: float | None = 0.0, **labels: str) -> float | None:
     """A sample's value from /metrics; `default` when the series does not exist (yet)."""
-    return metric_value(httpx.get(f"{gw.url}/metrics", timeout=CLIENT_TIMEOUT).text, name, default, **labels)
+    page = httpx.get(f"{gw.url}/metrics", timeout=CLIENT_TIMEOUT, verify=TLS_CONTEXT).text
+    return metric_value(page, name, default, **labels)

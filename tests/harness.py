@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -30,6 +31,12 @@ PROVIDER_KEY = "sk-provider-secret-123"
 # not the network (nothing may be downloaded here)
 LITELLM_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True"}
 CHAT = "/v1/chat/completions"
+
+# Every httpx client (each `httpx.get`, each SDK client) builds its own SSL context by default, and that
+# parses the whole CA bundle: 28 ms of CPU per client, though every test talks plain HTTP on loopback.
+# The harness's clients share one context, built once the way httpx builds it (same CA bundle, same
+# environment variables); pass `verify=TLS_CONTEXT` to a one-off `httpx.get` in a loop.
+TLS_CONTEXT = httpx.create_ssl_context()
 HI = [{"role": "user", "content": "hi"}]
 
 # Every client in the suite has a timeout: a hung gateway fails its test instead of stalling CI for the
@@ -51,7 +58,7 @@ def http_client(
 ) -> httpx.Client:
     """An httpx client on a gateway (or any base URL), with the key as a bearer token."""
     base = target.url if isinstance(target, GatewayProcess) else target
-    return httpx.Client(base_url=base, headers=auth(key) if key else {}, timeout=timeout)
+    return httpx.Client(base_url=base, headers=auth(key) if key else {}, timeout=timeout, verify=TLS_CONTEXT)
 
 
 def openai_client(
@@ -59,6 +66,7 @@ def openai_client(
 ) -> openai.OpenAI:
     """The official SDK pointed at a gateway (or a `/v1` base URL): no retries, a timeout."""
     base = target.base_url if isinstance(target, GatewayProcess) else target
+    kwargs.setdefault("http_client", openai.DefaultHttpxClient(verify=TLS_CONTEXT))
     return openai.OpenAI(base_url=base, api_key=key, max_retries=0, timeout=timeout, **kwargs)
 
 
@@ -66,6 +74,7 @@ def async_openai_client(
     target: GatewayProcess | str, key: str = MASTER_KEY, timeout: float = CLIENT_TIMEOUT, **kwargs: Any
 ) -> openai.AsyncOpenAI:
     base = target.base_url if isinstance(target, GatewayProcess) else target
+    kwargs.setdefault("http_client", openai.DefaultAsyncHttpxClient(verify=TLS_CONTEXT))
     return openai.AsyncOpenAI(base_url=base, api_key=key, max_retries=0, timeout=timeout, **kwargs)
 
 
@@ -108,6 +117,22 @@ def metric_value(text: str, name: str, default: float | None = None, **labels: s
         if all(found.get(k) == v for k, v in labels.items()):
             return value
     return default
+
+
+def _answers(port: int, path: str, timeout: float = 2.0) -> int | None:
+    """GET `path` on a loopback port with the standard library's client: the status, or None if nothing
+    answered. The readiness poll runs every 50 ms while a gateway starts: an httpx client per poll cost
+    more CPU than the start it waited for shares the machine with."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
 
 
 def free_port() -> int:
@@ -183,11 +208,8 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 self.stop()
                 raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.logs()}")
-            try:
-                if httpx.get(f"{self.url}/health/liveliness", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
+            if _answers(self.port, "/health/liveliness") == 200:
+                return self
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"gateway did not become ready:\n{self.logs()}")
@@ -196,8 +218,7 @@ class GatewayProcess:
         """The log so far. The gateway writes its lines once per event-loop iteration: a round trip
         through it first (to /metrics, which logs nothing) makes sure earlier lines are out."""
         if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"{self.url}/metrics", timeout=2)
+            _answers(self.port, "/metrics")
         try:
             return self.log_path.read_text(errors="replace")
         except OSError:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -206,6 +208,29 @@ def check(http: httpx.Client, mock: MockUpstream, case: Case) -> None:
     _last_health[id(http)] = after
 
 
+def untraced(fn: Callable[[], None]) -> None:
+    """Run `fn` in a thread of its own with no trace function, and re-raise what it raised.
+
+    Under `coverage run` (make test) the tracer sees every call in the test process, and hypothesis
+    makes millions: that doubled the test process's CPU here (11.4 s against 5.6 s for 600 cases),
+    for nothing, as no `gateway/` code runs in this thread. What coverage measures is unchanged: the
+    gateway subprocess and the mock upstream's own thread are traced as before."""
+    raised: list[BaseException] = []
+
+    def target() -> None:
+        sys.settrace(None)  # this thread only (coverage installed its tracer as the thread started)
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread, unchanged
+            raised.append(exc)
+
+    thread = threading.Thread(target=target, name="fuzz-property", daemon=True)
+    thread.start()
+    thread.join()
+    if raised:
+        raise raised[0]
+
+
 def run_property(strategy, examples: int, hypothesis_seed: int, http, mock) -> None:
     @settings(
         max_examples=max(1, int(examples * SCALE)),
@@ -218,7 +243,7 @@ def run_property(strategy, examples: int, hypothesis_seed: int, http, mock) -> N
     def prop(case: Case) -> None:
         check(http, mock, case)
 
-    seed(hypothesis_seed)(prop)()
+    untraced(seed(hypothesis_seed)(prop))
 
 
 SEEDS = [
