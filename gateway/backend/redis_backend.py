@@ -2,7 +2,8 @@
 Redis shared by every replica and worker.
 
 Admission is one Lua script (one round trip, atomic across replicas); release runs after the response,
-in the background. Admin-created keys are a hash plus a version counter that each replica polls every
+in the background. Both go through `ScriptBatch` on a dedicated pipelined connection
+(`gateway.backend.resp`); redis-py serves everything else. Admin-created keys are a hash plus a version counter that each replica polls every
 quarter second (the poll is also the health check), so a key created or revoked on one replica is seen
 by all within a second, with no round trip on any request.
 
@@ -81,7 +82,7 @@ class RedisBackend(RedisSharing):
             decode_responses=True,
         )
         self._batch = ScriptBatch(
-            self.client, {"admit": ADMIT, "release": RELEASE, "remember": REMEMBER}, self._down
+            url, {"admit": ADMIT, "release": RELEASE, "remember": REMEMBER}, self._down, TIMEOUT
         )
         self._up = False
         self._warned = -WARN_EVERY
@@ -108,6 +109,7 @@ class RedisBackend(RedisSharing):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         await self._batch.drain(TIMEOUT * 2)
+        self._batch.close()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=TIMEOUT * 2)
         if self._up and self._pending:
