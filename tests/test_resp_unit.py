@@ -59,7 +59,9 @@ async def test_a_turn_of_calls_is_one_write_and_each_gets_its_own_reply_in_order
     scripts.close()
 
 
-async def test_a_script_redis_does_not_know_is_sent_in_full_once_then_by_its_hash(server: RedisServer) -> None:
+async def test_a_script_redis_does_not_know_is_sent_in_full_once_then_by_its_hash(
+    server: RedisServer,
+) -> None:
     errors = Errors()
     scripts = batch(server.url, errors)
     first = [scripts.call("count", ["grid:test:m"], [i]) for i in range(3)]

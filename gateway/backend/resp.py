@@ -25,7 +25,8 @@ from typing import Any
 
 import hiredis
 from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection, parse_url
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+from redis.exceptions import ConnectionError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 # An entry (a tuple) waits for one reply: `on_reply(entry, reply)` gets the reply, or the exception
 # that ended the connection. Handshake replies (AUTH, SELECT) wait as futures instead.
@@ -86,11 +87,13 @@ class RespConnection(asyncio.Protocol):
             if params.get("connection_class") is UnixDomainSocketConnection:
                 opening = loop.create_unix_connection(lambda: self, params["path"])
             else:
-                tls = ssl.create_default_context() if params.get("connection_class") is SSLConnection else None
+                tls = (
+                    ssl.create_default_context() if params.get("connection_class") is SSLConnection else None
+                )
                 host, port = params.get("host", "localhost"), params.get("port", 6379)
                 opening = loop.create_connection(lambda: self, host, port, ssl=tls)
             transport, _ = await asyncio.wait_for(opening, self.timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             raise ConnectionError(f"connecting to Redis failed: {type(exc).__name__}") from None
         self._transport = transport  # type: ignore[assignment]
         setup = []
@@ -164,7 +167,7 @@ class RespConnection(asyncio.Protocol):
         if self._replies == replies:
             if self._transport is not None:
                 self._transport.close()
-            self._fail(TimeoutError("Redis did not answer in time"))
+            self._fail(RedisTimeout("Redis did not answer in time"))
         else:
             self._watch(self._replies)
 
