@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import hiredis
@@ -33,16 +33,18 @@ from redis.exceptions import TimeoutError as RedisTimeout
 OnReply = Callable[[tuple, Any], None]
 
 
-def encode(parts: Iterable[str | bytes | int | float]) -> bytes:
-    """One command in RESP: an array of bulk strings (numbers as redis-py writes them: repr)."""
-    out = []
-    for part in parts:
-        if isinstance(part, str):
-            part = part.encode()
-        elif not isinstance(part, bytes):
-            part = repr(part).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
-    return b"*%d\r\n%s" % (len(out), b"".join(out))
+def bulk(part: str | bytes | int | float) -> bytes:
+    """One argument as a RESP bulk string (numbers as redis-py writes them: repr)."""
+    if part.__class__ is str:
+        part = part.encode()  # type: ignore[union-attr]
+    elif part.__class__ is not bytes:
+        part = repr(part).encode()
+    return b"$%d\r\n%b\r\n" % (len(part), part)  # type: ignore[arg-type]
+
+
+def encode(parts: Sequence[str | bytes | int | float]) -> bytes:
+    """One command in RESP: an array of bulk strings."""
+    return b"*%d\r\n%b" % (len(parts), b"".join([bulk(part) for part in parts]))
 
 
 def connection_params(url: str) -> dict[str, Any]:
