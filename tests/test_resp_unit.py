@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import Iterator
 
 import pytest
 from redis.exceptions import ConnectionError, RedisError, ResponseError
 
 from gateway.backend.redis_batch import ScriptBatch
-from gateway.backend.resp import RespConnection, connection_params, encode
+from gateway.backend.resp import RespConnection, connection_params, encode, ssl_context
 from tests.harness import free_port
 from tests.redis_server import RedisServer
 
@@ -173,3 +174,14 @@ def test_commands_are_encoded_as_resp_arrays_of_bulk_strings() -> None:
     assert encode(["EVALSHA", "ab", 2, b"k", 0.5]) == (
         b"*5\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n2\r\n$1\r\nk\r\n$3\r\n0.5\r\n"
     )
+
+
+async def test_a_rediss_url_speaks_tls_with_redis_pys_options(server: RedisServer) -> None:
+    """This redis-server speaks plain RESP: a rediss:// URL to it fails the TLS handshake (so TLS was
+    attempted), and the certificate options of the URL are redis-py's."""
+    url = f"rediss://127.0.0.1:{server.port}/0"
+    with pytest.raises(ConnectionError):
+        await RespConnection.open(connection_params(url), lambda e, r: None, print, TIMEOUT)
+    assert ssl_context(connection_params(url)).verify_mode == ssl.CERT_REQUIRED
+    lax = connection_params(url + "?ssl_cert_reqs=none")
+    assert ssl_context(lax).verify_mode == ssl.CERT_NONE

@@ -52,6 +52,13 @@ def connection_params(url: str) -> dict[str, Any]:
     return parse_url(url)
 
 
+def ssl_context(params: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS context redis-py builds for the same rediss:// URL (its defaults, its `ssl_*` options),
+    so this connection verifies the server exactly as the poll's does."""
+    options = {name: value for name, value in params.items() if name.startswith("ssl_")}
+    return SSLConnection(**options).ssl_context.get()
+
+
 class RespConnection(asyncio.Protocol):
     """One Redis connection that pipelines everything."""
 
@@ -89,9 +96,7 @@ class RespConnection(asyncio.Protocol):
             if params.get("connection_class") is UnixDomainSocketConnection:
                 opening = loop.create_unix_connection(lambda: self, params["path"])
             else:
-                tls = (
-                    ssl.create_default_context() if params.get("connection_class") is SSLConnection else None
-                )
+                tls = ssl_context(params) if params.get("connection_class") is SSLConnection else None
                 host, port = params.get("host", "localhost"), params.get("port", 6379)
                 opening = loop.create_connection(lambda: self, host, port, ssl=tls)
             transport, _ = await asyncio.wait_for(opening, self.timeout)
