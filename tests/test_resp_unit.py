@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError, RedisError, ResponseError
 
 from gateway.backend.redis_batch import ScriptBatch
 from gateway.backend.resp import RespConnection, connection_params, encode, ssl_context
+from gateway.metrics import REGISTRY
 from tests.harness import free_port
 from tests.redis_server import RedisServer
 
@@ -185,3 +186,39 @@ async def test_a_rediss_url_speaks_tls_with_redis_pys_options(server: RedisServe
     assert ssl_context(connection_params(url)).verify_mode == ssl.CERT_REQUIRED
     lax = connection_params(url + "?ssl_cert_reqs=none")
     assert ssl_context(lax).verify_mode == ssl.CERT_NONE
+
+
+async def test_a_call_nobody_waits_for_rides_with_the_next_awaited_call_in_one_write(
+    server: RedisServer,
+) -> None:
+    errors = Errors()
+    scripts = ScriptBatch(server.url, {"count": COUNT}, errors, TIMEOUT, send_delay=TIMEOUT)
+    assert await asyncio.wait_for(scripts.call("count", ["grid:test:w"], ["warm"]), TIMEOUT) == [1, "warm"]
+    writes = writes_made()
+    failed: list[str] = []
+    scripts.send("count", ["grid:test:w"], ["release"], failed=lambda: failed.append("release"))
+    for _ in range(5):  # turns of the loop go by: the send waits for company
+        await asyncio.sleep(0)
+    assert writes_made() == writes
+    awaited = scripts.call("count", ["grid:test:w"], ["admit"])
+    assert await asyncio.wait_for(awaited, TIMEOUT) == [3, "admit"]  # the send went first, in order
+    assert writes_made() == writes + 1
+    assert failed == [] and errors == []
+    scripts.close()
+
+
+async def test_a_call_nobody_waits_for_goes_on_its_own_when_no_other_comes(server: RedisServer) -> None:
+    errors = Errors()
+    scripts = batch(server.url, errors)
+    scripts.send("count", ["grid:test:alone"], ["release"], failed=lambda: None)
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    with server.client() as c:
+        while c.get("grid:test:alone") != "1":
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)  # the loop runs: the send's timer can fire
+    assert errors == []
+    scripts.close()
+
+
+def writes_made() -> float:
+    return REGISTRY.get_sample_value("grid_state_backend_round_trips_total", {"op": "request"}) or 0.0

@@ -50,13 +50,19 @@ _Call = tuple[str, Sequence[Any], Sequence[Any], "asyncio.Future[Any] | None", "
 
 class ScriptBatch:
     def __init__(
-        self, url: str, scripts: Mapping[str, str], on_error: Callable[[BaseException], None], timeout: float
+        self,
+        url: str,
+        scripts: Mapping[str, str],
+        on_error: Callable[[BaseException], None],
+        timeout: float,
+        send_delay: float = SEND_DELAY,
     ) -> None:
         self._params = connection_params(url)
         self.scripts = dict(scripts)
         self.shas = {name: hashlib.sha1(text.encode()).hexdigest() for name, text in scripts.items()}
         self.on_error = on_error
         self.timeout = timeout
+        self.send_delay = send_delay
         self._calls: list[_Call] = []
         self._scheduled = False  # a write is due this turn of the loop
         self._timer: asyncio.TimerHandle | None = None  # ... or after SEND_DELAY
@@ -80,7 +86,7 @@ class ScriptBatch:
         """Run the script without waiting for it; `failed()` when it could not be run."""
         self._calls.append((name, keys, args, None, failed))
         if not self._scheduled and self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(SEND_DELAY, self._go)
+            self._timer = asyncio.get_running_loop().call_later(self.send_delay, self._go)
 
     async def drain(self, timeout: float) -> None:
         """Wait (at most `timeout` seconds) for the calls under way to be answered: at shutdown."""
@@ -110,11 +116,13 @@ class ScriptBatch:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if not self._calls:  # the timer and a turn's write both came: the first took everything
+            return
         conn = self._conn
         if conn is not None and conn.ready:
             calls, self._calls = self._calls, []
             self._write(conn, calls)
-        elif self._opening is None and self._calls:
+        elif self._opening is None:
             loop = asyncio.get_running_loop()
             if loop.time() < self._retry_at:
                 self._fail(ConnectionError("Redis unreachable: waiting to reconnect"))
