@@ -2,7 +2,8 @@
 Redis shared by every replica and worker.
 
 Admission is one Lua script (one round trip, atomic across replicas); release runs after the response,
-in the background. Admin-created keys are a hash plus a version counter that each replica polls every
+in the background. Both go through `ScriptBatch` on a dedicated pipelined connection
+(`gateway.backend.resp`); redis-py serves everything else. Admin-created keys are a hash plus a version counter that each replica polls every
 quarter second (the poll is also the health check), so a key created or revoked on one replica is seen
 by all within a second, with no round trip on any request.
 
@@ -33,7 +34,7 @@ from gateway.backend import (
     KeysListener,
 )
 from gateway.backend.local import LocalBackend
-from gateway.backend.redis_batch import ScriptBatch
+from gateway.backend.redis_batch import Keys, ScriptBatch
 from gateway.backend.redis_shared import BREAKERS, EXPERIMENTS, RedisSharing, json_objects
 from gateway.backend.scripts import ADMIT, RELEASE, REMEMBER
 from gateway.backend.windows import Verdict, budget_window, window_sum
@@ -48,6 +49,8 @@ TIMEOUT = 0.5  # seconds a Redis call may take before Redis counts as down
 STALE_IN_FLIGHT = 900.0  # an in-flight entry older than this was left by a replica that died
 PENDING_MAX = 10_000  # releases held during an outage before they are summed per key and second
 KEYS_HASH, KEYS_VERSION = "grid:keys", "grid:keys:version"
+SHAPES_MAX = 4096  # keys x budget windows whose script arguments are kept ready
+_STALE = f" {STALE_IN_FLIGHT}"
 
 
 def _names(key_id: str, limits: KeyLimits, now: float) -> list[str]:
@@ -55,15 +58,36 @@ def _names(key_id: str, limits: KeyLimits, now: float) -> list[str]:
     return [f"{tag}:r", f"{tag}:t", f"{tag}:p", f"{tag}:s:{budget_window(limits, now)}"]
 
 
+def _release_arg(key: ApiKey, request_id: str, tokens: int, cost: float, now: float) -> str:
+    ttl = int(key.limits.budget_duration * 2) if key.limits.budget_duration else 0
+    return f"{int(now)} {tokens} {cost!r} {request_id} {ttl}"
+
+
 def _release_call(entry: tuple[ApiKey, str, int, float, float]) -> tuple[list[str], list[Any]]:
     key, request_id, tokens, cost, now = entry
     _, tokens_hash, in_flight, spend = _names(key.id, key.limits, now)
-    ttl = int(key.limits.budget_duration * 2) if key.limits.budget_duration else 0
-    return [tokens_hash, in_flight, spend], [f"{int(now)} {tokens} {cost!r} {request_id} {ttl}"]
+    return [tokens_hash, in_flight, spend], [_release_arg(key, request_id, tokens, cost, now)]
 
 
 def _arg(limit: float | None) -> float:
     return -1 if limit is None else limit
+
+
+class _Shape:
+    """What every admission and release of one key in one budget window sends unchanged: its Redis
+    keys (encoded) and its limits as text, built once instead of on every request."""
+
+    __slots__ = ("admit_keys", "limits", "limits_text", "release_keys")
+
+    def __init__(self, key: ApiKey, now: float) -> None:
+        limits = self.limits = key.limits
+        requests, tokens, in_flight, spend = _names(key.id, limits, now)
+        self.admit_keys = Keys([requests, tokens, in_flight, spend])
+        self.release_keys = Keys([tokens, in_flight, spend])
+        self.limits_text = (
+            f" {_arg(limits.rpm_limit)} {_arg(limits.tpm_limit)} {_arg(limits.max_parallel_requests)} "
+            f"{_arg(limits.max_budget)} "
+        )
 
 
 class RedisBackend(RedisSharing):
@@ -81,12 +105,13 @@ class RedisBackend(RedisSharing):
             decode_responses=True,
         )
         self._batch = ScriptBatch(
-            self.client, {"admit": ADMIT, "release": RELEASE, "remember": REMEMBER}, self._down
+            url, {"admit": ADMIT, "release": RELEASE, "remember": REMEMBER}, self._down, TIMEOUT
         )
         self._up = False
         self._warned = -WARN_EVERY
         self._pending: list[tuple[ApiKey, str, int, float, float]] = []
         self._records: dict[str, dict[str, Any]] = {}
+        self._shapes: dict[tuple[str, int], _Shape] = {}
         self._version: str | None = None
         self._listeners: list[KeysListener] = []
         self._tasks: set[asyncio.Task] = set()
@@ -108,6 +133,7 @@ class RedisBackend(RedisSharing):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
         await self._batch.drain(TIMEOUT * 2)
+        self._batch.close()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=TIMEOUT * 2)
         if self._up and self._pending:
@@ -120,13 +146,10 @@ class RedisBackend(RedisSharing):
     async def admit(self, key: ApiKey, request_id: str, now: float) -> Verdict:
         if not self._up:
             return self.fallback.admit_now(key, request_id, now)
-        limits = key.limits
-        args = [
-            f"{now!r} {_arg(limits.rpm_limit)} {_arg(limits.tpm_limit)} {_arg(limits.max_parallel_requests)} "
-            f"{_arg(limits.max_budget)} {request_id} {STALE_IN_FLIGHT}"
-        ]
+        shape = self._shape(key, now)
+        args = [f"{int(now * 1000)}{shape.limits_text}{request_id}{_STALE}"]
         try:
-            found = await self._batch.call("admit", _names(key.id, limits, now), args)
+            found = await self._batch.call("admit", shape.admit_keys, args)
         except (RedisError, OSError) as exc:
             self._down(exc)
             return self.fallback.admit_now(key, request_id, now)
@@ -135,17 +158,19 @@ class RedisBackend(RedisSharing):
             # its parallel slot (a release with nothing to add) instead of leaving it to go stale
             self.release(key, request_id, 0, 0.0, now)
             raise
+        # the script's numbers arrive as integers (hiredis), spend as the text of a float
         refused, requests, tokens, in_flight, spend, oldest_request, oldest_token = found
         return Verdict(
-            refused or None,
-            int(requests),
-            int(tokens),
-            int(in_flight),
-            float(spend),
-            int(oldest_request),
-            int(oldest_token),
-            now,
+            refused or None, requests, tokens, in_flight, float(spend), oldest_request, oldest_token, now
         )
+
+    def _shape(self, key: ApiKey, now: float) -> _Shape:
+        found = self._shapes.get((key.id, budget_window(key.limits, now)))
+        if found is None or found.limits is not key.limits:  # new, or its limits were changed
+            if len(self._shapes) >= SHAPES_MAX:
+                self._shapes.clear()
+            found = self._shapes[(key.id, budget_window(key.limits, now))] = _Shape(key, now)
+        return found
 
     def release(self, key: ApiKey, request_id: str, tokens: int, cost: float, now: float) -> None:
         entry = (key, request_id, tokens, cost, now)
@@ -153,7 +178,12 @@ class RedisBackend(RedisSharing):
             self.fallback.release(key, request_id, tokens, cost, now)
             self._keep(entry)
             return
-        self._batch.send("release", *_release_call(entry), failed=lambda: self._keep(entry))
+        self._batch.send(
+            "release",
+            self._shape(key, now).release_keys,
+            [_release_arg(key, request_id, tokens, cost, now)],
+            failed=lambda: self._keep(entry),
+        )
 
     def _keep(self, entry: tuple[ApiKey, str, int, float, float]) -> None:
         """Hold a release until Redis is back. A long outage under load would hold one entry per

@@ -120,28 +120,46 @@ def retry_after(limits: KeyLimits, verdict: Verdict) -> float:
     return 1.0  # parallel: a slot frees when a request in flight ends
 
 
+# OpenAI's spelling of whole seconds up to a window and a bit, made once: a reset time is nearly
+# always one of these, and the headers are built on every response of a limited key
+_WHOLE_SECONDS = [b"%dm%ds" % divmod(s, 60) if s >= 60 else b"%ds" % s for s in range(WINDOW + 2)]
+_REQUESTS_HEADERS = (
+    b"x-ratelimit-limit-requests",
+    b"x-ratelimit-remaining-requests",
+    b"x-ratelimit-reset-requests",
+)
+_TOKENS_HEADERS = (b"x-ratelimit-limit-tokens", b"x-ratelimit-remaining-tokens", b"x-ratelimit-reset-tokens")
+
+
 def _duration(seconds: float) -> bytes:
     """OpenAI's spelling of a reset time: `6m0s`, `1s`, `250ms`."""
     if seconds < 1:
         return b"%dms" % max(math.ceil(seconds * 1000), 0)
-    minutes, secs = divmod(math.ceil(seconds), 60)
+    whole = math.ceil(seconds)
+    if whole < len(_WHOLE_SECONDS):
+        return _WHOLE_SECONDS[whole]
+    minutes, secs = divmod(whole, 60)
     return b"%dm%ds" % (minutes, secs) if minutes else b"%ds" % secs
+
+
+def _trio(names: tuple[bytes, bytes, bytes], limit: int, used: int, oldest: int, now: float) -> list:
+    """limit, remaining and reset headers of one limit (`reset_in`, inlined)."""
+    left = limit - used
+    return [
+        (names[0], b"%d" % limit),
+        (names[1], b"%d" % (left if left > 0 else 0)),
+        (names[2], _duration(oldest + WINDOW - now if oldest >= 0 else 0.0)),
+    ]
 
 
 def rate_headers(limits: KeyLimits, verdict: Verdict) -> list[tuple[bytes, bytes]]:
     """OpenAI's x-ratelimit-* headers for the limits the key has."""
-    headers: list[tuple[bytes, bytes]] = []
     rpm, tpm = limits.rpm_limit, limits.tpm_limit
-    if rpm is not None:
-        headers += [
-            (b"x-ratelimit-limit-requests", b"%d" % rpm),
-            (b"x-ratelimit-remaining-requests", b"%d" % max(rpm - verdict.requests, 0)),
-            (b"x-ratelimit-reset-requests", _duration(reset_in(verdict.oldest_request, verdict.now))),
-        ]
+    headers = (
+        []
+        if rpm is None
+        else _trio(_REQUESTS_HEADERS, rpm, verdict.requests, verdict.oldest_request, verdict.now)
+    )
     if tpm is not None:
-        headers += [
-            (b"x-ratelimit-limit-tokens", b"%d" % tpm),
-            (b"x-ratelimit-remaining-tokens", b"%d" % max(tpm - verdict.tokens, 0)),
-            (b"x-ratelimit-reset-tokens", _duration(reset_in(verdict.oldest_token, verdict.now))),
-        ]
+        headers += _trio(_TOKENS_HEADERS, tpm, verdict.tokens, verdict.oldest_token, verdict.now)
     return headers
