@@ -82,10 +82,23 @@ class ScriptBatch:
             asyncio.get_running_loop().call_soon(self._go)
         return future
 
-    def send(self, name: str, keys: Sequence[Any], args: Sequence[Any], failed: Callable[[], None]) -> None:
-        """Run the script without waiting for it; `failed()` when it could not be run."""
+    def send(
+        self,
+        name: str,
+        keys: Sequence[Any],
+        args: Sequence[Any],
+        failed: Callable[[], None],
+        soon: bool = False,
+    ) -> None:
+        """Run the script without waiting for it; `failed()` when it could not be run. `soon`: in
+        this turn's write, not after SEND_DELAY (what another replica may be asked for at once, such
+        as a feedback id: the response that names it leaves after this turn)."""
         self._calls.append((name, keys, args, None, failed))
-        if not self._scheduled and self._timer is None:
+        if soon:
+            if not self._scheduled:
+                self._scheduled = True
+                asyncio.get_running_loop().call_soon(self._go)
+        elif not self._scheduled and self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.send_delay, self._go)
 
     async def drain(self, timeout: float) -> None:

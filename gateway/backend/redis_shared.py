@@ -239,7 +239,7 @@ class RedisSharing(StateBackend):
         if self._up:
             value = orjson.dumps({"experiment": experiment, "variant": variant})
             self._batch.send(
-                "remember", [_feedback_key(request_id, owner)], [value, ttl], failed=lambda: None
+                "remember", [_feedback_key(request_id, owner)], [value, ttl], failed=lambda: None, soon=True
             )
 
     async def shared_feedback(self, request_id: str, owner: str) -> Mapping[str, Any] | None:
