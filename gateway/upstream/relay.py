@@ -118,7 +118,7 @@ class StreamRelay:
 
         relay = asyncio.current_task()
         self._task = relay
-        watcher = asyncio.ensure_future(watch())
+        watcher = asyncio.get_running_loop().create_task(watch())  # (ensure_future: two frames more)
         ok, error = False, None
         ended = False
 
@@ -130,7 +130,10 @@ class StreamRelay:
 
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-            _live(self)
+            if _sweeping:  # `_live(self)`, inlined while the sweep runs (nearly always, under load)
+                _LIVE.add(self)
+            else:
+                _live(self)
             tap = self.tap
             await send({"type": "http.response.body", "body": tap.feed(self.stream.first), "more_body": True})
             try:

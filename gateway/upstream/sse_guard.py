@@ -42,12 +42,12 @@ class MalformedStream(ValueError):
 
 
 class SseGuard:
-    __slots__ = ("carry", "done", "last")
+    """One stream's check. Its state starts as the class's defaults (no `__init__`: one Python frame
+    less per stream); each is an instance attribute once set."""
 
-    def __init__(self) -> None:
-        self.carry = b""
-        self.done = False  # an event checked one by one was `[DONE]` (or the upstream's error event)
-        self.last = b""  # the last complete block passed on, where `[DONE]` is looked for at the end
+    carry = b""  # the start of an event cut by the chunk's end, waiting for the rest
+    done = False  # an event checked one by one was `[DONE]` (or the upstream's error event)
+    last = b""  # the last complete block passed on, where `[DONE]` is looked for at the end
 
     def feed(self, chunk: bytes) -> bytes:
         """The complete events in `carry + chunk`, checked; a partial event waits for its end."""
