@@ -262,7 +262,7 @@ async def _relay(resp: aiohttp.ClientResponse, dep_id: str, guard: SseGuard):
                 guard.carry
                 or not chunk.endswith(PLAIN_CLOSE)
                 or not chunk.startswith(PLAIN_OPEN)
-                or chunk.count(b"\n") != 2
+                or chunk.find(b"\n") != len(chunk) - 2
             ):
                 chunk = guard.feed(chunk)
                 if not chunk:
