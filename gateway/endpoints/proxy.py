@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway import deadline, metrics
 from gateway.config.model import Deployment
+from gateway.disconnect import DisconnectWatch
 from gateway.endpoints.batched import Batcher
 from gateway.endpoints.common import json_body, state_of
 from gateway.endpoints.validate import check_request
@@ -42,36 +43,29 @@ CLIENT_CLOSED = 499  # nginx's "client closed request": only the access log and 
 DECISIONS = Batcher()
 
 
-async def _disconnect(request: Request) -> None:
-    """Return when the client goes away (the body has been read: the next message is the disconnect)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
+async def _unless_disconnected(request: Request, work: Awaitable[T], keep: bool = False) -> T | None:
     """Await `work`; if the client disconnects first, cancel it (which drops its upstream call, so an
     abandoned request never keeps an upstream busy, nor retries and falls back for nobody) -> None.
 
-    The work runs in this task; only the watcher is a task of its own (one task per request, not two)."""
-    current = asyncio.current_task()
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        await _disconnect(request)
-        gone = True
-        current.cancel()
-
-    watcher = asyncio.get_running_loop().create_task(watch())
+    The work runs in this task; only the watcher is a task of its own (one task per request, not two).
+    With `keep`, a result comes back with the still running watch, as `(result, watch)`, for the
+    stream relay to go on with (it stops it)."""
+    watch = DisconnectWatch(request.receive)
     try:
-        return await work
+        result = await work
     except asyncio.CancelledError:
-        if not gone:
+        watch.stop()
+        if not watch.gone:
             raise
-        current.uncancel()
+        asyncio.current_task().uncancel()
         return None
-    finally:
-        watcher.cancel()
+    except BaseException:
+        watch.stop()
+        raise
+    if keep:
+        return result, watch
+    watch.stop()
+    return result
 
 
 def _grid_header_pairs(
@@ -245,10 +239,11 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
         context_check=context_check,
         on_success=judged,
     )
-    outcome = await _unless_disconnected(request, chain)
-    if outcome is None:
+    kept = await _unless_disconnected(request, chain, keep=stream)
+    if kept is None:
         return Response(status_code=CLIENT_CLOSED)
     if not stream:
+        outcome = kept
         raw, parsed = outcome.result
         usage = parsed.get("usage") if usage_of is None else usage_of(parsed)
         request.scope["grid.usage"] = usage
@@ -256,6 +251,30 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
             await cache.store_json(ticket, raw, usage, outcome.deployment)
         return JsonAnswer(raw, _grid_header_pairs(request.scope, outcome.deployment, trace, started))
 
+    outcome, watch = kept
+    try:
+        return _stream_answer(
+            request, outcome, watch, trace, started, balancer, tap, ticket, cache, spans, door
+        )
+    except BaseException:
+        watch.stop()
+        raise
+
+
+def _stream_answer(
+    request: Request,
+    outcome: Any,
+    watch: DisconnectWatch,
+    trace: Trace,
+    started: float,
+    balancer: Any,
+    tap: Any,
+    ticket: Any,
+    cache: Any,
+    spans: Any,
+    door: Door | None,
+) -> StreamRelay:
+    """The stream's relay, with the request's disconnect `watch` handed on (it stops it)."""
     dep = outcome.deployment
     first_byte = time.monotonic() - outcome.started
     metrics.child(metrics.TTFT, dep.group).observe(first_byte)
@@ -285,7 +304,7 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
             )
 
     events = door.error_event if door is not None else error_event
-    return StreamRelay(outcome.result, encoded, on_end, tap, error_event=events)
+    return StreamRelay(outcome.result, encoded, on_end, tap, error_event=events, watch=watch)
 
 
 def _usage_tap(endpoint: str, body: dict[str, Any]) -> UsageTap:
