@@ -101,6 +101,21 @@ def start(started: float, seconds: float, what: str) -> None:
     _current.set((started + seconds, seconds, what))
 
 
+def begin(
+    started: float, configured: float, headers: list[tuple[bytes, bytes]], body: dict[str, Any]
+) -> None:
+    """`start(started, *request_timeout(configured, headers, body))`, in one call when the client
+    set no bound of its own (nearly every request: two Python frames less on each)."""
+    for name, _ in headers:
+        if name == TIMEOUT_HEADER:
+            break
+    else:
+        if TIMEOUT_FIELD not in body:
+            _current.set((started + configured, configured, CONFIGURED))
+            return
+    start(started, *request_timeout(configured, headers, body))
+
+
 def remaining() -> float:
     """Seconds left to the current request's deadline (may be negative); infinity when there is none."""
     current = _current.get()
@@ -123,9 +138,9 @@ def passed() -> bool:
     return current is not None and _monotonic() >= current[0] - SLACK
 
 
-def current() -> tuple[float, float, str] | None:
-    """The current request's deadline: (monotonic time, seconds, what set them), or None."""
-    return _current.get()
+# The current request's deadline: (monotonic time, seconds, what set them), or None. The contextvar's
+# own `get`, a C method: read once per stream, without a Python frame.
+current = _current.get
 
 
 def expired(current: tuple[float, float, str] | None = None) -> RequestDeadline:

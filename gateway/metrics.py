@@ -43,6 +43,16 @@ def child(metric, *labels: str):
     return metric.labels(*labels)
 
 
+@functools.lru_cache(maxsize=4096)
+def adder(metric, *labels: str):
+    """The `inc(amount)` of a counter's (or gauge's) child value, remembered: what `child(...).inc`
+    ends in, without `Counter.inc`'s two checks (observability and sign: our metrics are observable,
+    and the amounts given here are never negative). Two Python frames less per count; a proxied
+    request counts several times. Same value object, so the exposition (and multiprocess mode,
+    whose value class this is too) sees the same samples."""
+    return metric.labels(*labels)._value.inc if labels else metric._value.inc
+
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 

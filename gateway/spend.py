@@ -35,6 +35,25 @@ def cost(model: str | None, prompt: int, completion: int) -> float:
     return prompt * prices[0] + completion * prices[1] if prices else 0.0
 
 
+# deployment -> its (input, output) price per token, or None: looked up once per deployment (a
+# deployment hashes by identity), not three calls deep per request; a reload's new deployments are
+# new keys, and the table is emptied should reloads ever pile up more than `_PRICED_MAX` of them
+_PRICES: dict[Any, tuple[float, float] | None] = {}
+_PRICED_MAX = 4096
+
+
+def deployment_cost(dep: Any, prompt: int, completion: int) -> float:
+    """`cost` of `prompt` and `completion` tokens served by `dep` (priced by `priced_model`)."""
+    try:
+        prices = _PRICES[dep]
+    except KeyError:
+        if len(_PRICES) >= _PRICED_MAX:
+            _PRICES.clear()
+        model = priced_model(dep)
+        prices = _PRICES[dep] = cost_per_token(model) if model else None
+    return prompt * prices[0] + completion * prices[1] if prices else 0.0
+
+
 def request_spend(scope: Scope) -> tuple[int, float]:
     """(total tokens, USD) of a finished request; (0, 0.0) when nothing was served. The access log's
     bookkeeping (gateway.middleware.observe) usually priced it already: `grid.spent`."""

@@ -4,6 +4,7 @@ end through a gateway process elsewhere; here each branch is pinned where it liv
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -111,6 +112,23 @@ async def test_an_app_that_set_the_request_id_header_is_not_given_a_second():
 
     await RequestIdMiddleware(app)(scope(headers=[(b"x-request-id", b"abc")]), None, send)
     assert sent[0]["headers"] == [(b"x-request-id", b"abc")]
+
+
+def test_a_forked_process_hands_out_request_ids_of_its_own():
+    new_request_id()  # ids are drawn ahead: the parent holds a pool of them
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        os.close(read_end)
+        os.write(write_end, new_request_id().encode())
+        os._exit(0)
+    os.close(write_end)
+    try:
+        child = os.read(read_end, 64).decode()
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    assert child.startswith("req_") and child != new_request_id()
 
 
 async def test_request_ids_are_unique_and_non_http_scopes_pass_through():

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from gateway import deadline, metrics
 from gateway.config.model import Deployment
-from gateway.deadline import request_timeout
+from gateway.disconnect import DisconnectWatch
 from gateway.endpoints.batched import Batcher
 from gateway.endpoints.common import json_body, state_of
 from gateway.endpoints.validate import check_request
@@ -47,53 +47,79 @@ CLIENT_CLOSED = 499  # nginx's "client closed request": only the access log and 
 DECISIONS = Batcher()
 
 
-async def _disconnect(request: Request) -> None:
-    """Return when the client goes away (the body has been read: the next message is the disconnect)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
+async def _unless_disconnected(request: Request, work: Awaitable[T], keep: bool = False) -> T | None:
     """Await `work`; if the client disconnects first, cancel it (which drops its upstream call, so an
     abandoned request never keeps an upstream busy, nor retries and falls back for nobody) -> None.
 
-    The work runs in this task; only the watcher is a task of its own (one task per request, not two)."""
-    current = asyncio.current_task()
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        await _disconnect(request)
-        gone = True
-        current.cancel()
-
-    watcher = asyncio.get_running_loop().create_task(watch())
+    The work runs in this task; only the watcher is a task of its own (one task per request, not two).
+    With `keep`, a result comes back with the still running watch, as `(result, watch)`, for the
+    stream relay to go on with (it stops it)."""
+    watch = DisconnectWatch(request.receive)
     try:
-        return await work
+        result = await work
     except asyncio.CancelledError:
-        if not gone:
+        watch.stop()
+        if not watch.gone:
             raise
-        current.uncancel()
+        asyncio.current_task().uncancel()
         return None
-    finally:
-        watcher.cancel()
+    except BaseException:
+        watch.stop()
+        raise
+    if keep:
+        return result, watch
+    watch.stop()
+    return result
+
+
+def _grid_header_pairs(
+    scope: Scope, dep: Deployment, trace: Trace, started: float
+) -> list[tuple[bytes, bytes]]:
+    """The gateway's headers on a proxied answer, as the ASGI message carries them (bytes pairs,
+    names in lower case): built so once, instead of a dict that Starlette's `Response` then lowers,
+    encodes and searches again (`JsonAnswer`), or the stream relay encodes."""
+    # `trace.overhead_seconds(...)`, inlined: every proxied answer passes here
+    overhead = max(time.monotonic() - started - trace.upstream_seconds - trace.retry_wait_seconds, 0.0)
+    headers = [
+        (b"x-request-id", scope["grid.request_id"].encode()),
+        (b"x-grid-model", dep.group.encode()),
+        (b"x-grid-deployment", dep.id.encode()),
+        (b"x-grid-attempts", b"%d" % trace.attempts),
+        (b"x-grid-fallbacks", b"%d" % trace.fallbacks),
+        (b"x-grid-overhead-ms", b"%.3f" % (overhead * 1000)),
+        (b"x-grid-retry-wait-ms", b"%.3f" % (trace.retry_wait_seconds * 1000)),
+    ]
+    extra = scope.get("grid.headers")
+    if extra:
+        headers += [(k.encode(), v.encode()) for k, v in extra.items()]
+    return headers
 
 
 def _grid_headers(request: Request, dep: Deployment, trace: Trace, started: float) -> dict[str, str]:
-    overhead = trace.overhead_seconds(time.monotonic() - started) * 1000
-    headers = {
-        "x-request-id": request.scope["grid.request_id"],
-        "x-grid-model": dep.group,
-        "x-grid-deployment": dep.id,
-        "x-grid-attempts": str(trace.attempts),
-        "x-grid-fallbacks": str(trace.fallbacks),
-        "x-grid-overhead-ms": f"{overhead:.3f}",
-        "x-grid-retry-wait-ms": f"{trace.retry_wait_seconds * 1000:.3f}",
-    }
-    extra = request.scope.get("grid.headers")
-    if extra:
-        headers.update(extra)
-    return headers
+    """`_grid_header_pairs` as a dict, for a Starlette response (the media endpoints)."""
+    pairs = _grid_header_pairs(request.scope, dep, trace, started)
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in pairs}
+
+
+class JsonAnswer:
+    """A proxied JSON answer (status 200): the upstream's bytes with the gateway's headers, sent as
+    they are. Starlette's `Response` would render, lower-case, encode and check the headers again:
+    three Python calls and two list comprehensions a request."""
+
+    __slots__ = ("body", "headers")
+
+    def __init__(self, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        self.body = body
+        headers.append((b"content-length", b"%d" % len(body)))
+        headers.append(JSON_CONTENT_TYPE)
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
 def error_headers(scope: Scope) -> dict[str, str]:
@@ -149,9 +175,9 @@ class Door:
 
 def start_route(scope: Scope, state: GatewayState, body: dict[str, Any]) -> None:
     """The first half of the route step every proxied endpoint takes (JSON or multipart): the
-    request's deadline (the router's `request_timeout`, or the client's shorter header)."""
-    seconds, what = request_timeout(state.snapshot.router.request_timeout, scope["headers"], body)
-    deadline.start(scope["grid.started"], seconds, what)
+    request's deadline (the router's `request_timeout`, or the client's shorter header). The JSON
+    doors' `_proxy` makes the same call inline."""
+    deadline.begin(scope["grid.started"], state.snapshot.router.request_timeout, scope["headers"], body)
 
 
 def routed(scope: Scope, resolution: Resolution) -> Trace:
@@ -175,7 +201,7 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
     body = await json_body(request, snapshot.general.max_json_depth)
     # a request that cannot be valid never reaches routing
     check_request(endpoint, body) if door is None else door.check(body)
-    start_route(request.scope, state, body)
+    deadline.begin(started, snapshot.router.request_timeout, request.scope["headers"], body)
     if state.selector.enabled:
         view = door.chat_view(body) if door is not None and door.chat_view is not None else body
         resolution = await DECISIONS.run(plan, request.scope, state, view)
@@ -210,7 +236,7 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
 
     tap = (_usage_tap(endpoint, body) if door is None else door.tap()) if stream else None
     method = "open_stream" if stream else "call"
-    usage_of = door.usage if door is not None else _chat_usage
+    usage_of = door.usage if door is not None else None  # None: chat's own `usage`, read inline
 
     async def attempt(dep: Deployment):
         if door is not None:
@@ -222,7 +248,9 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
 
     def judged(dep: Deployment, seconds: float, result: Any) -> None:
         if not stream:  # a stream is judged when it ends (on_end below)
-            balancer.succeeded(dep, seconds, tokens=_total_tokens(usage_of(result[1])))
+            parsed = result[1]
+            usage = parsed.get("usage") if usage_of is None else usage_of(parsed)
+            balancer.succeeded(dep, seconds, tokens=_total_tokens(usage))
 
     chain = run_chain(
         resolution.chain if pinned is None else (pinned.group,),
@@ -234,25 +262,49 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
         context_check=context_check,
         on_success=judged,
     )
-    outcome = await _unless_disconnected(request, chain)
-    if outcome is None:
+    kept = await _unless_disconnected(request, chain, keep=stream)
+    if kept is None:
         return Response(status_code=CLIENT_CLOSED)
     if not stream:
+        outcome = kept
         raw, parsed = outcome.result
-        usage = usage_of(parsed)
+        usage = parsed.get("usage") if usage_of is None else usage_of(parsed)
         request.scope["grid.usage"] = usage
         if ticket is not None and ticket.store:
             await cache.store_json(ticket, raw, usage, outcome.deployment)
-        headers = _grid_headers(request, outcome.deployment, trace, started)
-        return Response(raw, headers=headers, media_type="application/json")
+        return JsonAnswer(raw, _grid_header_pairs(request.scope, outcome.deployment, trace, started))
 
+    outcome, watch = kept
+    try:
+        return _stream_answer(
+            request, outcome, watch, trace, started, balancer, tap, ticket, cache, spans, door
+        )
+    except BaseException:
+        watch.stop()
+        raise
+
+
+def _stream_answer(
+    request: Request,
+    outcome: Any,
+    watch: DisconnectWatch,
+    trace: Trace,
+    started: float,
+    balancer: Any,
+    tap: Any,
+    ticket: Any,
+    cache: Any,
+    spans: Any,
+    door: Door | None,
+) -> StreamRelay:
+    """The stream's relay, with the request's disconnect `watch` handed on (it stops it)."""
     dep = outcome.deployment
     first_byte = time.monotonic() - outcome.started
     metrics.child(metrics.TTFT, dep.group).observe(first_byte)
     request.scope["grid.ttft"] = first_byte
     if spans is not None:
         spans.first_token(dep, outcome.started)
-    headers = _grid_headers(request, dep, trace, started)
+    encoded = _grid_header_pairs(request.scope, dep, trace, started)
     if ticket is not None and ticket.store:
         tap = cache.recorder(tap)  # keeps the bytes the client gets, stored if the stream ends cleanly
 
@@ -274,13 +326,8 @@ async def _proxy(request: Request, endpoint: str, door: Door | None = None) -> A
                 error=error.message[:200] if error else "",
             )
 
-    encoded = [(k.encode(), v.encode()) for k, v in headers.items()]
     events = door.error_event if door is not None else error_event
-    return StreamRelay(outcome.result, encoded, on_end, tap, error_event=events)
-
-
-def _chat_usage(parsed: dict[str, Any]) -> Any:
-    return parsed.get("usage")
+    return StreamRelay(outcome.result, encoded, on_end, tap, error_event=events, watch=watch)
 
 
 def _usage_tap(endpoint: str, body: dict[str, Any]) -> UsageTap:

@@ -17,11 +17,13 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import metrics
+from gateway.config.model import Deployment
 from gateway.experiments.outcome import record_outcome
 from gateway.logs import log_fields
-from gateway.spend import cost, priced_model, usage_tokens
+from gateway.spend import deployment_cost, usage_tokens
 
 log = logging.getLogger("grid.access")
+in_flight = metrics.adder(metrics.IN_FLIGHT)  # grid_in_flight_requests' inc (-1: dec)
 
 BODY_LOG_LIMIT = 2048
 
@@ -86,15 +88,15 @@ class ObserveMiddleware:
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body") and not recorded:
                 recorded = True
-                metrics.IN_FLIGHT.dec()
+                in_flight(-1)
                 record(scope, status, time.monotonic() - started, self.log_bodies)
 
-        metrics.IN_FLIGHT.inc()
+        in_flight(1)
         try:
             await self.app(scope, receive, capture)
         finally:
             if not recorded:  # the client went away, or the app failed before answering
-                metrics.IN_FLIGHT.dec()
+                in_flight(-1)
                 record(scope, status, time.monotonic() - started, self.log_bodies)
 
 
@@ -114,19 +116,20 @@ def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) 
         extra["model"] = scope["grid.asked"][:256]  # refused before routing (e.g. unknown model)
     if trace is None and endpoint in _UPSTREAM_ENDPOINTS:
         # refused before routing (400, 401, 403, 404, 413): counted, under a bounded label
-        metrics.child(metrics.REQUESTS, "unknown", "none", str(status)).inc()
+        metrics.adder(metrics.REQUESTS, "unknown", "none", str(status))(1)
     if trace is not None:
         served = trace.group or "unknown"
         deployment = trace.deployment.id if trace.deployment else "none"
         # a failed chain is counted under the group the client's request resolved to
         label = resolution.group if status >= 400 and resolution is not None else served
-        metrics.child(metrics.REQUESTS, label, deployment, str(status)).inc()
+        metrics.adder(metrics.REQUESTS, label, deployment, str(status))(1)
         if trace.attempts:
             metrics.RETRY_ATTEMPTS.observe(trace.attempts)
-            metrics.OVERHEAD.observe(trace.overhead_seconds(elapsed))
+            # `trace.overhead_seconds(elapsed)`, inlined (every proxied request passes here)
+            metrics.OVERHEAD.observe(max(elapsed - trace.upstream_seconds - trace.retry_wait_seconds, 0.0))
         if trace.fallbacks and resolution is not None and status < 400:
             metrics.child(metrics.FALLBACKS, resolution.group, served).inc()
-        spent = scope["grid.spent"] = _tokens(scope, served, priced_model(trace.deployment))
+        spent = scope["grid.spent"] = _tokens(scope, served, trace.deployment)
         extra.update(
             model_served=trace.group,
             deployment=deployment if trace.deployment else None,
@@ -146,9 +149,9 @@ def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) 
     key = scope.get("grid.key")
     if key is not None:  # key names are bounded: configured or admin-created keys only
         extra["key"] = key.name
-        metrics.child(metrics.KEY_REQUESTS, key.name).inc()
+        metrics.adder(metrics.KEY_REQUESTS, key.name)(1)
         if spent:
-            metrics.child(metrics.KEY_SPEND, key.name).inc(spent)
+            metrics.adder(metrics.KEY_SPEND, key.name)(spent)
         limited = scope.get("grid.limited")
         if limited is not None:
             metrics.child(metrics.RATE_LIMITED, key.name, limited).inc()
@@ -167,17 +170,19 @@ def record(scope: Scope, status: int, elapsed: float, log_bodies: bool = False) 
         log_fields(log, logging.INFO, "%s %s %s", (scope["method"], scope["path"], status), extra)
 
 
-def _tokens(scope: Scope, group: str, model: str | None) -> float:
+def _tokens(scope: Scope, group: str, dep: Deployment | None) -> float:
     """Token and cost metrics; returns the cost (0.0 when unknown) for the key's spend metric."""
     tokens = usage_tokens(scope)
     if tokens is None:
         return 0.0
     prompt, completion = tokens
+    if not (prompt or completion):
+        return 0.0
     if prompt:
-        metrics.child(metrics.TOKENS, group, "prompt").inc(prompt)
+        metrics.adder(metrics.TOKENS, group, "prompt")(prompt)
     if completion:
-        metrics.child(metrics.TOKENS, group, "completion").inc(completion)
-    spent = cost(model, prompt, completion)
+        metrics.adder(metrics.TOKENS, group, "completion")(completion)
+    spent = deployment_cost(dep, prompt, completion) if dep is not None else 0.0
     if spent:
-        metrics.child(metrics.COST, group).inc(spent)
+        metrics.adder(metrics.COST, group)(spent)
     return spent

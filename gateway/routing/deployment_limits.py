@@ -34,14 +34,14 @@ class DeploymentLimits:
         self.local: dict[str, Counts] = {}  # counted here, not yet synced
         self.shared: dict[str, Counts] = {}  # every replica's, as of the last sync (empty in-process)
         self.in_transit: dict[str, Counts] = {}  # taken by a sync still under way: still counted here
+        # whether any deployment has a limit: a plain attribute, set at (re)load, read by the balancer
+        # three times a request (a property was three Python calls a request when no limit is set)
+        self.active = False
         self.reload(snapshot)
-
-    @property
-    def active(self) -> bool:
-        return bool(self.limits)
 
     def reload(self, snapshot: Snapshot) -> None:
         self.limits = {d.id: (d.rpm, d.tpm) for d in snapshot.deployments if d.rpm or d.tpm}
+        self.active = bool(self.limits)
         for dep_id in self.limits:
             self.local.setdefault(dep_id, Counts())
 

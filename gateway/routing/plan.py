@@ -47,11 +47,14 @@ def plan(scope: Scope, state: GatewayState, body: dict[str, Any]) -> Resolution:
         # bounds its chain by the key's model list itself
         resolution = auto_route(scope, state, body, asked, override)
         if resolution is None:
-            resolution = bound_chain(key, snapshot, state.resolve(asked, override))
-    if resolution.overridden and key is not None and not key.allow_override:
-        raise PermissionDenied("This key may not override the model.")
-    if not key_allows(key, resolution.asked, resolution.group):
-        raise PermissionDenied(f"This key may not use the model '{resolution.asked}'.")
+            resolution = state.resolve(asked, override)
+            if key is not None and key.models:  # (`bound_chain` is the identity for any other key)
+                resolution = bound_chain(key, snapshot, resolution)
+    if key is not None:  # no key (auth off): nothing is restricted
+        if resolution.overridden and not key.allow_override:
+            raise PermissionDenied("This key may not override the model.")
+        if key.models and not key_allows(key, resolution.asked, resolution.group):
+            raise PermissionDenied(f"This key may not use the model '{resolution.asked}'.")
     watch_outcome(scope, state)
     return resolution
 

@@ -23,10 +23,7 @@ MESSAGES_FINAL = frozenset({"message_stop"})
 
 
 class EventGuard(SseGuard):
-    __slots__ = ("final",)
-
     def __init__(self, final: frozenset[str]) -> None:
-        super().__init__()
         self.final = final
 
     def feed(self, chunk: bytes) -> bytes:

@@ -57,6 +57,9 @@ def _target(dep: Deployment, endpoint: str) -> URL:
     return _url(dep.api_base, endpoint)
 
 
+_NAMED_EVENTS = frozenset({"responses", "messages"})  # endpoints whose streams `_guard` checks otherwise
+
+
 def _guard(endpoint: str) -> SseGuard:
     """The check for the stream an endpoint answers with (named events end with their own final one)."""
     if endpoint == "responses":
@@ -159,7 +162,7 @@ class PassthroughClient:
                 raise failures.malformed(dep.id, "the stream ended before its first event")
             if starts_with_error(first):
                 raise failures.malformed(dep.id, "the stream opened with an error event")
-            guard = _guard(endpoint)
+            guard = SseGuard() if endpoint not in _NAMED_EVENTS else _guard(endpoint)
             first = guard.feed(first)
         except MalformedStream as exc:
             resp.close()
@@ -259,7 +262,7 @@ async def _relay(resp: aiohttp.ClientResponse, dep_id: str, guard: SseGuard):
                 guard.carry
                 or not chunk.endswith(PLAIN_CLOSE)
                 or not chunk.startswith(PLAIN_OPEN)
-                or chunk.count(b"\n") != 2
+                or chunk.find(b"\n") != len(chunk) - 2
             ):
                 chunk = guard.feed(chunk)
                 if not chunk:

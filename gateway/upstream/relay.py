@@ -23,6 +23,7 @@ from collections.abc import Callable
 from starlette.types import Receive, Scope, Send
 
 from gateway import deadline
+from gateway.disconnect import DisconnectWatch
 from gateway.errors import GatewayError, UpstreamTimeout
 from gateway.upstream.stream import OpenStream, error_event
 from gateway.upstream.usage_tap import UsageTap
@@ -85,12 +86,14 @@ class StreamRelay:
         on_end: Callable[[bool, GatewayError | None, bool], None],
         tap: UsageTap,
         error_event: Callable[[str, str, str], bytes] = error_event,
+        watch: DisconnectWatch | None = None,
     ) -> None:
         self.stream = stream
         self.error_event = error_event  # the stream's own error shape (OpenAI's, Anthropic's, ...)
         self.headers = SSE_HEADERS + headers
         self.on_end = on_end
         self.tap = tap
+        self.watch = watch  # the request's disconnect watch, when it already has one (else made here)
         self.deadline = deadline.current()  # the request's (read here, in the request's context)
         self.deadline_at = self.deadline[0] if self.deadline is not None else math.inf
         self._task: asyncio.Task | None = None
@@ -105,20 +108,10 @@ class StreamRelay:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         disconnected = False
-
-        async def watch() -> None:
-            nonlocal disconnected
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    disconnected = True
-                    self.stream.close()
-                    relay.cancel()
-                    return
-
         relay = asyncio.current_task()
         self._task = relay
-        watcher = asyncio.ensure_future(watch())
+        watcher = self.watch if self.watch is not None else DisconnectWatch(receive)
+        watcher.on_gone = self.stream.close  # the client went away: drop the upstream at once
         ok, error = False, None
         ended = False
 
@@ -126,11 +119,14 @@ class StreamRelay:
             nonlocal ended
             if not ended:
                 ended = True
-                self.on_end(ok, error, disconnected)
+                self.on_end(ok, error, disconnected or watcher.gone)
 
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-            _live(self)
+            if _sweeping:  # `_live(self)`, inlined while the sweep runs (nearly always, under load)
+                _LIVE.add(self)
+            else:
+                _live(self)
             tap = self.tap
             await send({"type": "http.response.body", "body": tap.feed(self.stream.first), "more_body": True})
             try:
@@ -150,6 +146,7 @@ class StreamRelay:
             end()  # the verdict is in before the last byte leaves: logs and metrics are complete by then
             await send({"type": "http.response.body", "body": tail, "more_body": False})
         except asyncio.CancelledError:
+            disconnected = watcher.gone
             ending = self._ending
             if not (disconnected or ending):
                 raise
@@ -165,7 +162,7 @@ class StreamRelay:
             # else the client went away: the upstream was already dropped by the watcher
         finally:
             _LIVE.discard(self)
-            watcher.cancel()
+            watcher.stop()
             self.stream.close()
             end()
 
