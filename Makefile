@@ -39,9 +39,10 @@ run: $(STAMP)
 	$(BIN)/python -m gateway.devrun --config $(CONFIG) --port $(PORT) --mock-port $(MOCK_PORT)
 
 # In parallel with TEST_WORKERS=N (pytest-xdist, docs/testing.md): N processes, each test file's tests
-# (or each test class's) on one worker, so a module's gateway starts once. The default, 0, is one
-# process: on the 2-core machine CI has, 4 workers were no faster under load and more timing-sensitive.
-TEST_WORKERS ?= 0
+# (or each test class's) on one worker, so a module's gateway starts once. The default is 2: on the
+# quiet 2-core machine CI has, the serial suite waits on gateways more than it computes (706 s of wall
+# for ~11 min of CPU), and two workers took 359 s (docs/testing.md#ci). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 REPEAT ?= 20
 
