@@ -16,9 +16,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from gateway import deadline
 from gateway.config.model import Deployment
 from gateway.endpoints.common import json_body, state_of
-from gateway.endpoints.proxy import CLIENT_CLOSED, _grid_headers, _unless_disconnected, routed, start_route
+from gateway.endpoints.proxy import CLIENT_CLOSED, _grid_headers, _unless_disconnected, routed
 from gateway.endpoints.validate import check_request
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.experiments.middleware import enrol
@@ -35,9 +36,10 @@ RELAY_CHUNK = 64 * 1024
 def _route(request: Request, state: GatewayState, body: dict[str, Any]) -> tuple[Resolution, Trace]:
     """proxy's route step, with a plain `plan` (no `model="auto"` batching: these bodies have no
     messages to read)."""
-    start_route(request.scope, state, body)
-    resolution = plan(request.scope, state, body)
-    return resolution, routed(request.scope, resolution)
+    scope = request.scope
+    deadline.begin(scope["grid.started"], state.snapshot.router.request_timeout, scope["headers"], body)
+    resolution = plan(scope, state, body)
+    return resolution, routed(scope, resolution)
 
 
 def _openai_wire(dep: Deployment, endpoint: str) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,9 +34,6 @@ from gateway.upstream.failures import is_upstream_fault
 from gateway.upstream.relay import StreamRelay
 from gateway.upstream.stream import error_event
 from gateway.upstream.usage_tap import UsageTap
-
-if TYPE_CHECKING:
-    from gateway.state import GatewayState
 
 T = TypeVar("T")
 
@@ -171,13 +168,6 @@ class Door:
     chat_view: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     # the one deployment that must serve the request (it holds state the request continues), or None
     pin: Callable[[Request, dict[str, Any]], Awaitable[Deployment | None]] | None = None
-
-
-def start_route(scope: Scope, state: GatewayState, body: dict[str, Any]) -> None:
-    """The first half of the route step every proxied endpoint takes (JSON or multipart): the
-    request's deadline (the router's `request_timeout`, or the client's shorter header). The JSON
-    doors' `_proxy` makes the same call inline."""
-    deadline.begin(scope["grid.started"], state.snapshot.router.request_timeout, scope["headers"], body)
 
 
 def routed(scope: Scope, resolution: Resolution) -> Trace:
